@@ -1,0 +1,173 @@
+package apikey
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Key layout constants.
+const (
+	// RandomLen is the number of random base-62 characters after the mode
+	// prefix: 32 characters carry about 190 bits of entropy.
+	RandomLen = 32
+	// DisplayLen is the number of random characters kept in clear, after the
+	// mode prefix, in the display prefix ("ck_live_abc123").
+	DisplayLen = 6
+	// MaxProductLen is the longest product prefix [NewFormat] accepts.
+	MaxProductLen = 8
+	// DefaultProduct is the product prefix of the checkout API.
+	DefaultProduct = "ck"
+)
+
+// alphabet is base 62 in ASCII order.
+const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// rejectFrom is the smallest byte value that rejection sampling discards:
+// 248 = 4*62, so a byte below it, taken modulo 62, is uniform over the
+// alphabet. The 8 values 248-255 are drawn again (3.1% of draws).
+const rejectFrom = 256 - 256%62
+
+// A Format is a product's key format: "<product>_<mode>_" followed by
+// [RandomLen] base-62 characters. The zero Format is not usable; use
+// [Default] or [NewFormat]. A Format is a small immutable value, safe for
+// concurrent use.
+type Format struct {
+	product string
+	live    string // "<product>_live_"
+	test    string // "<product>_test_"
+}
+
+// Default is the format of the checkout API, with product prefix "ck":
+// keys look like ck_live_… and ck_test_….
+var Default = mustFormat(DefaultProduct)
+
+// NewFormat returns the format for a product prefix: 1 to [MaxProductLen]
+// lowercase ASCII letters or digits, starting with a letter.
+func NewFormat(product string) (Format, error) {
+	if len(product) == 0 || len(product) > MaxProductLen {
+		return Format{}, fmt.Errorf("apikey: product prefix must be 1 to %d characters", MaxProductLen)
+	}
+	for i := 0; i < len(product); i++ {
+		c := product[i]
+		letter := 'a' <= c && c <= 'z'
+		if !letter && (i == 0 || c < '0' || c > '9') {
+			return Format{}, errors.New("apikey: product prefix must be lowercase letters and digits, starting with a letter")
+		}
+	}
+	return Format{product: product, live: product + "_live_", test: product + "_test_"}, nil
+}
+
+func mustFormat(product string) Format {
+	f, err := NewFormat(product)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+// Product returns the product prefix, such as "ck".
+func (f Format) Product() string { return f.product }
+
+// ModePrefix returns the text every key of mode m starts with, such as
+// "ck_live_", or "" for an invalid mode.
+func (f Format) ModePrefix(m Mode) string {
+	switch m {
+	case Live:
+		return f.live
+	case Test:
+		return f.test
+	}
+	return ""
+}
+
+// Generate returns a new key of mode m in the default format. See
+// [Format.Generate].
+func Generate(m Mode) (Secret, error) { return Default.Generate(m) }
+
+// Parse checks a raw key against the default format. See [Format.Parse].
+func Parse(raw string) (Mode, error) { return Default.Parse(raw) }
+
+// Generate returns a new key of mode m: the mode prefix followed by
+// [RandomLen] characters drawn uniformly from 0-9A-Za-z with crypto/rand,
+// by rejection sampling (no modulo bias).
+func (f Format) Generate(m Mode) (Secret, error) {
+	return f.generate(m, rand.Reader)
+}
+
+func (f Format) generate(m Mode, random io.Reader) (Secret, error) {
+	prefix := f.ModePrefix(m)
+	if prefix == "" {
+		if f.product == "" {
+			return Secret{}, errors.New("apikey: zero Format; use apikey.Default or apikey.NewFormat")
+		}
+		return Secret{}, ErrInvalidMode
+	}
+	buf := make([]byte, len(prefix)+RandomLen)
+	copy(buf, prefix)
+	out := buf[len(prefix):]
+	var pool [RandomLen + 8]byte // enough for one draw in 99.9% of keys
+	n := 0
+	for n < RandomLen {
+		if _, err := io.ReadFull(random, pool[:]); err != nil {
+			return Secret{}, fmt.Errorf("apikey: reading randomness: %w", err)
+		}
+		for _, b := range pool {
+			if b >= rejectFrom {
+				continue
+			}
+			out[n] = alphabet[b%62]
+			if n++; n == RandomLen {
+				break
+			}
+		}
+	}
+	clear(pool[:])
+	return newSecret(string(buf), m, f), nil
+}
+
+// Parse checks that raw is a key of this format and returns its mode. It
+// looks at nothing but the text: no store is consulted, and it does not
+// allocate. A malformed key returns one of [ErrPrefix], [ErrMode],
+// [ErrLength] or [ErrAlphabet], all of which match [ErrMalformed]; the error
+// never contains the key.
+func (f Format) Parse(raw string) (Mode, error) {
+	p := len(f.product)
+	if p == 0 || len(raw) <= p || raw[:p] != f.product || raw[p] != '_' {
+		return 0, ErrPrefix
+	}
+	var m Mode
+	switch rest := raw[p+1:]; {
+	case len(rest) >= 5 && rest[:5] == "live_":
+		m = Live
+	case len(rest) >= 5 && rest[:5] == "test_":
+		m = Test
+	default:
+		return 0, ErrMode
+	}
+	random := raw[len(f.live):] // "live_" and "test_" have the same length
+	if len(random) != RandomLen {
+		return 0, ErrLength
+	}
+	for i := 0; i < len(random); i++ {
+		if !isBase62(random[i]) {
+			return 0, ErrAlphabet
+		}
+	}
+	return m, nil
+}
+
+func isBase62(c byte) bool {
+	return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
+}
+
+// DisplayPrefix returns the part of a well-formed raw key that may be kept
+// in clear: the mode prefix and the first [DisplayLen] random characters,
+// such as "ck_live_abc123". It returns "" if raw is not a key of this format.
+func (f Format) DisplayPrefix(raw string) string {
+	if _, err := f.Parse(raw); err != nil {
+		return ""
+	}
+	return raw[:len(f.live)+DisplayLen]
+}

@@ -1,0 +1,276 @@
+// Package memory is an in-process [store.Store]: keys live in maps, in the
+// memory of one process, and are gone when it exits.
+//
+// It is the store for tests and for single-instance servers that issue keys
+// at start-up. It passes the same conformance suite as the PostgreSQL store
+// and behaves like it: microsecond times in UTC, the same errors, the same
+// list order and cursors. Code tested against it behaves the same way on
+// PostgreSQL.
+//
+// The verification lookup, [Store.GetByHash], takes a read lock on one of
+// 64 shards and copies one record out: it does not allocate and scales with
+// cores. Writes are serialised.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/store"
+)
+
+const shards = 64 // a power of two
+
+// Store is the in-memory store. Use [New]; the zero value is not usable.
+type Store struct {
+	byHash [shards]hashShard
+
+	// mu serialises every change. It also guards byID and byAge, which
+	// only change under it; readers take it for reading.
+	mu    sync.RWMutex
+	byID  map[uuid.UUID]*slot
+	byAge []*slot // oldest first: CreatedAt ascending, then ID ascending
+}
+
+type hashShard struct {
+	mu sync.RWMutex
+	m  map[apikey.Hash]*slot
+	_  [64 - 32]byte // keep shards on separate cache lines
+}
+
+// A slot holds the current version of one record. A record, once stored,
+// is never modified: a change stores a new version, so readers copy a
+// consistent record without holding the write lock.
+type slot struct {
+	rec atomic.Pointer[apikey.Record]
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	s := &Store{byID: make(map[uuid.UUID]*slot)}
+	for i := range s.byHash {
+		s.byHash[i].m = make(map[apikey.Hash]*slot)
+	}
+	return s
+}
+
+func (s *Store) shard(h apikey.Hash) *hashShard { return &s.byHash[h[0]&(shards-1)] }
+
+// Len returns the number of keys in the store, of any status.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return len(s.byID)
+}
+
+// Create adds a record. See [store.Store.Create].
+func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := rec.Validate(); err != nil {
+		return err
+	}
+	rec = normalize(rec)
+	sh := s.shard(rec.Hash)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, dup := s.byID[rec.ID]; dup {
+		return fmt.Errorf("%w: ID %s exists", store.ErrDuplicate, rec.ID)
+	}
+	sh.mu.RLock()
+	_, dup := sh.m[rec.Hash]
+	sh.mu.RUnlock()
+	if dup {
+		return fmt.Errorf("%w: hash exists", store.ErrDuplicate)
+	}
+
+	sl := new(slot)
+	sl.rec.Store(&rec)
+	s.byID[rec.ID] = sl
+	i, _ := slices.BinarySearchFunc(s.byAge, rec, compareAge)
+	s.byAge = slices.Insert(s.byAge, i, sl)
+	sh.mu.Lock()
+	sh.m[rec.Hash] = sl
+	sh.mu.Unlock()
+	return nil
+}
+
+// compareAge orders slots oldest first, breaking ties by ID, the reverse of
+// the list order.
+func compareAge(sl *slot, rec apikey.Record) int {
+	have := sl.rec.Load()
+	if c := have.CreatedAt.Compare(rec.CreatedAt); c != 0 {
+		return c
+	}
+	return store.CompareIDs(have.ID, rec.ID)
+}
+
+// normalize puts every time in store precision and copies nothing else: the
+// scope set and strings are immutable and may be shared.
+func normalize(rec apikey.Record) apikey.Record {
+	rec.CreatedAt = store.Time(rec.CreatedAt)
+	rec.LastUsedAt = store.Time(rec.LastUsedAt)
+	rec.RevokedAt = store.Time(rec.RevokedAt)
+	rec.ExpiresAt = store.Time(rec.ExpiresAt)
+	return rec
+}
+
+// Get returns the record with the given ID. See [store.Store.Get].
+func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	s.mu.RLock()
+	sl := s.byID[id]
+	s.mu.RUnlock()
+	if sl == nil {
+		return apikey.Record{}, store.ErrNotFound
+	}
+	return *sl.rec.Load(), nil
+}
+
+// GetByHash returns the record with the given hash. It does not allocate.
+// See [store.Store.GetByHash].
+func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	sh := s.shard(h)
+	sh.mu.RLock()
+	sl := sh.m[h]
+	sh.mu.RUnlock()
+	if sl == nil {
+		return apikey.Record{}, store.ErrNotFound
+	}
+	return *sl.rec.Load(), nil
+}
+
+// List returns a page of records, newest first. See [store.Store.List].
+func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
+	if err := ctx.Err(); err != nil {
+		return store.Page{}, err
+	}
+	opts, err := opts.Check()
+	if err != nil {
+		return store.Page{}, err
+	}
+	var after *store.Cursor
+	if opts.Cursor != "" {
+		c, err := store.ParseCursor(opts.Cursor)
+		if err != nil {
+			return store.Page{}, err
+		}
+		after = &c
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := len(s.byAge) // walk byAge[:end] backwards
+	if after != nil {
+		// The first slot not older than the cursor; every slot before it is
+		// on a later page.
+		end, _ = slices.BinarySearchFunc(s.byAge, *after, func(sl *slot, c store.Cursor) int {
+			return compareAge(sl, apikey.Record{CreatedAt: c.CreatedAt, ID: c.ID})
+		})
+	}
+	var page store.Page
+	for i := end - 1; i >= 0; i-- {
+		rec := *s.byAge[i].rec.Load()
+		if !opts.Matches(rec) {
+			continue
+		}
+		if len(page.Records) == opts.Limit {
+			page.Next = store.CursorAfter(page.Records[len(page.Records)-1]).String()
+			break
+		}
+		page.Records = append(page.Records, rec)
+	}
+	return page, nil
+}
+
+// Revoke revokes a key. See [store.Store.Revoke].
+func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
+	if at.IsZero() {
+		return apikey.Record{}, errors.New("memory: revoke needs a time")
+	}
+	return s.update(ctx, id, func(rec *apikey.Record) error {
+		if rec.Revoked() {
+			return store.ErrAlreadyRevoked
+		}
+		rec.RevokedAt = store.Time(at)
+		return nil
+	})
+}
+
+// SetExpiry sets a key's expiry. See [store.Store.SetExpiry].
+func (s *Store) SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
+	if at.IsZero() {
+		return apikey.Record{}, errors.New("memory: set expiry needs a time")
+	}
+	return s.update(ctx, id, func(rec *apikey.Record) error {
+		if rec.Revoked() {
+			return store.ErrAlreadyRevoked
+		}
+		at := store.Time(at)
+		if rec.ExpiresAt.IsZero() || at.Before(rec.ExpiresAt) {
+			rec.ExpiresAt = at
+		}
+		return nil
+	})
+}
+
+// update applies change to a copy of the record with the given ID and
+// stores the copy, unless change fails.
+func (s *Store) update(ctx context.Context, id uuid.UUID, change func(*apikey.Record) error) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.byID[id]
+	if sl == nil {
+		return apikey.Record{}, store.ErrNotFound
+	}
+	rec := *sl.rec.Load()
+	if err := change(&rec); err != nil {
+		return apikey.Record{}, err
+	}
+	sl.rec.Store(&rec)
+	return rec, nil
+}
+
+// RecordUses records last-used times. See [store.Store.RecordUses].
+func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, u := range uses {
+		sl := s.byID[u.ID]
+		if sl == nil {
+			continue
+		}
+		at := store.Time(u.At)
+		old := sl.rec.Load()
+		if !at.After(old.LastUsedAt) {
+			continue
+		}
+		rec := *old
+		rec.LastUsedAt = at
+		sl.rec.Store(&rec)
+	}
+	return nil
+}
