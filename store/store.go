@@ -132,3 +132,20 @@ type Page struct {
 	// Next is the cursor of the following page, or empty on the last page.
 	Next string
 }
+
+// A ChangeFeed is implemented by stores that several processes share, so
+// that a verification cache in one process learns of revocations and expiry
+// changes made through another. The PostgreSQL and memory stores implement
+// it.
+type ChangeFeed interface {
+	// Changes returns the hashes of keys revoked, or whose expiry was set,
+	// after the position since, and the position to pass next time. Called
+	// with since == "", it returns no hashes and the current position.
+	//
+	// Delivery is at least once: a change made through Revoke or SetExpiry
+	// that returned before the call which produced since is never
+	// reported, and every change completed after it is reported by some
+	// later call (possibly more than once). Positions are opaque; one not
+	// made by this store returns [ErrInvalidCursor].
+	Changes(ctx context.Context, since string) (changed []apikey.Hash, next string, err error)
+}

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,9 @@ type Store struct {
 	mu    sync.RWMutex
 	byID  map[uuid.UUID]*slot
 	byAge []*slot // oldest first: CreatedAt ascending, then ID ascending
+	// changes lists, in order, the hash of every revocation and expiry
+	// change, for the change feed; a position is an index into it.
+	changes []apikey.Hash
 }
 
 type hashShard struct {
@@ -53,7 +57,10 @@ type slot struct {
 	rec atomic.Pointer[apikey.Record]
 }
 
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store      = (*Store)(nil)
+	_ store.ChangeFeed = (*Store)(nil)
+)
 
 // New returns an empty store.
 func New() *Store {
@@ -248,6 +255,7 @@ func (s *Store) update(ctx context.Context, id uuid.UUID, change func(*apikey.Re
 		return apikey.Record{}, err
 	}
 	sl.rec.Store(&rec)
+	s.changes = append(s.changes, rec.Hash)
 	return rec, nil
 }
 
@@ -273,4 +281,24 @@ func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 		sl.rec.Store(&rec)
 	}
 	return nil
+}
+
+// Changes reports revocations and expiry changes. See
+// [store.ChangeFeed.Changes]. A position is the count of changes seen.
+func (s *Store) Changes(ctx context.Context, since string) ([]apikey.Hash, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	end := len(s.changes)
+	next := strconv.Itoa(end)
+	if since == "" {
+		return nil, next, nil
+	}
+	from, err := strconv.Atoi(since)
+	if err != nil || from < 0 || from > end {
+		return nil, "", store.ErrInvalidCursor
+	}
+	return slices.Clone(s.changes[from:end]), next, nil
 }

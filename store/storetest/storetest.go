@@ -32,7 +32,8 @@ import (
 
 // Run runs the conformance suite. newStore must return an empty store that
 // no other test uses; it is called once per subtest, and may register
-// cleanups with t.Cleanup.
+// cleanups with t.Cleanup. Stores that implement [store.ChangeFeed] are
+// checked against its contract too; for others that subtest is skipped.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -59,6 +60,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RecordUsesConcurrent", testRecordUsesConcurrent},
 		{"SetExpiry", testSetExpiry},
 		{"ContextDone", testContextDone},
+		{"ChangeFeed", testChangeFeed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -779,5 +781,67 @@ func testContextDone(t *testing.T, s store.Store) {
 	sameRecord(t, mustGet(t, s, rec.ID), rec)
 	if _, err := s.Get(context.Background(), other.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Create with a cancelled context stored the record: Get = %v", err)
+	}
+}
+
+func testChangeFeed(t *testing.T, s store.Store) {
+	feed, ok := s.(store.ChangeFeed)
+	if !ok {
+		t.Skip("the store does not implement store.ChangeFeed")
+	}
+	ctx := context.Background()
+	before := mustCreate(t, s, newRecord(t, apikey.Live, base))
+	if _, err := s.Revoke(ctx, before.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	changed, pos, err := feed.Changes(ctx, "")
+	if err != nil {
+		t.Fatalf("Changes(\"\"): %v", err)
+	}
+	if len(changed) != 0 || pos == "" {
+		t.Fatalf("Changes(\"\") = %d hashes, position %q; want none and a position", len(changed), pos)
+	}
+
+	// Nothing changed: nothing reported (a repeat of the earlier revocation
+	// would be allowed, but a new change must not be invented).
+	unchanged := mustCreate(t, s, newRecord(t, apikey.Live, base))
+	if err := s.RecordUses(ctx, []store.Use{{ID: unchanged.ID, At: base}}); err != nil {
+		t.Fatal(err)
+	}
+	changed, pos, err = feed.Changes(ctx, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range changed {
+		if h == unchanged.Hash {
+			t.Error("creating a key or recording a use was reported as a change")
+		}
+	}
+
+	revoked := mustCreate(t, s, newRecord(t, apikey.Live, base))
+	expiring := mustCreate(t, s, newRecord(t, apikey.Test, base))
+	if _, err := s.Revoke(ctx, revoked.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetExpiry(ctx, expiring.ID, base.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	changed, next, err := feed.Changes(ctx, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []apikey.Record{revoked, expiring} {
+		if !slices.Contains(changed, want.Hash) {
+			t.Errorf("change of key %s not reported", want.ID)
+		}
+	}
+	if slices.Contains(changed, unchanged.Hash) {
+		t.Error("an unchanged key was reported")
+	}
+	if next == "" {
+		t.Error("Changes returned an empty next position")
+	}
+	if _, _, err := feed.Changes(ctx, "not a position"); !errors.Is(err, store.ErrInvalidCursor) {
+		t.Errorf("Changes with a foreign position = %v, want ErrInvalidCursor", err)
 	}
 }

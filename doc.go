@@ -1,0 +1,59 @@
+// Package keyward gives a Go HTTP server API keys: generate, hash, scope,
+// list, rotate, revoke, and authenticate every request.
+//
+// Keys look like ck_live_4eC39HqLyjWDarjtT1zdp7dc: a product prefix, a mode
+// (live or test) and 32 base-62 characters of cryptographic randomness. Only
+// their SHA-256 hash is stored; the raw key is shown once, at creation, and
+// can never be retrieved again. A short display prefix (ck_live_4eC39H) is
+// kept to recognise the key. Each key carries scopes such as sessions:write.
+//
+// # Packages
+//
+//   - [github.com/keyward/keyward/apikey]: key format, generation, parsing,
+//     hashing, the [apikey.Secret] that never prints itself, and the
+//     [apikey.Record] kept for each key.
+//   - [github.com/keyward/keyward/scope]: scopes, catalogs and scope sets.
+//   - [github.com/keyward/keyward/store]: the [store.Store] interface, with
+//     in-memory and PostgreSQL implementations and a conformance suite.
+//   - this package: [Keys], the lifecycle of keys, used by the middleware.
+//
+// # The lifecycle
+//
+// [New] wraps a store. [Keys.Create] issues a key: the returned
+// [apikey.Secret] is the only copy of the raw key, to show its owner once.
+// [Keys.Verify] authenticates a raw key on each request. [Keys.Revoke] ends a
+// key at once and for good: the very next Verify fails, and the record stays
+// listed, with its revocation time, for audit. [Keys.Rotate] issues a
+// replacement and lets the old key live on for an overlap, so a deployment
+// can switch without downtime. [Keys.List] and [Keys.Get] read the records.
+//
+// # Errors
+//
+// Verify tells failures apart for logs and metrics, while a client is shown
+// a single "invalid key" for all of them:
+//
+//	errors.Is(err, keyward.ErrInvalidKey)       // any of the four below: 401
+//	errors.Is(err, keyward.ErrMalformedKey)     // not a key; no store was asked
+//	errors.Is(err, keyward.ErrUnknownKey)       // well formed, but not issued here
+//	errors.Is(err, keyward.ErrRevoked)          // revoked
+//	errors.Is(err, keyward.ErrExpired)          // past its expiry (after rotation)
+//	errors.Is(err, keyward.ErrStoreUnavailable) // the store failed: 503, never 401
+//
+// Any other error from Verify is unexpected and must also fail closed.
+//
+// # Last used
+//
+// The last-used time is the time of the most recent successful
+// verification. Verify never waits on a write: uses are kept in memory, one
+// entry per key holding its latest time, and written in one batch every
+// flush interval (one second by default, [WithFlushInterval]) and on
+// [Keys.Close]. A key verified 10,000 times a second costs one write a
+// second. The times written are the verification times, to the microsecond;
+// they reach the store within one interval plus one write (see [Keys.Flush]
+// for the exact bound).
+//
+// # Scopes
+//
+// Scopes are exact: sessions:write does not imply sessions:read. See package
+// scope for why.
+package keyward
