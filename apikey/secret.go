@@ -18,21 +18,25 @@ const Redacted = "[REDACTED]"
 // "ck_live_abc123[REDACTED]". Reading the raw key takes an explicit call to
 // [Secret.Reveal], which is easy to grep for.
 //
-// The raw key sits behind a pointer, so even printing a struct that holds a
-// Secret in an unexported field shows only an address. The zero Secret holds
-// no key.
+// The raw key is held only by a closure, which fmt and reflection print as
+// an address: even a struct holding a Secret in an unexported field, printed
+// with any verb, does not show it. The zero Secret holds no key.
 type Secret struct {
 	p *secret
 }
 
 type secret struct {
-	raw     string
+	raw     func() string
 	mode    Mode
 	display string
 }
 
 func newSecret(raw string, m Mode, f Format) Secret {
-	return Secret{&secret{raw: raw, mode: m, display: raw[:len(f.ModePrefix(m))+DisplayLen]}}
+	return Secret{&secret{
+		raw:     func() string { return raw },
+		mode:    m,
+		display: raw[:len(f.ModePrefix(m))+DisplayLen],
+	}}
 }
 
 // Reveal returns the raw key, to hand to its owner exactly once. Never log
@@ -41,7 +45,7 @@ func (s Secret) Reveal() string {
 	if s.p == nil {
 		return ""
 	}
-	return s.p.raw
+	return s.p.raw()
 }
 
 // IsZero reports whether s holds no key.
