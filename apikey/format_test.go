@@ -234,3 +234,28 @@ func TestMode(t *testing.T) {
 		t.Errorf("String = %q", got)
 	}
 }
+
+func TestHashEqual(t *testing.T) {
+	a := apikey.HashOf("ck_live_" + valid32)
+	if !a.Equal(a) {
+		t.Error("a hash differs from itself")
+	}
+	for i := range len(a) {
+		for _, bit := range []byte{1, 0x80} {
+			b := a
+			b[i] ^= bit
+			if a.Equal(b) || b.Equal(a) {
+				t.Errorf("hashes differing at byte %d bit %#x compare equal", i, bit)
+			}
+		}
+	}
+	var text apikey.Hash
+	if err := text.UnmarshalText([]byte(a.String())); err != nil || text != a {
+		t.Errorf("hex round trip = %v, %v", text, err)
+	}
+	for _, bad := range []string{"", "zz", a.String()[:62], a.String() + "00", "g" + a.String()[1:]} {
+		if err := text.UnmarshalText([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalText(%q) succeeded", bad)
+		}
+	}
+}
