@@ -139,13 +139,15 @@ type Page struct {
 // it.
 type ChangeFeed interface {
 	// Changes returns the hashes of keys revoked, or whose expiry was set,
-	// after the position since, and the position to pass next time. Called
+	// since the position since, and the position to pass next time. Called
 	// with since == "", it returns no hashes and the current position.
 	//
-	// Delivery is at least once: a change made through Revoke or SetExpiry
-	// that returned before the call which produced since is never
-	// reported, and every change completed after it is reported by some
-	// later call (possibly more than once). Positions are opaque; one not
-	// made by this store returns [ErrInvalidCursor].
+	// Delivery is at least once. In a chain of calls, each passing the
+	// position the previous one returned, a change completed before a call
+	// begins (and after the chain's first call began) is in the result of
+	// that call or of an earlier one. A change may be reported more than
+	// once, and a key may be reported without a change; never may a change
+	// be missed. Positions are opaque; one not made by this store returns
+	// [ErrInvalidCursor].
 	Changes(ctx context.Context, since string) (changed []apikey.Hash, next string, err error)
 }
