@@ -2,101 +2,77 @@ package keyward_test
 
 import (
 	"context"
-	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
-	"github.com/keyward/keyward/scope"
-	"github.com/keyward/keyward/store/memory"
+	"github.com/keyward/keyward/internal/benchkeys"
 )
 
-const benchKeys = 1_000_000
-
-var bench struct {
-	once  sync.Once
-	store *memory.Store
-	raws  []string
+// runPatterns runs op serially and in parallel over each access pattern of
+// benchkeys, with allocation reporting: sub-benchmarks are named
+// serial/hot, serial/uniform, parallel/hot and parallel/uniform.
+func runPatterns(b *testing.B, raws []string, op func(raw string) error) {
+	for _, mode := range []string{"serial", "parallel"} {
+		for _, pattern := range benchkeys.Patterns {
+			pick := benchkeys.Picker(pattern)
+			b.Run(mode+"/"+pattern, func(b *testing.B) {
+				b.ReportAllocs()
+				if mode == "serial" {
+					i := 0
+					for b.Loop() {
+						if err := op(raws[pick(i)]); err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+					return
+				}
+				var worker atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(worker.Add(1)) * 104729 // workers start far apart
+					for pb.Next() {
+						if err := op(raws[pick(i)]); err != nil {
+							b.Error(err)
+							return
+						}
+						i++
+					}
+				})
+			})
+		}
+	}
 }
 
-// benchStore returns a memory store holding 1,000,000 active keys, and
-// their raw forms. It is built once per test binary.
-func benchStore(b *testing.B) (*memory.Store, []string) {
-	b.Helper()
-	bench.once.Do(func() {
-		st := memory.New()
-		raws := make([]string, benchKeys)
-		created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		scopes := scope.NewSet(scope.SessionsWrite, scope.LinksRead)
-		ctx := context.Background()
-		for i := range raws {
-			sec, err := apikey.Generate(apikey.Live)
-			if err != nil {
-				b.Fatal(err)
-			}
-			raws[i] = sec.Reveal()
-			err = st.Create(ctx, apikey.Record{
-				ID:        uuid.New(),
-				Name:      "bench",
-				Prefix:    sec.DisplayPrefix(),
-				Mode:      apikey.Live,
-				Scopes:    scopes,
-				Hash:      sec.Hash(),
-				CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
+// BenchmarkFloor is the least any verification can cost: the SHA-256 of
+// the key and one lookup in a plain Go map of 1,000,000 records, with no
+// parsing, locking, status check or use recording.
+func BenchmarkFloor(b *testing.B) {
+	pop := benchkeys.Keys(b)
+	m := make(map[apikey.Hash]*apikey.Record, len(pop.Records))
+	for i := range pop.Records {
+		m[pop.Records[i].Hash] = &pop.Records[i]
+	}
+	runPatterns(b, pop.Raws, func(raw string) error {
+		if m[apikey.HashOf(raw)] == nil {
+			b.Fatal("missing key")
 		}
-		bench.store, bench.raws = st, raws
+		return nil
 	})
-	return bench.store, bench.raws
 }
 
 // BenchmarkVerifyMemory measures Keys.Verify against the memory store
-// holding 1,000,000 keys: "hot" verifies one key, "uniform" cycles through
-// all of them (cache-unfriendly, every key's use recorded).
+// holding 1,000,000 keys.
 func BenchmarkVerifyMemory(b *testing.B) {
-	st, raws := benchStore(b)
-	keys, err := keyward.New(st)
+	keys, err := keyward.New(benchkeys.Memory(b))
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer keys.Close()
 	ctx := context.Background()
-	for _, pattern := range []string{"hot", "uniform"} {
-		pick := func(i int) string { return raws[0] }
-		if pattern == "uniform" {
-			// A multiplicative step visits keys in a scattered order.
-			pick = func(i int) string { return raws[(i*7919)%len(raws)] }
-		}
-		b.Run("serial/"+pattern, func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if _, err := keys.Verify(ctx, pick(i)); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-		})
-		b.Run("parallel/"+pattern, func(b *testing.B) {
-			b.ReportAllocs()
-			var worker atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
-				i := int(worker.Add(1)) * 104729
-				for pb.Next() {
-					if _, err := keys.Verify(ctx, pick(i)); err != nil {
-						b.Error(err)
-						return
-					}
-					i++
-				}
-			})
-		})
-	}
+	runPatterns(b, benchkeys.Keys(b).Raws, func(raw string) error {
+		_, err := keys.Verify(ctx, raw)
+		return err
+	})
 }

@@ -278,7 +278,7 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 	case rec.Expired(now):
 		return apikey.Record{}, ErrExpired
 	}
-	k.uses.record(rec.ID, now)
+	k.uses.record(h, rec.ID, now)
 	if now.After(rec.LastUsedAt) {
 		rec.LastUsedAt = now
 	}

@@ -870,3 +870,31 @@ func TestRawKeyNeverLeaks(t *testing.T) {
 		t.Errorf("the log check logged nothing useful: %q", logs.String())
 	}
 }
+
+func TestLastUsedPrecision(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	raw, rec := e.create(t, apikey.Live)
+	verifyAndFlush := func() time.Time {
+		t.Helper()
+		if _, err := e.keys.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.keys.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return mustGet(t, e.keys, rec.ID).LastUsedAt
+	}
+	first := e.clock.Now()
+	if got := verifyAndFlush(); got != first {
+		t.Fatalf("LastUsedAt = %v, want %v", got, first)
+	}
+	e.clock.Advance(999 * time.Microsecond)
+	if got := verifyAndFlush(); got != first {
+		t.Errorf("a use 999µs later moved LastUsedAt to %v; uses under 1ms apart are coalesced", got)
+	}
+	e.clock.Advance(time.Microsecond)
+	if got := verifyAndFlush(); got != e.clock.Now() {
+		t.Errorf("a use 1ms later left LastUsedAt at %v, want %v", got, e.clock.Now())
+	}
+}

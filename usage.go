@@ -3,86 +3,104 @@ package keyward
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/hashtab"
 	"github.com/keyward/keyward/store"
 )
 
-// usage coalesces last-used times in memory between flushes: per key, only
-// the latest time is kept, so a key verified 10,000 times in an interval
-// costs one entry and one row written. Its size is bounded by the number of
-// distinct keys that verified successfully since the last flush.
+// usage coalesces last-used times in memory between flushes: per key, one
+// cell holds the latest time, so a key verified 10,000 times in an interval
+// costs one row written.
+//
+// Recording a use takes no lock: the cell is found in a lock-free table and
+// updated with an atomic compare-and-swap, and only when the time moved by
+// at least [usePrecision], so that a key verified on every core at once
+// does not make the cores fight over one cache line. A cell is queued for
+// the next write only on its first use after a flush.
+//
+// Cells are kept for the life of the Keys: one per key verified, about 100
+// bytes each, bounded by the number of keys in the store.
 type usage struct {
-	shards [16]usageShard
-}
+	cells hashtab.Table[useCell]
 
-type usageShard struct {
 	mu    sync.Mutex
-	m     map[uuid.UUID]time.Time // filled by record
-	spare map[uuid.UUID]time.Time // emptied by drain, swapped in next
-	_     [40]byte                // keep shards on separate cache lines
+	dirty []*useCell // cells used since the last drain
 }
 
-func newUsage() *usage {
-	u := new(usage)
-	for i := range u.shards {
-		u.shards[i].m = make(map[uuid.UUID]time.Time)
-		u.shards[i].spare = make(map[uuid.UUID]time.Time)
+// usePrecision is the resolution of recorded last-used times: a use less
+// than this after the recorded one is not recorded.
+const usePrecision = time.Millisecond
+
+type useCell struct {
+	id    uuid.UUID
+	last  atomic.Int64 // Unix microseconds of the latest use
+	dirty atomic.Bool  // queued in usage.dirty
+}
+
+func newUsage() *usage { return new(usage) }
+
+// record notes that the key with hash h and ID id authenticated at time at.
+// It allocates only on a key's first use.
+func (u *usage) record(h apikey.Hash, id uuid.UUID, at time.Time) {
+	c := u.cells.Get(h)
+	if c == nil {
+		c = u.cells.Insert(h, &useCell{id: id})
 	}
-	return u
-}
-
-// record notes that key id authenticated at time at. It allocates only when
-// a shard's map grows past any size it had before.
-func (u *usage) record(id uuid.UUID, at time.Time) {
-	sh := &u.shards[id[15]%uint8(len(u.shards))]
-	sh.mu.Lock()
-	if prev, ok := sh.m[id]; !ok || at.After(prev) {
-		sh.m[id] = at
-	}
-	sh.mu.Unlock()
-}
-
-// drain appends every pending use to dst, empties the pending set, and
-// returns dst.
-func (u *usage) drain(dst []store.Use) []store.Use {
-	for i := range u.shards {
-		sh := &u.shards[i]
-		sh.mu.Lock()
-		full := sh.m
-		sh.m, sh.spare = sh.spare, nil
-		sh.mu.Unlock()
-
-		for id, at := range full {
-			dst = append(dst, store.Use{ID: id, At: at})
+	t := at.UnixMicro()
+	for {
+		old := c.last.Load()
+		if t < old+usePrecision.Microseconds() {
+			break
 		}
-		clear(full) // keeps its buckets, so the next round does not allocate
-
-		sh.mu.Lock()
-		sh.spare = full
-		sh.mu.Unlock()
+		if c.last.CompareAndSwap(old, t) {
+			break
+		}
 	}
-	return dst
+	// Flag before queueing: drain clears the flag before reading the time,
+	// so a use racing with a drain is either read by it or queued again.
+	if !c.dirty.Load() && c.dirty.CompareAndSwap(false, true) {
+		u.mu.Lock()
+		u.dirty = append(u.dirty, c)
+		u.mu.Unlock()
+	}
 }
 
-// restore puts back uses that could not be written, so they are retried.
-func (u *usage) restore(uses []store.Use) {
-	for _, use := range uses {
-		u.record(use.ID, use.At)
+// drain empties the queue and returns its cells with their uses: uses[i]
+// is the use of cells[i].
+func (u *usage) drain() (cells []*useCell, uses []store.Use) {
+	u.mu.Lock()
+	cells = u.dirty
+	u.dirty = nil
+	u.mu.Unlock()
+	uses = make([]store.Use, len(cells))
+	for i, c := range cells {
+		c.dirty.Store(false)
+		uses[i] = store.Use{ID: c.id, At: time.UnixMicro(c.last.Load()).UTC()}
+	}
+	return cells, uses
+}
+
+// requeue queues again cells whose uses could not be written, so they are
+// retried; their times can only have moved forward since.
+func (u *usage) requeue(cells []*useCell) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range cells {
+		if c.dirty.CompareAndSwap(false, true) {
+			u.dirty = append(u.dirty, c)
+		}
 	}
 }
 
 func (u *usage) pending() int {
-	n := 0
-	for i := range u.shards {
-		sh := &u.shards[i]
-		sh.mu.Lock()
-		n += len(sh.m)
-		sh.mu.Unlock()
-	}
-	return n
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return len(u.dirty)
 }
 
 func (k *Keys) flushLoop() {
@@ -109,20 +127,22 @@ func (k *Keys) flushLoop() {
 // interval; call it yourself to make the times visible at once, as tests do.
 //
 // Accuracy: a successful verification at time t is visible in the store's
-// LastUsedAt by t + the flush interval + the time of one write, and the time
-// written is t itself (to the microsecond), not the time of the write. If a
-// write fails, the uses are kept and retried at the next flush. If the
-// process dies without [Keys.Close], at most the uses of the last interval
-// are lost: LastUsedAt then shows an earlier use.
+// LastUsedAt by t + the flush interval + the time of one write. The time
+// written is the verification time, to the microsecond, except that uses
+// less than a millisecond after the last recorded use of the same key are
+// not recorded: LastUsedAt is never more than 1 ms older than the true last
+// use. If a write fails, the uses are kept and retried at the next flush.
+// If the process dies without [Keys.Close], at most the uses of the last
+// interval are lost: LastUsedAt then shows an earlier use.
 func (k *Keys) Flush(ctx context.Context) error {
 	k.flushMu.Lock()
 	defer k.flushMu.Unlock()
-	uses := k.uses.drain(nil)
+	cells, uses := k.uses.drain()
 	if len(uses) == 0 {
 		return nil
 	}
 	if err := k.store.RecordUses(ctx, uses); err != nil {
-		k.uses.restore(uses)
+		k.uses.requeue(cells)
 		return &StoreError{Op: "record uses", Err: err}
 	}
 	return nil

@@ -7,9 +7,10 @@
 // list order and cursors. Code tested against it behaves the same way on
 // PostgreSQL.
 //
-// The verification lookup, [Store.GetByHash], takes a read lock on one of
-// 64 shards and copies one record out: it does not allocate and scales with
-// cores. Writes are serialised.
+// The verification lookup, [Store.GetByHash], takes no lock and writes no
+// shared memory: it probes a hash table of atomic pointers and copies one
+// record out, so it does not allocate and scales with cores. Writes are
+// serialised.
 package memory
 
 import (
@@ -25,14 +26,13 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/hashtab"
 	"github.com/keyward/keyward/store"
 )
 
-const shards = 64 // a power of two
-
 // Store is the in-memory store. Use [New]; the zero value is not usable.
 type Store struct {
-	byHash [shards]hashShard
+	byHash hashtab.Table[slot]
 
 	// mu serialises every change. It also guards byID and byAge, which
 	// only change under it; readers take it for reading.
@@ -42,12 +42,6 @@ type Store struct {
 	// changes lists, in order, the hash of every revocation and expiry
 	// change, for the change feed; a position is an index into it.
 	changes []apikey.Hash
-}
-
-type hashShard struct {
-	mu sync.RWMutex
-	m  map[apikey.Hash]*slot
-	_  [64 - 32]byte // keep shards on separate cache lines
 }
 
 // A slot holds the current version of one record. A record, once stored,
@@ -64,14 +58,8 @@ var (
 
 // New returns an empty store.
 func New() *Store {
-	s := &Store{byID: make(map[uuid.UUID]*slot)}
-	for i := range s.byHash {
-		s.byHash[i].m = make(map[apikey.Hash]*slot)
-	}
-	return s
+	return &Store{byID: make(map[uuid.UUID]*slot)}
 }
-
-func (s *Store) shard(h apikey.Hash) *hashShard { return &s.byHash[h[0]&(shards-1)] }
 
 // Len returns the number of keys in the store, of any status.
 func (s *Store) Len() int {
@@ -89,17 +77,13 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 		return err
 	}
 	rec = normalize(rec)
-	sh := s.shard(rec.Hash)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, dup := s.byID[rec.ID]; dup {
 		return fmt.Errorf("%w: ID %s exists", store.ErrDuplicate, rec.ID)
 	}
-	sh.mu.RLock()
-	_, dup := sh.m[rec.Hash]
-	sh.mu.RUnlock()
-	if dup {
+	if s.byHash.Get(rec.Hash) != nil {
 		return fmt.Errorf("%w: hash exists", store.ErrDuplicate)
 	}
 
@@ -108,9 +92,7 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 	s.byID[rec.ID] = sl
 	i, _ := slices.BinarySearchFunc(s.byAge, rec, compareAge)
 	s.byAge = slices.Insert(s.byAge, i, sl)
-	sh.mu.Lock()
-	sh.m[rec.Hash] = sl
-	sh.mu.Unlock()
+	s.byHash.Insert(rec.Hash, sl)
 	return nil
 }
 
@@ -154,10 +136,7 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
-	sh := s.shard(h)
-	sh.mu.RLock()
-	sl := sh.m[h]
-	sh.mu.RUnlock()
+	sl := s.byHash.Get(h)
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}

@@ -1,0 +1,93 @@
+// Package benchkeys builds the key populations that benchmarks share: a
+// memory store holding a million keys, and access patterns over them.
+package benchkeys
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store/memory"
+)
+
+// N is the number of keys in the benchmark population.
+const N = 1_000_000
+
+// Population is a set of active live keys with their records.
+type Population struct {
+	Raws    []string        // the raw keys
+	Records []apikey.Record // Records[i] is the record of Raws[i]
+}
+
+var (
+	popOnce sync.Once
+	pop     *Population
+	memOnce sync.Once
+	mem     *memory.Store
+)
+
+// Keys returns N keys, generated once per process. Creation times are one
+// microsecond apart, oldest first; every key holds sessions:write and
+// links:read.
+func Keys(tb testing.TB) *Population {
+	tb.Helper()
+	popOnce.Do(func() {
+		p := &Population{Raws: make([]string, N), Records: make([]apikey.Record, N)}
+		created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		scopes := scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+		for i := range p.Raws {
+			sec, err := apikey.Generate(apikey.Live)
+			if err != nil {
+				panic(err)
+			}
+			p.Raws[i] = sec.Reveal()
+			p.Records[i] = apikey.Record{
+				ID:        uuid.New(),
+				Name:      "bench",
+				Prefix:    sec.DisplayPrefix(),
+				Mode:      apikey.Live,
+				Scopes:    scopes,
+				Hash:      sec.Hash(),
+				CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
+			}
+		}
+		pop = p
+	})
+	return pop
+}
+
+// Memory returns a memory store holding the population of [Keys], built
+// once per process.
+func Memory(tb testing.TB) *memory.Store {
+	tb.Helper()
+	p := Keys(tb)
+	memOnce.Do(func() {
+		st := memory.New()
+		for _, rec := range p.Records {
+			if err := st.Create(context.Background(), rec); err != nil {
+				panic(err)
+			}
+		}
+		mem = st
+	})
+	return mem
+}
+
+// Patterns are the access patterns benchmarks run: "hot" presents one key
+// on every request; "uniform" walks all N keys in a scattered order.
+var Patterns = []string{"hot", "uniform"}
+
+// Picker returns, for a pattern, the function choosing the i-th request's
+// key index.
+func Picker(pattern string) func(i int) int {
+	if pattern == "hot" {
+		return func(int) int { return 0 }
+	}
+	// 7919 is prime and coprime with N: i*7919 mod N visits every key.
+	return func(i int) int { return (i * 7919) % N }
+}

@@ -1,0 +1,121 @@
+// Package hashtab is an insert-only hash table from SHA-256 hashes to
+// pointers, whose lookups take no lock, write no shared memory and allocate
+// nothing, so that they scale with cores.
+//
+// It is the index of the verification path: keys are uniformly random
+// (they are SHA-256 outputs), so the table indexes by their first bytes
+// without hashing them again, and probes linearly.
+package hashtab
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+
+	"github.com/keyward/keyward/apikey"
+)
+
+// Table maps key hashes to *V. Lookups are safe concurrently with
+// each other and with inserts; inserts are serialised by the table. Entries
+// are never removed. The zero Table is empty and ready to use.
+type Table[V any] struct {
+	mu    sync.Mutex // serialises inserts
+	slots atomic.Pointer[[]slot[V]]
+	count int // guarded by mu
+}
+
+type slot[V any] struct {
+	p atomic.Pointer[entry[V]]
+}
+
+type entry[V any] struct {
+	key apikey.Hash
+	val *V
+}
+
+// Get returns the value stored under key, or nil.
+func (t *Table[V]) Get(key apikey.Hash) *V {
+	sp := t.slots.Load()
+	if sp == nil {
+		return nil
+	}
+	slots := *sp
+	mask := uint64(len(slots) - 1)
+	for i := binary.LittleEndian.Uint64(key[:8]) & mask; ; i = (i + 1) & mask {
+		e := slots[i].p.Load()
+		if e == nil {
+			return nil
+		}
+		if e.key == key {
+			return e.val
+		}
+	}
+}
+
+// Insert stores val under key unless key is present, and returns the value
+// stored under key afterwards: val, or the value already there.
+func (t *Table[V]) Insert(key apikey.Hash, val *V) *V {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if v := t.Get(key); v != nil {
+		return v
+	}
+	sp := t.slots.Load()
+	// Keep the load factor at most 1/2, so probes stay short.
+	if sp == nil || 2*(t.count+1) > len(*sp) {
+		sp = t.grow(sp)
+	}
+	place(*sp, &entry[V]{key: key, val: val})
+	t.count++
+	return val
+}
+
+// Len returns the number of entries.
+func (t *Table[V]) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.count
+}
+
+// grow publishes a table twice the size (at least 64 slots) holding every
+// entry. Readers on the old slice still find every entry it held.
+func (t *Table[V]) grow(old *[]slot[V]) *[]slot[V] {
+	n := 64
+	if old != nil {
+		n = 2 * len(*old)
+	}
+	slots := make([]slot[V], n)
+	if old != nil {
+		for i := range *old {
+			if e := (*old)[i].p.Load(); e != nil {
+				place(slots, e)
+			}
+		}
+	}
+	t.slots.Store(&slots)
+	return &slots
+}
+
+func place[V any](slots []slot[V], e *entry[V]) {
+	mask := uint64(len(slots) - 1)
+	for i := binary.LittleEndian.Uint64(e.key[:8]) & mask; ; i = (i + 1) & mask {
+		if slots[i].p.Load() == nil {
+			slots[i].p.Store(e)
+			return
+		}
+	}
+}
+
+// Range calls f for every entry, in no particular order, until f returns
+// false. Entries inserted during Range may or may not be visited.
+func (t *Table[V]) Range(f func(key apikey.Hash, val *V) bool) {
+	sp := t.slots.Load()
+	if sp == nil {
+		return
+	}
+	for i := range *sp {
+		if e := (*sp)[i].p.Load(); e != nil && !f(e.key, e.val) {
+			return
+		}
+	}
+}

@@ -1,0 +1,112 @@
+package hashtab_test
+
+import (
+	"crypto/rand"
+	"sync"
+	"testing"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/hashtab"
+)
+
+func randomHash() apikey.Hash {
+	var h apikey.Hash
+	_, _ = rand.Read(h[:])
+	return h
+}
+
+func TestTableMatchesAMap(t *testing.T) {
+	var tab hashtab.Table[int]
+	want := map[apikey.Hash]*int{}
+	for i := range 10_000 {
+		h := randomHash()
+		if i%3 == 0 {
+			h[8] = 0 // neighbours in probing order: collide on the low bytes
+			h[0], h[1] = byte(i), 0
+		}
+		v := i
+		if got := tab.Insert(h, &v); got != &v {
+			t.Fatalf("Insert of a new key returned another value")
+		}
+		want[h] = &v
+	}
+	if tab.Len() != len(want) {
+		t.Errorf("Len = %d, want %d", tab.Len(), len(want))
+	}
+	for h, v := range want {
+		if got := tab.Get(h); got != v {
+			t.Fatalf("Get = %v, want %v", got, v)
+		}
+		other := 0
+		if got := tab.Insert(h, &other); got != v {
+			t.Fatal("Insert of a present key replaced it")
+		}
+	}
+	for range 1000 {
+		if tab.Get(randomHash()) != nil {
+			t.Fatal("Get of an absent key found something")
+		}
+	}
+	seen := 0
+	tab.Range(func(h apikey.Hash, v *int) bool {
+		if want[h] != v {
+			t.Fatalf("Range yields a wrong pair")
+		}
+		seen++
+		return true
+	})
+	if seen != len(want) {
+		t.Errorf("Range visited %d entries, want %d", seen, len(want))
+	}
+}
+
+func TestEmptyTable(t *testing.T) {
+	var tab hashtab.Table[int]
+	if tab.Get(randomHash()) != nil || tab.Len() != 0 {
+		t.Error("the zero table is not empty")
+	}
+	tab.Range(func(apikey.Hash, *int) bool { t.Error("Range of an empty table called f"); return true })
+}
+
+// TestConcurrentInsertAndGet runs readers during growth: every key a
+// reader was told about must be found, under the race detector.
+func TestConcurrentInsertAndGet(t *testing.T) {
+	var tab hashtab.Table[int]
+	const n = 20_000
+	keys := make([]apikey.Hash, n)
+	for i := range keys {
+		keys[i] = randomHash()
+	}
+	inserted := make(chan int, n)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		defer close(inserted)
+		for i := range keys {
+			v := i
+			tab.Insert(keys[i], &v)
+			inserted <- i
+		}
+	})
+	for range 3 {
+		wg.Go(func() {
+			for i := range inserted {
+				if v := tab.Get(keys[i]); v == nil || *v != i {
+					t.Errorf("key %d inserted but Get = %v", i, v)
+					return
+				}
+				_ = tab.Get(keys[(i*31)%n]) // possibly absent: must not crash
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestGetDoesNotAllocate(t *testing.T) {
+	var tab hashtab.Table[int]
+	h := randomHash()
+	v := 1
+	tab.Insert(h, &v)
+	if n := testing.AllocsPerRun(100, func() { _ = tab.Get(h) }); n != 0 {
+		t.Errorf("Get allocates %v times", n)
+	}
+}
