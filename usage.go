@@ -110,6 +110,7 @@ func (k *Keys) flushLoop() {
 	for {
 		select {
 		case <-t.C:
+			k.mono.rebase()
 			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 			if err := k.Flush(ctx); err != nil {
 				k.logger.Warn("keyward: writing last-used times failed; will retry",
