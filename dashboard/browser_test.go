@@ -99,7 +99,7 @@ func TestBrowser(t *testing.T) {
 	// New key: name, Test mode, one scope.
 	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
 	step(t, ctx, "fill the form",
-		chromedp.SendKeys(chromedp.ID("name"), "Checkout server (e2e)"),
+		chromedp.SendKeys(chromedp.ID("name"), "Nightly reconciliation job"),
 		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
 		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="sessions:write"]`)),
 	)
@@ -164,12 +164,12 @@ func TestBrowser(t *testing.T) {
 	// Revoke it in the page, with the confirmation.
 	step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 	step(t, ctx, "revoke", chromedp.Click(chromedp.CSS(`tr[data-key-id="`+id+`"] a.revoke`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
-	if got, want := text(t, ctx, "h1"), "Revoke “Checkout server (e2e)”?"; got != want {
+	if got, want := text(t, ctx, "h1"), "Revoke “Nightly reconciliation job”?"; got != want {
 		t.Errorf("confirmation heading = %q, want %q", got, want)
 	}
 	screenshot(t, ctx, filepath.Join(artifacts, "revoke.png"))
 	step(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-revoke")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
-	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “Checkout server (e2e)”") {
+	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “Nightly reconciliation job”") {
 		t.Errorf("notice after revoking = %q", got)
 	}
 
