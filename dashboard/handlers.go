@@ -401,6 +401,12 @@ func formMessage(in *keyward.InputError) string {
 	case "overlap":
 		return "Choose when the current key stops working."
 	}
-	msg := strings.TrimPrefix(in.Err.Error(), "apikey: ")
+	msg := ""
+	if in.Err != nil {
+		msg = strings.TrimPrefix(in.Err.Error(), "apikey: ")
+	}
+	if msg == "" {
+		return "This field is invalid."
+	}
 	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
