@@ -1,6 +1,7 @@
 package dashboard_test
 
 import (
+	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -85,4 +86,35 @@ func Example() {
 	// Output:
 	// 401 Unauthorized Basic realm="dashboard", charset="UTF-8"
 	// 201 Created Production server active true
+}
+
+// An audit hook that keeps a trail of who changed which key. The events
+// carry key IDs, names and display prefixes, never a raw key.
+func ExampleWithAudit() {
+	keys, err := keyward.New(memory.New())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+
+	dash, err := dashboard.New(keys,
+		func(r *http.Request) (string, error) { return "ada@example.com", nil }, // your operator check
+		dashboard.WithAudit(func(ctx context.Context, e dashboard.Event) {
+			fmt.Println(e.Action, "by", e.Operator+":", e.Key.Name, e.Key.Mode)
+		}),
+		dashboard.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	req := httptest.NewRequest("POST", "/keys",
+		strings.NewReader(`{"name": "Staging", "mode": "test", "scopes": ["events:read"]}`))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	dash.ServeHTTP(w, req)
+	fmt.Println(w.Code)
+	// Output:
+	// key.created by ada@example.com: Staging test
+	// 201
 }
