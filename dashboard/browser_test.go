@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
@@ -26,8 +27,10 @@ import (
 // TestBrowser drives the dashboard in a real headless Chromium, as an
 // operator would: create a key, copy it from the page, call an API with it,
 // revoke it in the page, and see the API refuse it and the list keep it,
-// revoked, with its time. It also checks that a page on another origin
-// cannot revoke a key with the operator's cookie.
+// revoked, with its time. It does so twice, with JavaScript and with
+// JavaScript disabled, since the page must work without it. It also checks
+// that a page on another origin cannot revoke a key with the operator's
+// cookie.
 //
 // It needs Chromium (.ci/install-chromium installs Debian's); without it the
 // test skips, except under CI=true, where it fails. It saves screenshots in
@@ -62,34 +65,99 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	// A page on another origin (another port of the same host: same site,
-	// so the browser sends the operator's cookie along) that posts a
-	// revocation as soon as it loads.
-	var victim string
-	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/dashboard/keys/%s/revoke"></form>
-<script>document.getElementById("f").submit()</script>`, srv.URL, victim)
-	}))
-	defer evil.Close()
-
-	ctx := newBrowser(t, chromium)
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
-	defer cancel()
-	start := time.Now().Add(-time.Second)
-
-	step(t, ctx, "sign in", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+	browser := newBrowser(t, chromium)
+	step(t, browser, "sign in", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
 		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
 			Name: cookieName, Value: cookieValue, URL: srv.URL,
 		})
 		return err
 	}))
+	o := operator{srv: srv, keys: keys, artifacts: artifacts}
+
+	t.Run("with JavaScript", func(t *testing.T) {
+		ctx := newTab(t, browser, true)
+		id, raw := o.createKey(t, ctx, "Nightly reconciliation job", "sessions:write")
+
+		// Another origin cannot revoke it with the operator's cookie: a
+		// page on another port of the same host (same site, so the browser
+		// sends the cookie along) that posts a revocation as it loads.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/dashboard/keys/%s/revoke"></form>
+<script>document.getElementById("f").submit()</script>`, srv.URL, id)
+		}))
+		defer evil.Close()
+		step(t, ctx, "open the cross-origin page", chromedp.Navigate(evil.URL))
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
+			`location.pathname.endsWith("/revoke") && document.readyState === "complete"`)); err != nil {
+			t.Fatalf("waiting for the cross-origin post: %v", err)
+		}
+		if got := text(t, ctx, "h1"); got != "Forbidden" {
+			t.Errorf("the cross-origin post got a page titled %q, want Forbidden", got)
+		}
+		if rec, err := keys.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
+			t.Fatalf("after a cross-origin post the key is revoked=%v (error %v), want active", rec.Revoked(), err)
+		}
+		if got := callAPI(t, srv.URL, raw); got != http.StatusOK {
+			t.Fatalf("after a cross-origin post the API answered %d, want 200", got)
+		}
+
+		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
+		o.revokeKey(t, ctx, id, raw, "Nightly reconciliation job")
+
+		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
+		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
+			if !filepath.IsAbs(dst) {
+				dst = filepath.Join(moduleRoot(t), dst)
+			}
+			if err := os.WriteFile(dst, shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("screenshot saved to %s", dst)
+		}
+	})
+
+	t.Run("without JavaScript", func(t *testing.T) {
+		ctx := newTab(t, browser, false)
+		id, raw := o.createKey(t, ctx, "Fulfilment worker", "links:read")
+		o.revokeKey(t, ctx, id, raw, "Fulfilment worker")
+	})
+}
+
+// An operator drives the dashboard's pages.
+type operator struct {
+	srv       *httptest.Server
+	keys      *keyward.Keys
+	artifacts string
+}
+
+// copyButtonShown reports whether the copy button is on screen. The script
+// shows it; without the script it must not be, since it would do nothing.
+func copyButtonShown(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`(b => b !== null && b.getClientRects().length > 0 && getComputedStyle(b).visibility !== "hidden")(document.getElementById("copy"))`))
+	if err != nil {
+		t.Fatalf("looking at the copy button: %v", err)
+	}
+	return shown
+}
+
+// createKey opens the dashboard, creates a test key with one scope in the
+// form, checks the one-time reveal and the key against the API, goes back
+// to the list, and returns the key's ID and raw key.
+func (o operator) createKey(t *testing.T, ctx context.Context, name, scope string) (id, raw string) {
+	t.Helper()
+	suffix := "-nojs"
+	if withJS := strings.HasPrefix(t.Name(), "TestBrowser/with_"); withJS {
+		suffix = ""
+	}
 
 	// The mount point redirects to the key list.
-	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(srv.URL+"/dashboard/"))
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(o.srv.URL+"/dashboard/"))
 	if err != nil {
 		t.Fatalf("opening the dashboard: %v", err)
 	}
-	if got, want := resp.URL, srv.URL+"/dashboard/keys"; got != want {
+	if got, want := resp.URL, o.srv.URL+"/dashboard/keys"; got != want {
 		t.Errorf("the dashboard opened at %s, want %s", got, want)
 	}
 	if got := text(t, ctx, "h1"); got != "API keys" {
@@ -99,11 +167,11 @@ func TestBrowser(t *testing.T) {
 	// New key: name, Test mode, one scope.
 	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
 	step(t, ctx, "fill the form",
-		chromedp.SendKeys(chromedp.ID("name"), "Nightly reconciliation job"),
+		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
-		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="sessions:write"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="`+scope+`"]`)),
 	)
-	screenshot(t, ctx, filepath.Join(artifacts, "new.png"))
+	screenshot(t, ctx, filepath.Join(o.artifacts, "new"+suffix+".png"))
 	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
 	if err != nil {
 		t.Fatalf("creating the key: %v", err)
@@ -116,7 +184,7 @@ func TestBrowser(t *testing.T) {
 	}
 
 	// The one-time reveal.
-	raw, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
+	raw, err = chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
 	if err != nil {
 		t.Fatalf("reading the revealed key: %v", err)
 	}
@@ -129,58 +197,52 @@ func TestBrowser(t *testing.T) {
 	if warning := text(t, ctx, ".notice.warning"); !strings.Contains(warning, "You will not see it again") {
 		t.Errorf("the reveal's warning = %q, want it to say the key will not be shown again", warning)
 	}
-	step(t, ctx, "copy button", chromedp.WaitVisible(chromedp.ID("copy"))) // shown by the script
-	screenshot(t, ctx, filepath.Join(artifacts, "reveal.png"))
-	id := path.Base(header(resp, "Location"))
+	if got, want := copyButtonShown(t, ctx), suffix == ""; got != want {
+		t.Errorf("the copy button is shown: %v; want %v, as the script is on: %v", got, want, want)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "reveal"+suffix+".png"))
+	id = path.Base(header(resp, "Location"))
 
 	// The key authenticates.
-	if got := callAPI(t, srv.URL, raw); got != http.StatusOK {
+	if got := callAPI(t, o.srv.URL, raw); got != http.StatusOK {
 		t.Fatalf("the API answered %d to the new key, want 200", got)
 	}
 
 	// Back to the list: the key is there, active.
-	step(t, ctx, "back to the list", chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.CSS(`tr[data-key-id="`+id+`"]`)))
-	if got := attr(t, ctx, `tr[data-key-id="`+id+`"]`, "data-status"); got != "active" {
+	row := `tr[data-key-id="` + id + `"]`
+	step(t, ctx, "back to the list", chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.CSS(row)))
+	if got := attr(t, ctx, row, "data-status"); got != "active" {
 		t.Fatalf("the new key's status = %q, want active", got)
 	}
+	return id, raw
+}
 
-	// Another origin cannot revoke it with the operator's cookie.
-	victim = id
-	step(t, ctx, "cross-origin page", chromedp.Navigate(evil.URL))
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
-		`location.pathname.endsWith("/revoke") && document.readyState === "complete"`)); err != nil {
-		t.Fatalf("waiting for the cross-origin post: %v", err)
-	}
-	if got := text(t, ctx, "h1"); got != "Forbidden" {
-		t.Errorf("the cross-origin post got a page titled %q, want Forbidden", got)
-	}
-	if rec, err := keys.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
-		t.Fatalf("after a cross-origin post the key is revoked=%v (error %v), want active", rec.Revoked(), err)
-	}
-	if got := callAPI(t, srv.URL, raw); got != http.StatusOK {
-		t.Fatalf("after a cross-origin post the API answered %d, want 200", got)
-	}
-
-	// Revoke it in the page, with the confirmation.
-	step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
-	step(t, ctx, "revoke", chromedp.Click(chromedp.CSS(`tr[data-key-id="`+id+`"] a.revoke`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
-	if got, want := text(t, ctx, "h1"), "Revoke “Nightly reconciliation job”?"; got != want {
+// revokeKey revokes the key from the list, through the confirmation, and
+// checks that the API refuses it and that the list keeps it, revoked, with
+// its time, after a reload.
+func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name string) {
+	t.Helper()
+	start := time.Now().Add(-time.Second)
+	row := `tr[data-key-id="` + id + `"]`
+	step(t, ctx, "revoke", chromedp.Click(chromedp.CSS(row+` a.revoke`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
+	if got, want := text(t, ctx, "h1"), "Revoke “"+name+"”?"; got != want {
 		t.Errorf("confirmation heading = %q, want %q", got, want)
 	}
-	screenshot(t, ctx, filepath.Join(artifacts, "revoke.png"))
+	if !strings.Contains(t.Name(), "without") {
+		screenshot(t, ctx, filepath.Join(o.artifacts, "revoke.png"))
+	}
 	step(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-revoke")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
-	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “Nightly reconciliation job”") {
+	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “"+name+"”") {
 		t.Errorf("notice after revoking = %q", got)
 	}
 
 	// The key no longer authenticates.
-	if got := callAPI(t, srv.URL, raw); got != http.StatusUnauthorized {
+	if got := callAPI(t, o.srv.URL, raw); got != http.StatusUnauthorized {
 		t.Fatalf("the API answered %d to the revoked key, want 401", got)
 	}
 
 	// After a reload the key is still listed, revoked, with its time.
 	step(t, ctx, "reload", chromedp.Reload())
-	row := `tr[data-key-id="` + id + `"]`
 	if got := attr(t, ctx, row, "data-status"); got != "revoked" {
 		t.Fatalf("after reload the key's status = %q, want revoked", got)
 	}
@@ -194,17 +256,6 @@ func TestBrowser(t *testing.T) {
 	}
 	if at.Before(start.Truncate(time.Second)) || at.After(time.Now()) {
 		t.Errorf("revoked at %v, want between %v and now", at, start)
-	}
-
-	shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
-	if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
-		if !filepath.IsAbs(dst) {
-			dst = filepath.Join(moduleRoot(t), dst)
-		}
-		if err := os.WriteFile(dst, shot, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot saved to %s", dst)
 	}
 }
 
@@ -322,6 +373,21 @@ func newBrowser(t *testing.T, chromium string) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting Chromium %s: %v", chromium, err)
 	}
+	return ctx
+}
+
+// newTab opens a tab of the browser, with or without JavaScript, and
+// returns its context, with a deadline.
+func newTab(t *testing.T, browser context.Context, javascript bool) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	step(t, ctx, "open a tab", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !javascript})
+		return err
+	}))
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel)
 	return ctx
 }
 
