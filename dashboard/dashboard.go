@@ -67,7 +67,9 @@ type config struct {
 // with the error it returned (or [ErrNoOperator]). Use it to redirect to
 // the application's sign-in page, or to add a WWW-Authenticate challenge.
 // The default answers 401 Unauthorized, as problem+json or as a short HTML
-// page, and never shows the error to the client.
+// page, and never shows the error to the client; it sends no challenge,
+// since it does not know the application's scheme (HTTP Basic needs one
+// for the browser to ask for credentials).
 func WithUnauthorized(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
 	return func(c *config) error {
 		if h == nil {
