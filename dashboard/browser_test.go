@@ -1,0 +1,459 @@
+package dashboard_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/scope"
+)
+
+// TestBrowser drives the dashboard in a real headless Chromium, as an
+// operator would: create a key, copy it from the page, call an API with it,
+// revoke it in the page, and see the API refuse it and the list keep it,
+// revoked, with its time. It does so twice, with JavaScript and with
+// JavaScript disabled, since the page must work without it. It also checks
+// that a page on another origin cannot revoke a key with the operator's
+// cookie.
+//
+// It needs Chromium (.ci/install-chromium installs Debian's); without it the
+// test skips, except under CI=true, where it fails. It saves screenshots in
+// a temporary directory and logs its path. To refresh the README's
+// screenshot, run from the module root:
+//
+//	KEYWARD_SCREENSHOT=docs/dashboard.png go test ./dashboard -run TestBrowser
+func TestBrowser(t *testing.T) {
+	chromium := findChromium(t)
+	artifacts, err := os.MkdirTemp("", "keyward-dashboard-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshots in %s", artifacts)
+
+	keys := newKeys(t)
+	seed(t, keys)
+	const cookieName, cookieValue = "operator_session", "e2e-session-7f3a"
+	dash, err := dashboard.New(keys, func(r *http.Request) (string, error) {
+		c, err := r.Cookie(cookieName)
+		if err != nil || c.Value != cookieValue {
+			return "", errors.New("no operator session")
+		}
+		return "ada@example.com", nil
+	}, dashboard.WithTitle("Acme Checkout"), dashboard.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
+	mux.Handle("GET /api/v1/sessions", apiEndpoint(keys))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	browser := newBrowser(t, chromium)
+	step(t, browser, "sign in", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{
+			Name: cookieName, Value: cookieValue, URL: srv.URL,
+		})
+		return err
+	}))
+	o := operator{srv: srv, keys: keys, artifacts: artifacts}
+
+	t.Run("with JavaScript", func(t *testing.T) {
+		ctx := newTab(t, browser, true)
+		id, raw := o.createKey(t, ctx, "Nightly reconciliation job", "sessions:write")
+
+		// Another origin cannot revoke it with the operator's cookie: a
+		// page on another port of the same host (same site, so the browser
+		// sends the cookie along) that posts a revocation as it loads.
+		evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprintf(w, `<!doctype html><form id="f" method="post" action="%s/dashboard/keys/%s/revoke"></form>
+<script>document.getElementById("f").submit()</script>`, srv.URL, id)
+		}))
+		defer evil.Close()
+		step(t, ctx, "open the cross-origin page", chromedp.Navigate(evil.URL))
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](
+			`location.pathname.endsWith("/revoke") && document.readyState === "complete"`)); err != nil {
+			t.Fatalf("waiting for the cross-origin post: %v", err)
+		}
+		if got := text(t, ctx, "h1"); got != "Forbidden" {
+			t.Errorf("the cross-origin post got a page titled %q, want Forbidden", got)
+		}
+		if rec, err := keys.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
+			t.Fatalf("after a cross-origin post the key is revoked=%v (error %v), want active", rec.Revoked(), err)
+		}
+		if got := callAPI(t, srv.URL, raw); got != http.StatusOK {
+			t.Fatalf("after a cross-origin post the API answered %d, want 200", got)
+		}
+
+		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
+		o.revokeKey(t, ctx, id, raw, "Nightly reconciliation job")
+
+		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
+		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
+			if !filepath.IsAbs(dst) {
+				dst = filepath.Join(moduleRoot(t), dst)
+			}
+			if err := os.WriteFile(dst, shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("screenshot saved to %s", dst)
+		}
+	})
+
+	t.Run("without JavaScript", func(t *testing.T) {
+		ctx := newTab(t, browser, false)
+		id, raw := o.createKey(t, ctx, "Fulfilment worker", "links:read")
+		o.revokeKey(t, ctx, id, raw, "Fulfilment worker")
+	})
+}
+
+// An operator drives the dashboard's pages.
+type operator struct {
+	srv       *httptest.Server
+	keys      *keyward.Keys
+	artifacts string
+}
+
+// copyButtonShown reports whether the copy button is on screen. The script
+// shows it; without the script it must not be, since it would do nothing.
+func copyButtonShown(t *testing.T, ctx context.Context) bool {
+	t.Helper()
+	shown, err := chromedp.Run(ctx, chromedp.Evaluate[bool](
+		`(b => b !== null && b.getClientRects().length > 0 && getComputedStyle(b).visibility !== "hidden")(document.getElementById("copy"))`))
+	if err != nil {
+		t.Fatalf("looking at the copy button: %v", err)
+	}
+	return shown
+}
+
+// createKey opens the dashboard, creates a test key with one scope in the
+// form, checks the one-time reveal and the key against the API, goes back
+// to the list, and returns the key's ID and raw key.
+func (o operator) createKey(t *testing.T, ctx context.Context, name, scope string) (id, raw string) {
+	t.Helper()
+	suffix := "-nojs"
+	if withJS := strings.HasPrefix(t.Name(), "TestBrowser/with_"); withJS {
+		suffix = ""
+	}
+
+	// The mount point redirects to the key list.
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(o.srv.URL+"/dashboard/"))
+	if err != nil {
+		t.Fatalf("opening the dashboard: %v", err)
+	}
+	if got, want := resp.URL, o.srv.URL+"/dashboard/keys"; got != want {
+		t.Errorf("the dashboard opened at %s, want %s", got, want)
+	}
+	if got := text(t, ctx, "h1"); got != "API keys" {
+		t.Errorf("heading = %q, want %q", got, "API keys")
+	}
+
+	// New key: name, Test mode, one scope.
+	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
+	step(t, ctx, "fill the form",
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="`+scope+`"]`)),
+	)
+	screenshot(t, ctx, filepath.Join(o.artifacts, "new"+suffix+".png"))
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
+	if err != nil {
+		t.Fatalf("creating the key: %v", err)
+	}
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("create answered %d, want 201", resp.Status)
+	}
+	if got := header(resp, "Cache-Control"); got != "no-store" {
+		t.Errorf("the reveal's Cache-Control = %q, want no-store", got)
+	}
+
+	// The one-time reveal.
+	raw, err = chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
+	if err != nil {
+		t.Fatalf("reading the revealed key: %v", err)
+	}
+	if m, err := apikey.Parse(raw); err != nil || m != apikey.Test {
+		t.Fatalf("the revealed key is not a test key (mode %v, error %v)", m, err)
+	}
+	if strings.Contains(resp.URL, raw) {
+		t.Error("the raw key is in the URL")
+	}
+	if warning := text(t, ctx, ".notice.warning"); !strings.Contains(warning, "You will not see it again") {
+		t.Errorf("the reveal's warning = %q, want it to say the key will not be shown again", warning)
+	}
+	if got, want := copyButtonShown(t, ctx), suffix == ""; got != want {
+		t.Errorf("the copy button is shown: %v; want %v, as the script is on: %v", got, want, want)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "reveal"+suffix+".png"))
+	id = path.Base(header(resp, "Location"))
+
+	// The key authenticates.
+	if got := callAPI(t, o.srv.URL, raw); got != http.StatusOK {
+		t.Fatalf("the API answered %d to the new key, want 200", got)
+	}
+
+	// Back to the list: the key is there, active.
+	row := `tr[data-key-id="` + id + `"]`
+	step(t, ctx, "back to the list", chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.CSS(row)))
+	if got := attr(t, ctx, row, "data-status"); got != "active" {
+		t.Fatalf("the new key's status = %q, want active", got)
+	}
+	return id, raw
+}
+
+// revokeKey revokes the key from the list, through the confirmation, and
+// checks that the API refuses it and that the list keeps it, revoked, with
+// its time, after a reload.
+func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name string) {
+	t.Helper()
+	start := time.Now().Add(-time.Second)
+	row := `tr[data-key-id="` + id + `"]`
+	step(t, ctx, "revoke", chromedp.Click(chromedp.CSS(row+` a.revoke`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
+	if got, want := text(t, ctx, "h1"), "Revoke “"+name+"”?"; got != want {
+		t.Errorf("confirmation heading = %q, want %q", got, want)
+	}
+	if !strings.Contains(t.Name(), "without") {
+		screenshot(t, ctx, filepath.Join(o.artifacts, "revoke.png"))
+	}
+	step(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-revoke")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
+	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “"+name+"”") {
+		t.Errorf("notice after revoking = %q", got)
+	}
+
+	// The key no longer authenticates.
+	if got := callAPI(t, o.srv.URL, raw); got != http.StatusUnauthorized {
+		t.Fatalf("the API answered %d to the revoked key, want 401", got)
+	}
+
+	// After a reload the key is still listed, revoked, with its time.
+	step(t, ctx, "reload", chromedp.Reload())
+	if got := attr(t, ctx, row, "data-status"); got != "revoked" {
+		t.Fatalf("after reload the key's status = %q, want revoked", got)
+	}
+	if got := text(t, ctx, row+" td.status"); !strings.HasPrefix(got, "Revoked") {
+		t.Errorf("status cell = %q, want it to start with Revoked", got)
+	}
+	stamp := attr(t, ctx, row+" td.status time", "datetime")
+	at, err := time.Parse(time.RFC3339, stamp)
+	if err != nil {
+		t.Fatalf("the revocation time %q is not RFC 3339: %v", stamp, err)
+	}
+	if at.Before(start.Truncate(time.Second)) || at.After(time.Now()) {
+		t.Errorf("revoked at %v, want between %v and now", at, start)
+	}
+}
+
+// apiEndpoint stands in for an API protected by keyward: it answers 200 to
+// a valid Bearer key and 401 otherwise. The real middleware, in package
+// middleware, is tested on its own; this test only needs Verify.
+func apiEndpoint(keys *keyward.Keys) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			http.Error(w, "missing key", http.StatusUnauthorized)
+			return
+		}
+		_, err := keys.Verify(r.Context(), token)
+		switch {
+		case errors.Is(err, keyward.ErrInvalidKey):
+			http.Error(w, "invalid key", http.StatusUnauthorized)
+		case err != nil:
+			http.Error(w, "unavailable", http.StatusServiceUnavailable)
+		default:
+			w.WriteHeader(http.StatusOK)
+		}
+	})
+}
+
+func callAPI(t *testing.T, base, raw string) int {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, base+"/api/v1/sessions", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+raw)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// seed creates the keys of a plausible account, so that the screenshot
+// shows live and test keys, uses, and a key being rolled.
+func seed(t *testing.T, keys *keyward.Keys) {
+	t.Helper()
+	ctx := context.Background()
+	create := func(name string, m apikey.Mode, scopes ...scope.Scope) (apikey.Secret, apikey.Record) {
+		sec, rec, err := keys.Create(ctx, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sec, rec
+	}
+	create("Staging", apikey.Test, scope.LinksRead, scope.SessionsRead, scope.SessionsWrite, scope.EventsRead)
+	sec, _ := create("Production server", apikey.Live, scope.SessionsWrite, scope.SessionsRead, scope.WebhooksRead)
+	if _, err := keys.Verify(ctx, sec.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	_, woo := create("WooCommerce plugin", apikey.Live, scope.SessionsWrite, scope.CustomersWrite)
+	if _, _, err := keys.Rotate(ctx, woo.ID, 24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if err := keys.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// findChromium returns the Chromium to drive, or skips the test (fails it
+// under CI=true) if there is none.
+func findChromium(t *testing.T) string {
+	t.Helper()
+	candidates := []string{os.Getenv("KEYWARD_CHROMIUM"), "/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"}
+	for _, c := range candidates {
+		if c == "" {
+			continue
+		}
+		if p, err := exec.LookPath(c); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatal("Chromium is required under CI=true: run .ci/install-chromium")
+	}
+	t.Skip("Chromium not found (set KEYWARD_CHROMIUM or run .ci/install-chromium); skipping the browser test")
+	return ""
+}
+
+// newBrowser starts a headless Chromium with a fresh profile, with the
+// flags this machine's closed network needs, and returns its context.
+func newBrowser(t *testing.T, chromium string) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("force-device-scale-factor", "1"),
+	}
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// Start the browser now, without a deadline: the first Run binds the
+	// browser's life to its context.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium %s: %v", chromium, err)
+	}
+	return ctx
+}
+
+// newTab opens a tab of the browser, with or without JavaScript, and
+// returns its context, with a deadline.
+func newTab(t *testing.T, browser context.Context, javascript bool) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	step(t, ctx, "open a tab", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !javascript})
+		return err
+	}))
+	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("reading %s: %v", sel, err)
+	}
+	return strings.Join(strings.Fields(s), " ")
+}
+
+func attr(t *testing.T, ctx context.Context, sel, name string) string {
+	t.Helper()
+	a, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS(sel), name))
+	if err != nil || !a.Exists {
+		t.Fatalf("reading %s[%s]: exists=%v, %v", sel, name, a.Exists, err)
+	}
+	return a.Value
+}
+
+func header(resp *network.Response, name string) string {
+	for k, v := range resp.Headers {
+		if strings.EqualFold(k, name) {
+			return fmt.Sprint(v)
+		}
+	}
+	return ""
+}
+
+// screenshot saves a PNG of the whole page to file and returns it.
+func screenshot(t *testing.T, ctx context.Context, file string) []byte {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return png
+}
+
+// moduleRoot returns the directory of go.mod, for paths given relative to
+// the module root.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,390 @@
+package dashboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward"
+)
+
+// An AuthorizeFunc decides whether a request comes from an operator allowed
+// to manage keys. It returns the operator's name, which the audit reports,
+// or an error to refuse the request. It is the mounting application's own
+// check: a session cookie, single sign-on, mutual TLS, HTTP Basic
+// authentication, or a middleware that put the user into the request's
+// context.
+//
+// An empty operator name with a nil error is a refusal too, so that a check
+// that forgot to name its operator fails closed.
+type AuthorizeFunc func(r *http.Request) (operator string, err error)
+
+// ErrNoOperator is the error passed to the unauthorized handler when the
+// [AuthorizeFunc] returned neither an operator nor an error.
+var ErrNoOperator = errors.New("dashboard: the authorization check named no operator")
+
+// Handler is the dashboard: the JSON management API and the HTML page, on
+// the same routes. Create it with [New] and mount it with
+// [http.StripPrefix]:
+//
+//	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
+//
+// Every request passes the cross-origin check, then the [AuthorizeFunc],
+// before anything else happens. Handler is safe for concurrent use.
+type Handler struct {
+	keys         *keyward.Keys
+	authorize    AuthorizeFunc
+	unauthorized func(http.ResponseWriter, *http.Request, error)
+	csrf         *http.CrossOriginProtection
+	logger       *slog.Logger
+	audit        func(context.Context, Event)
+	title        string
+	now          func() time.Time
+
+	mux    *http.ServeMux
+	pages  map[string]*template.Template
+	assets map[string]asset
+}
+
+// An Option configures [New].
+type Option func(*config) error
+
+type config struct {
+	unauthorized func(http.ResponseWriter, *http.Request, error)
+	csrf         *http.CrossOriginProtection
+	logger       *slog.Logger
+	audit        func(context.Context, Event)
+	title        string
+}
+
+// WithUnauthorized sets what answers a request the [AuthorizeFunc] refused,
+// with the error it returned (or [ErrNoOperator]). Use it to redirect to
+// the application's sign-in page, or to add a WWW-Authenticate challenge.
+// The default answers 401 Unauthorized, as problem+json or as a short HTML
+// page, and never shows the error to the client; it sends no challenge,
+// since it does not know the application's scheme (HTTP Basic needs one
+// for the browser to ask for credentials).
+func WithUnauthorized(h func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(c *config) error {
+		if h == nil {
+			return errors.New("dashboard: WithUnauthorized needs a function")
+		}
+		c.unauthorized = h
+		return nil
+	}
+}
+
+// WithCrossOriginProtection sets the cross-site request forgery check
+// applied to every request, for deployments that must trust another
+// origin (see [http.CrossOriginProtection.AddTrustedOrigin]). The default
+// is [http.NewCrossOriginProtection]: state-changing requests that a
+// browser marks as cross-origin are refused with 403 Forbidden. The check
+// cannot be turned off.
+func WithCrossOriginProtection(p *http.CrossOriginProtection) Option {
+	return func(c *config) error {
+		if p == nil {
+			return errors.New("dashboard: WithCrossOriginProtection needs a CrossOriginProtection")
+		}
+		c.csrf = p
+		return nil
+	}
+}
+
+// WithLogger sets where the audit trail and failures are logged. The
+// default is [slog.Default]. Log lines carry key IDs, names, display
+// prefixes and operators, never a raw key.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("dashboard: WithLogger needs a logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithAudit sets a function called after every key created, revoked or
+// rotated, in addition to the log line, for an audit table or a security
+// feed. It runs synchronously, before the response is written; it must not
+// block for long. The [Event] never holds a raw key.
+func WithAudit(f func(ctx context.Context, e Event)) Option {
+	return func(c *config) error {
+		if f == nil {
+			return errors.New("dashboard: WithAudit needs a function")
+		}
+		c.audit = f
+		return nil
+	}
+}
+
+// WithTitle sets the product name shown at the top left of the page and in
+// its title. The default is "Dashboard".
+func WithTitle(title string) Option {
+	return func(c *config) error {
+		title = strings.TrimSpace(title)
+		if title == "" {
+			return errors.New("dashboard: WithTitle needs a title")
+		}
+		c.title = title
+		return nil
+	}
+}
+
+// New returns the dashboard for keys. authorize is required: New refuses to
+// build a dashboard without it, so that it cannot be mounted open by
+// accident. The handler never authenticates operators itself.
+func New(keys *keyward.Keys, authorize AuthorizeFunc, opts ...Option) (*Handler, error) {
+	if keys == nil {
+		return nil, errors.New("dashboard: New needs the keys (keyward.New)")
+	}
+	if authorize == nil {
+		return nil, errors.New("dashboard: New needs an AuthorizeFunc: the dashboard is never served without an operator check")
+	}
+	c := config{
+		csrf:   http.NewCrossOriginProtection(),
+		logger: slog.Default(),
+		title:  "Dashboard",
+	}
+	for _, opt := range opts {
+		if err := opt(&c); err != nil {
+			return nil, err
+		}
+	}
+	pages, err := parsePages()
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: parsing templates: %w", err)
+	}
+	assets, err := loadAssets()
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: loading assets: %w", err)
+	}
+	h := &Handler{
+		keys:         keys,
+		authorize:    authorize,
+		unauthorized: c.unauthorized,
+		csrf:         c.csrf,
+		logger:       c.logger,
+		audit:        c.audit,
+		title:        c.title,
+		now:          time.Now,
+		pages:        pages,
+		assets:       assets,
+	}
+	if h.unauthorized == nil {
+		h.unauthorized = h.defaultUnauthorized
+	}
+	h.routes()
+	return h, nil
+}
+
+func (h *Handler) routes() {
+	m := http.NewServeMux()
+	m.HandleFunc("GET /{$}", h.index)
+	m.HandleFunc("GET /keys", h.list)
+	m.HandleFunc("POST /keys", h.create)
+	m.HandleFunc("GET /keys/new", h.newForm)
+	m.HandleFunc("GET /keys/{id}", h.get)
+	m.HandleFunc("GET /keys/{id}/revoke", h.revokeForm)
+	m.HandleFunc("POST /keys/{id}/revoke", h.revoke)
+	m.HandleFunc("GET /keys/{id}/rotate", h.rotateForm)
+	m.HandleFunc("POST /keys/{id}/rotate", h.rotate)
+	m.HandleFunc("GET /assets/{name}", h.asset)
+
+	// Other methods on known paths, and unknown paths, answer in the
+	// client's format rather than the mux's plain text. ("/keys/{id}"
+	// also covers "/keys/new".)
+	for path, allow := range map[string]string{
+		"/{$}":              "GET, HEAD",
+		"/keys":             "GET, HEAD, POST",
+		"/keys/{id}":        "GET, HEAD",
+		"/keys/{id}/revoke": "GET, HEAD, POST",
+		"/keys/{id}/rotate": "GET, HEAD, POST",
+		"/assets/{name}":    "GET, HEAD",
+	} {
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", allow)
+			h.fail(w, r, http.StatusMethodNotAllowed, "The method "+r.Method+" is not allowed here.")
+		})
+	}
+	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		h.fail(w, r, http.StatusNotFound, "There is nothing here.")
+	})
+	h.mux = m
+}
+
+// ServeHTTP serves the dashboard. It sets the security headers, refuses
+// cross-origin state-changing requests, asks the [AuthorizeFunc], and only
+// then routes the request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	hd := w.Header()
+	hd.Set("Cache-Control", "no-store")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "no-referrer")
+	hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+	hd.Set("Content-Security-Policy", contentSecurityPolicy)
+
+	if err := h.csrf.Check(r); err != nil {
+		h.logger.LogAttrs(r.Context(), slog.LevelWarn, "dashboard: cross-origin request refused",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path),
+			slog.String("origin", r.Header.Get("Origin")), slog.String("sec_fetch_site", r.Header.Get("Sec-Fetch-Site")))
+		h.fail(w, r, http.StatusForbidden, "Cross-origin requests may not change keys.")
+		return
+	}
+	op, err := h.authorize(r)
+	if err == nil && op == "" {
+		err = ErrNoOperator
+	}
+	if err != nil {
+		h.unauthorized(w, r, err)
+		return
+	}
+
+	// Routes are relative to the mount point: http.StripPrefix("/dashboard",
+	// ...) leaves "/keys"; StripPrefix("/dashboard/", ...) leaves "keys".
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if clean := path.Clean(p); clean != p && clean+"/" != p {
+		// The mux would redirect to the cleaned path, but it knows nothing
+		// of the mount point and would redirect out of the dashboard.
+		h.fail(w, r, http.StatusNotFound, "There is nothing here.")
+		return
+	}
+	r2 := r.WithContext(context.WithValue(r.Context(), operatorKey{}, op))
+	if p != r.URL.Path {
+		u := *r.URL
+		u.Path, u.RawPath = p, ""
+		r2.URL = &u
+	}
+	h.mux.ServeHTTP(w, r2)
+}
+
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; " +
+	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'self'"
+
+type operatorKey struct{}
+
+// operator returns the operator the AuthorizeFunc named for r.
+func operator(r *http.Request) string {
+	op, _ := r.Context().Value(operatorKey{}).(string)
+	return op
+}
+
+// root returns the relative reference from r's URL to the dashboard's
+// mount point: "./" for "/keys", "../../" for "/keys/{id}/revoke". Links,
+// redirects and the page's <base> use it, so the dashboard works under any
+// prefix without being told it.
+func root(r *http.Request) string {
+	p := r.URL.Path
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if n := strings.Count(p, "/") - 1; n > 0 {
+		return strings.Repeat("../", n)
+	}
+	return "./"
+}
+
+// seeOther redirects to ref, a reference relative to the mount point. The
+// Location header is relative, which browsers resolve against the URL they
+// requested; http.Redirect would make it absolute from the stripped path.
+func seeOther(w http.ResponseWriter, r *http.Request, ref string) {
+	w.Header().Set("Location", root(r)+ref)
+	w.WriteHeader(http.StatusSeeOther)
+}
+
+// index sends the mount point to the key list.
+func (h *Handler) index(w http.ResponseWriter, r *http.Request) { seeOther(w, r, "keys") }
+
+// wantsJSON reports which face of the dashboard answers r. A form post is
+// the HTML page's; other posts are the JSON API's. A read is the page's if
+// the client accepts HTML, as browsers do; otherwise the API's.
+func wantsJSON(r *http.Request) bool {
+	if r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete {
+		return !isForm(r)
+	}
+	return !strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// isForm reports whether r carries an HTML form.
+func isForm(r *http.Request) bool {
+	return mediaType(r) == "application/x-www-form-urlencoded"
+}
+
+// mediaType returns r's Content-Type without parameters, in lower case.
+func mediaType(r *http.Request) string {
+	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// fail answers an error in the client's format. msg is shown to the client
+// and must not carry internal details.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
+	if wantsJSON(r) {
+		writeProblem(w, problem{Status: status, Detail: msg})
+		return
+	}
+	h.errorPage(w, r, status, msg)
+}
+
+func (h *Handler) defaultUnauthorized(w http.ResponseWriter, r *http.Request, _ error) {
+	h.fail(w, r, http.StatusUnauthorized, "Operator sign-in required.")
+}
+
+// failErr answers the error of a lifecycle call: a missing key is 404, a
+// revoked one 409, bad input 400 naming the field, a store failure 503;
+// anything else is 500. Store failures are logged; their text never
+// reaches the client.
+func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, op string, err error) {
+	var in *keyward.InputError
+	switch {
+	case errors.As(err, &in):
+		h.failField(w, r, in.Field, in.Err)
+	case errors.Is(err, keyward.ErrNotFound):
+		h.fail(w, r, http.StatusNotFound, "No key has this ID.")
+	case errors.Is(err, keyward.ErrAlreadyRevoked):
+		h.fail(w, r, http.StatusConflict, "The key is revoked; revocation is final.")
+	case errors.Is(err, keyward.ErrStoreUnavailable):
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: key store unavailable",
+			slog.String("op", op), slog.String("operator", operator(r)), slog.Any("err", err))
+		h.fail(w, r, http.StatusServiceUnavailable, "The key store is unavailable. Nothing was changed; try again.")
+	default:
+		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: unexpected error",
+			slog.String("op", op), slog.String("operator", operator(r)), slog.Any("err", err))
+		h.fail(w, r, http.StatusInternalServerError, "Something went wrong. Nothing was changed; try again.")
+	}
+}
+
+// failField answers a request with an invalid field.
+func (h *Handler) failField(w http.ResponseWriter, r *http.Request, field string, err error) {
+	detail := fieldMessage(field, err)
+	if wantsJSON(r) {
+		writeProblem(w, problem{
+			Type:   invalidFieldType,
+			Title:  "Invalid field",
+			Status: http.StatusBadRequest,
+			Detail: detail,
+			Field:  field,
+		})
+		return
+	}
+	h.errorPage(w, r, http.StatusBadRequest, detail)
+}
+
+// fieldMessage describes what is wrong with a field, for the client: the
+// reason keyward or the decoder gave, which describes the input only.
+func fieldMessage(field string, err error) string {
+	msg := "is invalid"
+	if err != nil {
+		msg = strings.TrimPrefix(err.Error(), "apikey: ")
+	}
+	return field + ": " + msg
+}
