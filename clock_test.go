@@ -16,8 +16,8 @@ func TestMonoClockFollowsTheWallClock(t *testing.T) {
 		if got.Before(before.Add(-time.Millisecond)) || got.After(after.Add(time.Millisecond)) {
 			t.Errorf("Now = %v, outside [%v, %v]", got, before, after)
 		}
-		if got != got.Round(0) {
-			t.Error("Now carries a monotonic reading")
+		if got != got.Round(0) || got.Location() != time.UTC || got.Nanosecond()%1000 != 0 {
+			t.Error("Now is not a UTC time to the microsecond without a monotonic reading")
 		}
 		time.Sleep(2 * time.Millisecond)
 		c.rebase()

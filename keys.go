@@ -33,7 +33,7 @@ type Keys struct {
 	format   apikey.Format
 	catalog  *scope.Catalog
 	clock    func() time.Time
-	mono     *monoClock // the default clock, rebased by the writer; unused with WithClock
+	mono     *monoClock // the default clock, rebased by the writer; nil with WithClock
 	interval time.Duration
 	logger   *slog.Logger
 
@@ -125,11 +125,9 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 	if st == nil {
 		return nil, errors.New("keyward: New needs a store")
 	}
-	mono := newMonoClock()
 	c := config{
 		format:   apikey.Default,
 		catalog:  scope.Default,
-		clock:    mono.Now,
 		interval: DefaultFlushInterval,
 		logger:   slog.Default(),
 	}
@@ -137,6 +135,11 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		if err := opt(&c); err != nil {
 			return nil, err
 		}
+	}
+	var mono *monoClock
+	if c.clock == nil {
+		mono = newMonoClock()
+		c.clock = mono.Now
 	}
 	k := &Keys{
 		store:    st,
@@ -165,6 +168,15 @@ func (k *Keys) Store() store.Store { return k.store }
 
 // now returns the current time in store precision.
 func (k *Keys) now() time.Time { return store.Time(k.clock()) }
+
+// nowMicros returns the current time in Unix microseconds: the cheap form
+// of now, for the verification path.
+func (k *Keys) nowMicros() int64 {
+	if k.mono != nil {
+		return k.mono.micros()
+	}
+	return k.clock().UnixMicro()
+}
 
 // CreateParams describes a key to create.
 type CreateParams struct {
@@ -276,16 +288,16 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 	if !rec.Hash.Equal(h) || rec.Mode != mode {
 		return apikey.Record{}, ErrUnknownKey
 	}
-	now := k.now()
-	switch {
-	case rec.Revoked():
+	now := k.nowMicros()
+	switch { // the fields, not the methods: those copy the record
+	case !rec.RevokedAt.IsZero():
 		return apikey.Record{}, ErrRevoked
-	case rec.Expired(now):
+	case !rec.ExpiresAt.IsZero() && now >= rec.ExpiresAt.UnixMicro():
 		return apikey.Record{}, ErrExpired
 	}
 	k.uses.record(h, rec.ID, now)
-	if now.After(rec.LastUsedAt) {
-		rec.LastUsedAt = now
+	if rec.LastUsedAt.IsZero() || now > rec.LastUsedAt.UnixMicro() {
+		rec.LastUsedAt = time.UnixMicro(now).UTC()
 	}
 	return rec, nil
 }

@@ -44,14 +44,13 @@ type useCell struct {
 
 func newUsage() *usage { return new(usage) }
 
-// record notes that the key with hash h and ID id authenticated at time at.
-// It allocates only on a key's first use.
-func (u *usage) record(h apikey.Hash, id uuid.UUID, at time.Time) {
+// record notes that the key with hash h and ID id authenticated at t, in
+// Unix microseconds. It allocates only on a key's first use.
+func (u *usage) record(h apikey.Hash, id uuid.UUID, t int64) {
 	c := u.cells.Get(h)
 	if c == nil {
 		c = u.cells.Insert(h, &useCell{id: id})
 	}
-	t := at.UnixMicro()
 	for {
 		old := c.last.Load()
 		if t < old+usePrecision.Microseconds() {
@@ -110,7 +109,9 @@ func (k *Keys) flushLoop() {
 	for {
 		select {
 		case <-t.C:
-			k.mono.rebase()
+			if k.mono != nil {
+				k.mono.rebase()
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 			if err := k.Flush(ctx); err != nil {
 				k.logger.Warn("keyward: writing last-used times failed; will retry",
