@@ -1,0 +1,39 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"testing"
+
+	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
+	"github.com/keyward/keyward/store/storetest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// newTable migrates a table in a schema of its own and returns the options
+// that name it.
+func newTable(t testing.TB, db *sql.DB) []postgres.Option {
+	t.Helper()
+	opts := []postgres.Option{postgres.WithTable(pgtest.Schema(t, db) + ".api_keys")}
+	if err := postgres.Migrate(context.Background(), db, opts...); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	return opts
+}
+
+// newStore returns a store on an empty table of its own.
+func newStore(t testing.TB, db *sql.DB, opts ...postgres.Option) *postgres.Store {
+	t.Helper()
+	s, err := postgres.New(db, append(newTable(t, db), opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pgtest.DB(t)) })
+}
