@@ -247,10 +247,7 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 		rec.ID, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(),
 		store.Time(rec.CreatedAt), nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt))
 	if err != nil {
-		switch sqlState(err) {
-		case "23505": // unique_violation, from a unique index of the caller's
-			return fmt.Errorf("%w: %v", store.ErrDuplicate, err)
-		case "23514": // check_violation: the table's checks refused the record
+		if sqlState(err) == "23514" { // check_violation: a check of the table refused the record
 			return fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
 		}
 		return failed(ctx, "create", err)

@@ -4,8 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"testing"
+	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/storetest"
@@ -36,4 +41,30 @@ func newStore(t testing.TB, db *sql.DB, opts ...postgres.Option) *postgres.Store
 
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pgtest.DB(t)) })
+}
+
+// newRecord returns a valid record of a freshly generated key.
+func newRecord(t testing.TB) apikey.Record {
+	t.Helper()
+	sec, err := apikey.Generate(apikey.Live)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return apikey.Record{
+		ID:        uuid.New(),
+		Name:      "test key",
+		Prefix:    sec.DisplayPrefix(),
+		Mode:      apikey.Live,
+		Scopes:    scope.NewSet(scope.SessionsWrite),
+		Hash:      sec.Hash(),
+		CreatedAt: time.Now(),
+	}
+}
+
+func mustCreate(t testing.TB, s store.Store, rec apikey.Record) apikey.Record {
+	t.Helper()
+	if err := s.Create(context.Background(), rec); err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return rec
 }
