@@ -1,0 +1,158 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
+)
+
+// newKeys returns the lifecycle on a store over db and table.
+func newKeys(t testing.TB, db postgres.DB, table string, opts ...keyward.Option) *keyward.Keys {
+	t.Helper()
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keyward.New(s, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return k
+}
+
+func migrated(t testing.TB, db *sql.DB) string {
+	t.Helper()
+	table := pgtest.Schema(t, db) + ".api_keys"
+	if err := postgres.Migrate(context.Background(), db, postgres.WithTable(table)); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+func createKey(t testing.TB, k *keyward.Keys) (apikey.Secret, apikey.Record) {
+	t.Helper()
+	sec, rec, err := k.Create(context.Background(), keyward.CreateParams{
+		Name: "Production server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+	})
+	if err != nil {
+		t.Fatalf("Create: %v", err)
+	}
+	return sec, rec
+}
+
+// A revocation through one application instance is refused by another, with
+// its own connection pool, on its very next verification.
+func TestRevocationSeenBySecondInstance(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	a := newKeys(t, db, table)
+	b := newKeys(t, pgtest.Open(t), table)
+	ctx := context.Background()
+
+	sec, rec := createKey(t, a)
+	if _, err := b.Verify(ctx, sec.Reveal()); err != nil {
+		t.Fatalf("instance B: Verify of a new key = %v", err)
+	}
+	if _, err := a.Revoke(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("instance B: Verify right after instance A revoked = %v, want ErrRevoked", err)
+	}
+	// And B cannot revoke it again, nor rotate it.
+	if _, err := b.Revoke(ctx, rec.ID); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+		t.Errorf("instance B: Revoke = %v, want ErrAlreadyRevoked", err)
+	}
+}
+
+// The table holds no raw key: not in any column, whatever the lifecycle
+// did with the keys.
+func TestNoRawKeyInTable(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	k := newKeys(t, db, table)
+	ctx := context.Background()
+
+	var secrets []apikey.Secret
+	for range 20 {
+		sec, _ := createKey(t, k)
+		secrets = append(secrets, sec)
+	}
+	// Use, rotate and revoke some, so that every column is written.
+	for _, sec := range secrets[:10] {
+		if _, err := k.Verify(ctx, sec.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := k.List(ctx, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSec, _, err := k.Rotate(ctx, recs.Records[0].ID, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets = append(secrets, newSec)
+	if _, err := k.Revoke(ctx, recs.Records[1].ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// SELECT * as text, row by row.
+	rows, err := db.QueryContext(ctx, "SELECT k::text FROM "+table+" k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var dump strings.Builder
+	n := 0
+	for rows.Next() {
+		var row string
+		if err := rows.Scan(&row); err != nil {
+			t.Fatal(err)
+		}
+		dump.WriteString(row + "\n")
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(secrets) {
+		t.Fatalf("dumped %d rows, want %d", n, len(secrets))
+	}
+	for _, sec := range secrets {
+		raw := sec.Reveal()
+		random := raw[len(raw)-32:] // the secret part, after "ck_live_"
+		// No 8-character run of the random part may appear (the display
+		// prefix shows its first apikey.DisplayLen characters).
+		for i := 0; i+8 <= len(random); i++ {
+			if strings.Contains(dump.String(), random[i:i+8]) {
+				t.Fatalf("the table dump contains part of a raw key (%q at offset %d)", random[i:i+8], i)
+			}
+		}
+		// What is stored: the SHA-256 of the key, and the display prefix.
+		sum := sha256.Sum256([]byte(raw))
+		var found bool
+		if err := db.QueryRowContext(ctx, "SELECT EXISTS (SELECT FROM "+table+" WHERE hash = $1 AND prefix = $2)",
+			sum[:], sec.DisplayPrefix()).Scan(&found); err != nil {
+			t.Fatal(err)
+		}
+		if !found {
+			t.Errorf("no row holds the SHA-256 and display prefix of key %s", sec.DisplayPrefix())
+		}
+	}
+}
