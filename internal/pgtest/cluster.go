@@ -23,6 +23,10 @@ type cluster struct {
 	dsn  string
 }
 
+// versionedBinaries is where Debian and Ubuntu install each PostgreSQL
+// version.
+var versionedBinaries = "/usr/lib/postgresql/*/bin"
+
 // findBinaries returns the directory holding initdb and postgres: the one
 // of initdb on PATH, or the newest /usr/lib/postgresql/<version>/bin.
 func findBinaries() (string, error) {
@@ -39,7 +43,7 @@ func findBinaries() (string, error) {
 			return dir, nil
 		}
 	}
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	dirs, _ := filepath.Glob(versionedBinaries)
 	version := func(dir string) float64 {
 		v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(dir)), 64)
 		return v

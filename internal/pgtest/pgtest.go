@@ -117,15 +117,28 @@ func DSN(tb testing.TB) string {
 		server.cluster = c
 		server.dsn = c.dsn
 	})
-	switch {
-	case server.err != nil:
-		tb.Fatalf("pgtest: %v", server.err)
-	case server.skip != "" && os.Getenv("CI") == "true":
-		tb.Fatalf("pgtest: %s (CI=true: PostgreSQL tests must run)", server.skip)
-	case server.skip != "":
-		tb.Skipf("pgtest: %s", server.skip)
+	switch fatal, msg := verdict(server.skip, server.err, os.Getenv("CI") == "true"); {
+	case fatal:
+		tb.Fatal(msg)
+	case msg != "":
+		tb.Skip(msg)
 	}
 	return server.dsn
+}
+
+// verdict says what becomes of a test when the server is missing (skip
+// says why) or failed to start (err): it fails if fatal, is skipped with
+// msg otherwise, and goes on if msg is empty.
+func verdict(skip string, err error, ci bool) (fatal bool, msg string) {
+	switch {
+	case err != nil:
+		return true, fmt.Sprintf("pgtest: %v", err)
+	case skip != "" && ci:
+		return true, fmt.Sprintf("pgtest: %s (CI=true: PostgreSQL tests must run)", skip)
+	case skip != "":
+		return false, "pgtest: " + skip
+	}
+	return false, ""
 }
 
 // DB returns a connection pool to the test server, shared by every test of
