@@ -1,0 +1,115 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"log"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store/postgres"
+)
+
+// A server keeping its keys in PostgreSQL: migrate at start-up, then hand
+// the store to the lifecycle.
+func Example() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxIdleConns(16) // as many as verifications in flight
+
+	if err := postgres.Migrate(ctx, db); err != nil {
+		log.Fatal(err)
+	}
+	st, err := postgres.New(db)
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys, err := keyward.New(st)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+
+	sec, rec, err := keys.Create(ctx, keyward.CreateParams{
+		Name:   "Production server",
+		Mode:   apikey.Live,
+		Scopes: []scope.Scope{scope.SessionsWrite},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("show once:", sec.Reveal(), "stored as", rec.Prefix)
+}
+
+// Creating a key record in the caller's transaction: it exists only if the
+// transaction commits.
+func ExampleStore_WithTx() {
+	ctx := context.Background()
+	db, err := sql.Open("pgx", os.Getenv("DATABASE_URL"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer db.Close()
+	st, err := postgres.New(db)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	sec, err := apikey.Generate(apikey.Test)
+	if err != nil {
+		log.Fatal(err)
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer tx.Rollback()
+	// ... the application's own writes in tx ...
+	err = st.WithTx(tx).Create(ctx, apikey.Record{
+		ID:        uuid.Must(uuid.NewV7()),
+		Name:      "WooCommerce plugin",
+		Prefix:    sec.DisplayPrefix(),
+		Mode:      apikey.Test,
+		Scopes:    scope.NewSet(scope.LinksRead),
+		Hash:      sec.Hash(),
+		CreatedAt: time.Now(),
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// The migrations, for teams that apply them with goose, golang-migrate or
+// atlas.
+func ExampleMigrations() {
+	fsys, err := postgres.Migrations(postgres.WithTable("auth.api_keys"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	names, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, name := range names {
+		fmt.Println(name)
+	}
+	// Output:
+	// 0001_create_table.up.sql
+	// 0002_revocation_guard.up.sql
+	// 0003_change_feed.up.sql
+}
