@@ -33,8 +33,17 @@ END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER {{name:guard}} BEFORE UPDATE OR DELETE ON {{table}}
-    FOR EACH ROW EXECUTE FUNCTION {{qname:guard}}();
+-- The WHEN conditions say when the function refuses; rows they do not
+-- select, such as last-used updates, run no PL/pgSQL at all.
+CREATE TRIGGER {{name:guard}} BEFORE UPDATE ON {{table}} FOR EACH ROW
+    WHEN (OLD.revoked_at IS NOT NULL AND NEW.revoked_at IS DISTINCT FROM OLD.revoked_at
+        OR NEW.id <> OLD.id OR NEW.hash <> OLD.hash OR NEW.prefix <> OLD.prefix
+        OR NEW.mode <> OLD.mode OR NEW.created_at <> OLD.created_at)
+    EXECUTE FUNCTION {{qname:guard}}();
+
+CREATE TRIGGER {{name:guard_delete}} BEFORE DELETE ON {{table}} FOR EACH ROW
+    WHEN (OLD.revoked_at IS NOT NULL)
+    EXECUTE FUNCTION {{qname:guard}}();
 
 CREATE TRIGGER {{name:guard_truncate}} BEFORE TRUNCATE ON {{table}}
     FOR EACH STATEMENT EXECUTE FUNCTION {{qname:guard}}();

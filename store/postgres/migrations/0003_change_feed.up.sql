@@ -25,5 +25,14 @@ END
 $$;
 -- +goose StatementEnd
 
-CREATE TRIGGER {{name:stamp_change}} BEFORE INSERT OR UPDATE ON {{table}}
-    FOR EACH ROW EXECUTE FUNCTION {{qname:stamp_change}}();
+-- Rows whose revoked_at, expires_at and changed_at an UPDATE leaves alone,
+-- such as last-used updates, run no PL/pgSQL at all.
+CREATE TRIGGER {{name:stamp_change}} BEFORE UPDATE ON {{table}} FOR EACH ROW
+    WHEN (NEW.revoked_at IS DISTINCT FROM OLD.revoked_at
+        OR NEW.expires_at IS DISTINCT FROM OLD.expires_at
+        OR NEW.changed_at IS DISTINCT FROM OLD.changed_at)
+    EXECUTE FUNCTION {{qname:stamp_change}}();
+
+CREATE TRIGGER {{name:stamp_insert}} BEFORE INSERT ON {{table}} FOR EACH ROW
+    WHEN (NEW.changed_at IS NOT NULL)
+    EXECUTE FUNCTION {{qname:stamp_change}}();
