@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"time"
 
 	"github.com/keyward/keyward/apikey"
@@ -68,6 +69,11 @@ func (s *Store) Changes(ctx context.Context, since string) ([]apikey.Hash, strin
 	}
 	return changed, encodePosition(now), nil
 }
+
+var (
+	errBadHash    = errors.New("a stored hash is not 32 bytes")
+	errNoPosition = errors.New("the database returned no time")
+)
 
 // A position is "c" and the base64url encoding of the big-endian Unix time
 // in microseconds.

@@ -112,7 +112,7 @@ func Migrations(opts ...Option) (fs.FS, error) {
 // package documentation), other roles cannot.
 //
 // Only the table option is used.
-func Migrate(ctx context.Context, db *sql.DB, opts ...Option) (err error) {
+func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	c, err := newConfig(opts)
 	if err != nil {
 		return err
@@ -126,11 +126,7 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) (err error) {
 	if err != nil {
 		return failed(ctx, "migrate", err)
 	}
-	defer func() {
-		if err != nil {
-			tx.Rollback()
-		}
-	}()
+	defer tx.Rollback() // after Commit, a no-op
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", t.lockKey()); err != nil {
 		return failed(ctx, "migrate: taking the migration lock", err)
 	}

@@ -169,7 +169,6 @@ func (s *Store) WithTx(tx DB) *Store {
 
 // queries holds the SQL of a store, built once for its table.
 type queries struct {
-	t                             table
 	create, get, getByHash, list  string
 	revoke, setExpiry, recordUses string
 	changes, changesPosition      string
@@ -196,7 +195,6 @@ UNION ALL
 SELECT false, ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND NOT EXISTS (SELECT FROM updated)`
 	}
 	return queries{
-		t: t,
 		// ON CONFLICT DO NOTHING, rather than a unique violation, so that a
 		// duplicate does not abort the caller's transaction.
 		create: `INSERT INTO ` + tbl + ` (id, hash, prefix, name, mode, scopes, created_at, last_used_at, expires_at)
@@ -497,8 +495,3 @@ func sqlState(err error) string {
 	}
 	return ""
 }
-
-var (
-	errBadHash    = errors.New("a stored hash is not 32 bytes")
-	errNoPosition = errors.New("the database returned no time")
-)
