@@ -29,8 +29,8 @@
 //	...
 //	err = st.WithTx(tx).Create(ctx, rec)
 //
-// A duplicate returns [store.ErrDuplicate] without aborting the
-// transaction.
+// A duplicate returns [store.ErrDuplicate] and, like any failed
+// statement in PostgreSQL, aborts the transaction.
 //
 // # Schema
 //
@@ -109,13 +109,13 @@
 //
 // # Errors
 //
-// A missing key returns [store.ErrNotFound]; a duplicate ID or hash,
-// [store.ErrDuplicate]; a record refused by a check of the table,
-// an error wrapping [apikey.ErrInvalidRecord]. Every other failure (the
-// server unreachable, a connection dropped, a deadline or a cancellation)
-// is returned wrapped, and wraps the context's error whenever the context
-// ended, whatever the driver made of it; a read that found no row after its
-// context ended reports the context's error, not ErrNotFound. The
-// lifecycle in package keyward reports all of these as
+// A missing key returns [store.ErrNotFound]; a unique violation (a
+// duplicate ID or hash), [store.ErrDuplicate]; a record refused by a check
+// of the table, an error wrapping [apikey.ErrInvalidRecord]. Every other
+// failure (the server unreachable, a connection dropped, a deadline or a
+// cancellation) is returned wrapped, and wraps the context's error
+// whenever the context ended, whatever the driver made of it; a read that
+// found no row after its context ended reports the context's error, not
+// ErrNotFound. The lifecycle in package keyward reports all of these as
 // keyward.ErrStoreUnavailable (503), never as an invalid key.
 package postgres

@@ -195,11 +195,12 @@ UNION ALL
 SELECT false, ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND NOT EXISTS (SELECT FROM updated)`
 	}
 	return queries{
-		// ON CONFLICT DO NOTHING, rather than a unique violation, so that a
-		// duplicate does not abort the caller's transaction.
+		// A plain INSERT: a duplicate is a unique violation. (ON CONFLICT DO
+		// NOTHING would keep a caller's transaction alive after a
+		// duplicate, but fails outright on a table given a deferrable
+		// unique constraint, and duplicates of random keys do not happen.)
 		create: `INSERT INTO ` + tbl + ` (id, hash, prefix, name, mode, scopes, created_at, last_used_at, expires_at)
-VALUES ($1, $2, $3, $4, $5, string_to_array($6::text, ' '), $7, $8, $9)
-ON CONFLICT DO NOTHING`,
+VALUES ($1, $2, $3, $4, $5, string_to_array($6::text, ' '), $7, $8, $9)`,
 		get:       `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1`,
 		getByHash: `SELECT ` + columns + ` FROM ` + tbl + ` WHERE hash = $1`,
 		list:      `SELECT ` + columns + ` FROM ` + tbl,
@@ -231,9 +232,11 @@ LEFT JOIN ` + tbl + ` k ON k.changed_at > $1`,
 	}
 }
 
-// Create adds a record. See [store.Store.Create]. A duplicate ID or hash
-// returns [store.ErrDuplicate] without aborting the transaction the store
-// may be running in.
+// Create adds a record. See [store.Store.Create]. A unique violation (a
+// duplicate ID or hash, or a duplicate for a unique constraint the table's
+// owner added) returns [store.ErrDuplicate]; a check violation, an error
+// wrapping [apikey.ErrInvalidRecord]. Through a transaction, either
+// aborts it, as any failed statement does in PostgreSQL.
 func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -241,21 +244,18 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 	if err := rec.Validate(); err != nil {
 		return err
 	}
-	res, err := s.db.ExecContext(ctx, s.q.create,
+	_, err := s.db.ExecContext(ctx, s.q.create,
 		rec.ID, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(),
 		store.Time(rec.CreatedAt), nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt))
-	if err != nil {
-		if sqlState(err) == "23514" { // check_violation: a check of the table refused the record
-			return fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
-		}
-		return failed(ctx, "create", err)
+	switch sqlState(err) {
+	case "":
+	case "23505": // unique_violation
+		return fmt.Errorf("%w: %v", store.ErrDuplicate, err)
+	case "23514": // check_violation
+		return fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
 	}
-	n, err := res.RowsAffected()
 	if err != nil {
 		return failed(ctx, "create", err)
-	}
-	if n == 0 {
-		return fmt.Errorf("%w: the ID or the hash exists", store.ErrDuplicate)
 	}
 	return nil
 }

@@ -18,8 +18,7 @@ import (
 	"github.com/keyward/keyward/store/postgres"
 )
 
-// Keys created through a transaction commit or roll back with it, and a
-// duplicate does not abort it.
+// Keys created through a transaction commit or roll back with it.
 func TestCreateInTransaction(t *testing.T) {
 	db := pgtest.DB(t)
 	s := newStore(t, db)
@@ -40,14 +39,9 @@ func TestCreateInTransaction(t *testing.T) {
 			if _, err := s.Get(ctx, rec.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Get outside the transaction before commit = %v, want ErrNotFound", err)
 			}
-			dup := newRecord(t)
-			dup.Hash = rec.Hash
-			if err := inTx.Create(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
-				t.Errorf("Create of a duplicate in the transaction = %v, want ErrDuplicate", err)
-			}
 			if commit {
 				if err := tx.Commit(); err != nil {
-					t.Fatalf("Commit after a refused duplicate: %v", err)
+					t.Fatal(err)
 				}
 			} else if err := tx.Rollback(); err != nil {
 				t.Fatal(err)
@@ -61,6 +55,19 @@ func TestCreateInTransaction(t *testing.T) {
 			}
 		})
 	}
+	t.Run("duplicate", func(t *testing.T) {
+		first := mustCreate(t, s, newRecord(t))
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		dup := newRecord(t)
+		dup.Hash = first.Hash
+		if err := s.WithTx(tx).Create(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+			t.Errorf("Create of a duplicate in a transaction = %v, want ErrDuplicate", err)
+		}
+	})
 }
 
 // A check added to the table by its owner refuses records with an error
@@ -79,6 +86,25 @@ func TestCreateRefusedByCheck(t *testing.T) {
 	rec.Name = "a name longer than ten bytes"
 	if err := s.Create(context.Background(), rec); !errors.Is(err, apikey.ErrInvalidRecord) {
 		t.Errorf("Create = %v, want ErrInvalidRecord", err)
+	}
+}
+
+// A unique violation that ON CONFLICT does not absorb, from a deferrable
+// constraint the owner added, is a duplicate.
+func TestCreateUniqueViolation(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	if _, err := db.ExecContext(context.Background(),
+		"ALTER TABLE "+table+" ADD UNIQUE (name) DEFERRABLE INITIALLY IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, newRecord(t))
+	if err := s.Create(context.Background(), newRecord(t)); !errors.Is(err, store.ErrDuplicate) {
+		t.Errorf("Create of a second key with the same name = %v, want ErrDuplicate", err)
 	}
 }
 
