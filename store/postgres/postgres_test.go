@@ -3,6 +3,9 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"os"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,6 +45,28 @@ func newStore(t testing.TB, db *sql.DB, opts ...postgres.Option) *postgres.Store
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return newStore(t, pgtest.DB(t)) })
 }
+
+// The store returns UTC times whatever the zones of the process (which the
+// pgx driver returns times in) and of the database session: the
+// conformance suite passes in a process whose local zone is UTC+5:30,
+// talking to sessions in America/New_York.
+func TestConformanceInOtherTimeZones(t *testing.T) {
+	if os.Getenv("TZ") == zoneOfChild {
+		t.Skip("already in the child process")
+	}
+	dsn := pgtest.DSN(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestConformance$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "TZ="+zoneOfChild, "PGTZ=America/New_York", pgtest.EnvDSN+"="+dsn)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("conformance suite with TZ=%s, PGTZ=America/New_York: %v\n%s", zoneOfChild, err, out)
+	}
+	if !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the child process ran no test:\n%s", out)
+	}
+}
+
+const zoneOfChild = "Asia/Kolkata"
 
 // newRecord returns a valid record of a freshly generated key.
 func newRecord(t testing.TB) apikey.Record {
