@@ -41,6 +41,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net/url"
 	"os"
 	"sync"
 	"testing"
@@ -202,4 +203,17 @@ func Schema(tb testing.TB, db *sql.DB) string {
 		}
 	})
 	return name
+}
+
+// SearchPath returns dsn with its search_path set to schema, so that a
+// program given the DSN (rather than a *sql.DB) creates and finds its
+// unqualified tables there. dsn may be a URL or key=value pairs.
+func SearchPath(dsn, schema string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("search_path", schema)
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return dsn + " search_path=" + schema
 }

@@ -2,6 +2,8 @@ package pgtest_test
 
 import (
 	"context"
+	"database/sql"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/internal/pgtest"
@@ -64,5 +66,37 @@ func TestSecondPool(t *testing.T) {
 	}
 	if pa == pb {
 		t.Errorf("both pools use backend %d, want separate connections", pa)
+	}
+}
+
+func TestSearchPath(t *testing.T) {
+	db := pgtest.DB(t)
+	schema := pgtest.Schema(t, db)
+	ctx := context.Background()
+	for _, tc := range []struct{ name, dsn string }{
+		{"key=value", pgtest.DSN(t)},
+		{"URL", "postgres://u:p@localhost:5432/db?sslmode=disable"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := pgtest.SearchPath(tc.dsn, schema)
+			if !strings.Contains(got, "search_path") || !strings.Contains(got, schema) {
+				t.Fatalf("SearchPath(%q) = %q", tc.dsn, got)
+			}
+			if tc.name != "key=value" {
+				return // no server there
+			}
+			db, err := sql.Open("pgx", got)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var path string
+			if err := db.QueryRowContext(ctx, "SHOW search_path").Scan(&path); err != nil {
+				t.Fatal(err)
+			}
+			if path != schema {
+				t.Errorf("search_path = %q, want %q", path, schema)
+			}
+		})
 	}
 }
