@@ -72,7 +72,7 @@ func TestEmptyTable(t *testing.T) {
 // reader was told about must be found, under the race detector.
 func TestConcurrentInsertAndGet(t *testing.T) {
 	var tab hashtab.Table[int]
-	const n = 20_000
+	const n = 5_000
 	keys := make([]apikey.Hash, n)
 	for i := range keys {
 		keys[i] = randomHash()

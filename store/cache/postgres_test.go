@@ -1,0 +1,315 @@
+package cache_test
+
+// The cache against a real PostgreSQL server: two app instances on one
+// database, a flood of random keys, and a connection that drops and comes
+// back.
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store/cache"
+	"github.com/keyward/keyward/store/postgres"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// pgTable migrates a fresh table and returns its qualified name.
+func pgTable(t *testing.T) string {
+	t.Helper()
+	db := pgtest.DB(t)
+	table := pgtest.Schema(t, db) + ".api_keys"
+	if err := postgres.Migrate(context.Background(), db, postgres.WithTable(table)); err != nil {
+		t.Fatal(err)
+	}
+	return table
+}
+
+// countingStore counts the verification lookups that reach PostgreSQL.
+type countingStore struct {
+	*postgres.Store
+	lookups atomic.Int64
+}
+
+func (s *countingStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+	s.lookups.Add(1)
+	return s.Store.GetByHash(ctx, h)
+}
+
+// instance is one app instance: its own pool, cached store and lifecycle.
+type instance struct {
+	pg    *countingStore
+	cache *cache.Store
+	keys  *keyward.Keys
+}
+
+func newInstance(t *testing.T, db *sql.DB, table string, opts ...cache.Option) *instance {
+	t.Helper()
+	st, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg := &countingStore{Store: st}
+	c := newCache(t, pg, opts...)
+	k, err := keyward.New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { k.Close() })
+	return &instance{pg: pg, cache: c, keys: k}
+}
+
+// waitServing waits until the instance answers raw from its cache: two
+// verifications in a row without a lookup reaching PostgreSQL.
+func (in *instance) waitServing(t *testing.T, raw string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		before := in.pg.lookups.Load()
+		_, err1 := in.keys.Verify(context.Background(), raw)
+		_, err2 := in.keys.Verify(context.Background(), raw)
+		if err1 == nil && err2 == nil && in.pg.lookups.Load()-before <= 1 {
+			if in.pg.lookups.Load() == before+1 {
+				continue // the first filled the cache; check a clean pair
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the instance never served from its cache (last errors %v, %v)", err1, err2)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func createKey(t *testing.T, k *keyward.Keys) (string, apikey.Record) {
+	t.Helper()
+	sec, rec, err := k.Create(context.Background(), keyward.CreateParams{
+		Name: "pg cached", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec.Reveal(), rec
+}
+
+// TestPostgresRevocationAcrossInstances: A and B share one database, each
+// with its own pool and cache. A revocation through A is refused by A on
+// its very next request, and by B within the bound, while B made no
+// query per request before it.
+func TestPostgresRevocationAcrossInstances(t *testing.T) {
+	table := pgTable(t)
+	const bound = 300 * time.Millisecond
+	a := newInstance(t, pgtest.DB(t), table, cache.WithBound(bound))
+	b := newInstance(t, pgtest.Open(t), table, cache.WithBound(bound))
+	ctx := context.Background()
+
+	raw, rec := createKey(t, a.keys)
+	a.waitServing(t, raw)
+	b.waitServing(t, raw)
+	before := b.pg.lookups.Load()
+	for range 500 {
+		if _, err := b.keys.Verify(ctx, raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := b.pg.lookups.Load() - before; n != 0 {
+		t.Fatalf("B made %d queries for 500 cached verifications", n)
+	}
+
+	if _, err := a.keys.Revoke(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	revoked := time.Now()
+	if _, err := a.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("A's next request after its own revocation: %v, want ErrRevoked", err)
+	}
+	// B learns within the bound; this waits for the bound, it does not
+	// time anything: from then on, B must refuse.
+	time.Sleep(time.Until(revoked.Add(bound)))
+	if _, err := b.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("B, one bound after the revocation through A: %v, want ErrRevoked", err)
+	}
+}
+
+// TestPostgresExpiryFromCache: rotation through A sets the old key's
+// expiry; both instances honour it from their caches, to the second.
+func TestPostgresExpiryFromCache(t *testing.T) {
+	table := pgTable(t)
+	a := newInstance(t, pgtest.DB(t), table, cache.WithBound(200*time.Millisecond))
+	ctx := context.Background()
+	raw, rec := createKey(t, a.keys)
+	a.waitServing(t, raw)
+	newSec, _, err := a.keys.Rotate(ctx, rec.ID, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated := time.Now()
+	if _, err := a.keys.Verify(ctx, raw); err != nil {
+		t.Fatalf("during the overlap, the old key: %v", err)
+	}
+	a.waitServing(t, newSec.Reveal())
+	time.Sleep(time.Until(rotated.Add(2 * time.Second)))
+	if _, err := a.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrExpired) {
+		t.Errorf("after the overlap, the old key: %v, want ErrExpired", err)
+	}
+	if _, err := a.keys.Verify(ctx, newSec.Reveal()); err != nil {
+		t.Errorf("after the overlap, the new key: %v", err)
+	}
+}
+
+// TestPostgresRandomKeyFlood: a client replaying random keys reaches the
+// database once per distinct key, then never again; and a flood of
+// distinct keys leaves the cache within its bound.
+func TestPostgresRandomKeyFlood(t *testing.T) {
+	table := pgTable(t)
+	const maxUnknown = 64 * 64
+	a := newInstance(t, pgtest.DB(t), table, cache.WithMaxUnknown(maxUnknown))
+	ctx := context.Background()
+	raw, _ := createKey(t, a.keys)
+	a.waitServing(t, raw)
+
+	bogus := make([]string, 500)
+	for i := range bogus {
+		sec, _ := apikey.Generate(apikey.Live)
+		bogus[i] = sec.Reveal()
+	}
+	flood := func() {
+		for _, k := range bogus {
+			if _, err := a.keys.Verify(ctx, k); !errors.Is(err, keyward.ErrUnknownKey) {
+				t.Fatalf("a random key: %v, want ErrUnknownKey", err)
+			}
+		}
+	}
+	before := a.pg.lookups.Load()
+	flood()
+	if n := a.pg.lookups.Load() - before; n != int64(len(bogus)) {
+		t.Errorf("the first pass of %d random keys made %d queries", len(bogus), n)
+	}
+	before = a.pg.lookups.Load()
+	for range 5 {
+		flood()
+	}
+	if n := a.pg.lookups.Load() - before; n != 0 {
+		t.Errorf("replaying the flood 5 times made %d queries, want 0", n)
+	}
+
+	for range 4 * maxUnknown {
+		sec, _ := apikey.Generate(apikey.Test)
+		_, _ = a.keys.Verify(ctx, sec.Reveal())
+	}
+	if st := a.cache.Stats(); st.Unknown > maxUnknown {
+		t.Errorf("%d unknown hashes cached after a flood, bound %d", st.Unknown, maxUnknown)
+	}
+	// The real key still works through all this.
+	if _, err := a.keys.Verify(ctx, raw); err != nil {
+		t.Errorf("the real key after the flood: %v", err)
+	}
+}
+
+// faultyNet dials PostgreSQL for one pool and can cut it off: close every
+// connection and refuse new ones, as a network partition would.
+type faultyNet struct {
+	mu    sync.Mutex
+	down  bool
+	conns []net.Conn
+}
+
+func (f *faultyNet) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.down {
+		return nil, errors.New("faultyNet: network is down")
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err == nil {
+		f.conns = append(f.conns, c)
+	}
+	return c, err
+}
+
+func (f *faultyNet) cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = true
+	for _, c := range f.conns {
+		c.Close()
+	}
+	f.conns = nil
+}
+
+func (f *faultyNet) restore() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.down = false
+}
+
+// TestPostgresDroppedConnectionHeals: A's connections drop and it cannot
+// reconnect. Within the bound, A stops answering from its cache and
+// reports the store unavailable (never an invalid key, never a key revoked
+// meanwhile through B). When the network is back, A heals by itself: it
+// refuses the key revoked during the outage and serves from its cache
+// again.
+func TestPostgresDroppedConnectionHeals(t *testing.T) {
+	table := pgTable(t)
+	cfg, err := pgx.ParseConfig(pgtest.DSN(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	netA := new(faultyNet)
+	cfg.DialFunc = netA.dial
+	dbA := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { dbA.Close() })
+
+	const bound = 300 * time.Millisecond
+	a := newInstance(t, dbA, table, cache.WithBound(bound))
+	b := newInstance(t, pgtest.Open(t), table, cache.WithBound(bound))
+	ctx := context.Background()
+	revokedRaw, revokedRec := createKey(t, b.keys)
+	keptRaw, _ := createKey(t, b.keys)
+	a.waitServing(t, revokedRaw)
+	a.waitServing(t, keptRaw)
+
+	netA.cut()
+	cut := time.Now()
+	if _, err := b.keys.Revoke(ctx, revokedRec.ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Until(cut.Add(bound)))
+	for _, raw := range []string{revokedRaw, keptRaw} {
+		vctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := a.keys.Verify(vctx, raw)
+		cancel()
+		if !errors.Is(err, keyward.ErrStoreUnavailable) || errors.Is(err, keyward.ErrInvalidKey) {
+			t.Errorf("during the outage, A answers %v; want ErrStoreUnavailable", err)
+		}
+	}
+
+	netA.restore()
+	a.waitServing(t, keptRaw)
+	if _, err := a.keys.Verify(ctx, revokedRaw); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("after healing, the key revoked during the outage: %v, want ErrRevoked", err)
+	}
+	before := a.pg.lookups.Load()
+	for range 100 {
+		if _, err := a.keys.Verify(ctx, keptRaw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := a.pg.lookups.Load() - before; n != 0 {
+		t.Errorf("after healing, 100 verifications made %d queries", n)
+	}
+}
