@@ -156,3 +156,61 @@ func TestNoRawKeyInTable(t *testing.T) {
 		}
 	}
 }
+
+// TestLastUsedWritesPerFlush puts a sustained load on one key and counts
+// the row updates the server actually made, from pg_stat_user_tables: at
+// most one last-used write per key per flush interval, however many
+// verifications.
+func TestLastUsedWritesPerFlush(t *testing.T) {
+	admin := pgtest.DB(t)
+	table := migrated(t, admin)
+	app := pgtest.Open(t) // its backends exit on Close, which flushes their statistics
+	const interval = 50 * time.Millisecond
+	k := newKeys(t, app, table, keyward.WithFlushInterval(interval))
+	sec, _ := createKey(t, k)
+	raw := sec.Reveal()
+
+	updates := func() int64 {
+		t.Helper()
+		var n int64
+		err := admin.QueryRowContext(context.Background(),
+			"SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = $1::regclass", table).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := updates()
+	start := time.Now()
+	verifications := 0
+	for time.Since(start) < 20*interval {
+		if _, err := k.Verify(context.Background(), raw); err != nil {
+			t.Fatal(err)
+		}
+		verifications++
+	}
+	if err := k.Close(); err != nil {
+		t.Fatal(err)
+	}
+	elapsed := time.Since(start)
+	app.Close()
+
+	// Statistics reach the shared view when the backends exit; wait for
+	// the count to settle.
+	var got int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		got = updates() - before
+		time.Sleep(100 * time.Millisecond)
+		if again := updates() - before; again == got && got > 0 || time.Now().After(deadline) {
+			break
+		}
+	}
+	limit := int64(elapsed/interval) + 2 // the intervals, a partial one, and Close
+	t.Logf("%d verifications in %v made %d row updates (limit %d)", verifications, elapsed.Round(time.Millisecond), got, limit)
+	if got == 0 {
+		t.Fatal("no last-used update reached the server")
+	}
+	if got > limit {
+		t.Errorf("%d row updates for one key in %v: more than one per %v flush interval", got, elapsed.Round(time.Millisecond), interval)
+	}
+}
