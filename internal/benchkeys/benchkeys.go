@@ -5,6 +5,7 @@ package benchkeys
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,4 +91,42 @@ func Picker(pattern string) func(i int) int {
 	}
 	// 7919 is prime and coprime with N: i*7919 mod N visits every key.
 	return func(i int) int { return (i * 7919) % N }
+}
+
+// Run runs op over the access patterns, serially and in parallel, with
+// allocation reporting. Sub-benchmarks are named serial/hot,
+// serial/uniform, parallel/hot and parallel/uniform. keyOf maps a key
+// index to the raw key; parallelism multiplies GOMAXPROCS for the parallel
+// runs (b.SetParallelism), for benchmarks that wait on a server.
+func Run(b *testing.B, parallelism int, keyOf func(i int) string, op func(raw string) error) {
+	for _, mode := range []string{"serial", "parallel"} {
+		for _, pattern := range Patterns {
+			pick := Picker(pattern)
+			b.Run(mode+"/"+pattern, func(b *testing.B) {
+				b.ReportAllocs()
+				if mode == "serial" {
+					i := 0
+					for b.Loop() {
+						if err := op(keyOf(pick(i))); err != nil {
+							b.Fatal(err)
+						}
+						i++
+					}
+					return
+				}
+				b.SetParallelism(parallelism)
+				var worker atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(worker.Add(1)) * 104729 // workers start far apart
+					for pb.Next() {
+						if err := op(keyOf(pick(i))); err != nil {
+							b.Error(err)
+							return
+						}
+						i++
+					}
+				})
+			})
+		}
+	}
 }

@@ -13,24 +13,21 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/internal/benchkeys"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
-// benchKeys is the number of keys the benchmarks run against.
-const benchKeys = 1_000_000
+// The benchmarks run against benchkeys.PostgresTable: a million live keys,
+// seeded once.
+const (
+	benchKeys  = benchkeys.N
+	benchTable = benchkeys.PostgresTable
+)
 
-// benchTable is kwbench.api_keys, holding benchKeys live keys whose raw
-// keys are given by benchRawKey. It is seeded once, by one INSERT ...
-// SELECT FROM generate_series, and kept: on a server named by
-// KEYWARD_TEST_DSN, later runs reuse it (drop the schema kwbench to
-// reseed); the throwaway cluster is removed with its data.
-const benchTable = "kwbench.api_keys"
-
-// benchRawKey returns the raw key of seeded key i, 1 <= i <= benchKeys: a
-// well-formed live key whose random part is i in 32 decimal digits.
-func benchRawKey(i int) string { return fmt.Sprintf("ck_live_%032d", i) }
+// benchRawKey returns the raw key of seeded key i, 1 <= i <= benchKeys.
+func benchRawKey(i int) string { return benchkeys.PostgresRawKey(i - 1) }
 
 var bench struct {
 	once sync.Once
@@ -47,7 +44,7 @@ func benchDB(b *testing.B) *sql.DB {
 		// Enough idle connections for the parallel benchmarks: the default
 		// of 2 would close and reopen connections all the time.
 		db.SetMaxIdleConns(32)
-		bench.err = seedBench(db)
+		bench.err = benchkeys.SeedPostgres(context.Background(), db)
 		if bench.err == nil {
 			bench.ids, bench.err = benchIDs(db, 100_000)
 		}
@@ -56,36 +53,6 @@ func benchDB(b *testing.B) *sql.DB {
 		b.Fatal(bench.err)
 	}
 	return db
-}
-
-func seedBench(db *sql.DB) error {
-	ctx := context.Background()
-	if err := postgres.Migrate(ctx, db, postgres.WithTable(benchTable)); err != nil {
-		return err
-	}
-	var n int
-	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+benchTable).Scan(&n); err != nil {
-		return err
-	}
-	if n == benchKeys {
-		return nil
-	}
-	if n != 0 {
-		return fmt.Errorf("%s holds %d keys, want 0 or %d: drop schema kwbench to reseed", benchTable, n, benchKeys)
-	}
-	start := time.Now()
-	if _, err := db.ExecContext(ctx, `INSERT INTO `+benchTable+` (id, hash, prefix, name, mode, scopes, created_at)
-SELECT gen_random_uuid(), sha256(convert_to(k.raw, 'UTF8')), left(k.raw, 14), 'bench key ' || i, 'live',
-	'{sessions:write,links:read}', now() - i * interval '1 millisecond'
-FROM generate_series(1, $1::int) AS i, LATERAL (SELECT 'ck_live_' || lpad(i::text, 32, '0') AS raw) AS k`,
-		benchKeys); err != nil {
-		return err
-	}
-	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE "+benchTable); err != nil {
-		return err
-	}
-	fmt.Printf("seeded %d keys in %v\n", benchKeys, time.Since(start).Round(time.Millisecond))
-	return nil
 }
 
 func benchIDs(db *sql.DB, n int) ([]uuid.UUID, error) {

@@ -1,0 +1,53 @@
+package benchkeys
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/keyward/keyward/store/postgres"
+)
+
+// PostgresTable is the table PostgreSQL benchmarks use: it holds N live
+// keys whose raw forms are given by [PostgresRawKey]. It is seeded once,
+// by one INSERT ... SELECT FROM generate_series, and kept: on a server
+// named by KEYWARD_TEST_DSN, later runs reuse it (drop schema kwbench to
+// reseed); the throwaway test cluster is removed with its data.
+const PostgresTable = "kwbench.api_keys"
+
+// PostgresRawKey returns the raw key of seeded key i, 0 <= i < N: a
+// well-formed live key whose random part is i+1 in 32 decimal digits.
+func PostgresRawKey(i int) string { return fmt.Sprintf("ck_live_%032d", i+1) }
+
+// SeedPostgres migrates PostgresTable on db (creating schema kwbench) and
+// fills it with N keys,
+// unless it holds them already. It reports what it did on stdout.
+func SeedPostgres(ctx context.Context, db *sql.DB) error {
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(PostgresTable)); err != nil {
+		return err
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FROM "+PostgresTable).Scan(&n); err != nil {
+		return err
+	}
+	if n == N {
+		return nil
+	}
+	if n != 0 {
+		return fmt.Errorf("%s holds %d keys, want 0 or %d: drop schema kwbench to reseed", PostgresTable, n, N)
+	}
+	start := time.Now()
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+PostgresTable+` (id, hash, prefix, name, mode, scopes, created_at)
+SELECT gen_random_uuid(), sha256(convert_to(k.raw, 'UTF8')), left(k.raw, 14), 'bench key ' || i, 'live',
+	'{sessions:write,links:read}', now() - i * interval '1 millisecond'
+FROM generate_series(1, $1::int) AS i, LATERAL (SELECT 'ck_live_' || lpad(i::text, 32, '0') AS raw) AS k`,
+		N); err != nil {
+		return err
+	}
+	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE "+PostgresTable); err != nil {
+		return err
+	}
+	fmt.Printf("seeded %d keys in %s in %v\n", N, PostgresTable, time.Since(start).Round(time.Millisecond))
+	return nil
+}
