@@ -27,7 +27,7 @@ const (
 )
 
 // benchRawKey returns the raw key of seeded key i, 1 <= i <= benchKeys.
-func benchRawKey(i int) string { return benchkeys.PostgresRawKey(i - 1) }
+func benchRawKey(i int) string { return benchkeys.PostgresRaws()[i-1] }
 
 var bench struct {
 	once sync.Once
