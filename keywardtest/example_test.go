@@ -19,7 +19,6 @@ func createSession(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "session created by %s\n", key.Prefix)
 }
 
-// readme:keytest
 // A test through the middleware, with a real key.
 func TestCreateSession(t *testing.T) {
 	key := keywardtest.NewKey(t, scope.SessionsWrite) // memory store, closed after the test
@@ -35,9 +34,6 @@ func TestCreateSession(t *testing.T) {
 	}
 }
 
-// readme:end
-
-// readme:unittest
 // A unit test of the handler alone: no key, no store.
 func TestCreateSessionUnit(t *testing.T) {
 	req := httptest.NewRequest("POST", "/api/v1/sessions", nil)
@@ -49,8 +45,6 @@ func TestCreateSessionUnit(t *testing.T) {
 		t.Fatalf("body %q, want %q", got, want)
 	}
 }
-
-// readme:end
 
 // NewKey in a test: t is the test's *testing.T, and the key and its store
 // are closed when the test ends.

@@ -19,7 +19,6 @@ import (
 	"github.com/keyward/keyward/store/memory"
 )
 
-// readme:handler
 // createSession is an ordinary handler; the key that called it is in the
 // request context.
 func createSession(w http.ResponseWriter, r *http.Request) {
@@ -27,8 +26,6 @@ func createSession(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 	fmt.Fprintf(w, "session created in %s mode by %q\n", key.Mode, key.Name)
 }
-
-// readme:end
 
 func listSessions(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintln(w, "[]")
@@ -59,7 +56,6 @@ func send(method, url, key string) {
 // Wrapping an existing server: create the lifecycle once, guard each route
 // with its scope, and wrap the whole handler with Authenticate.
 func Example() {
-	// readme:quickstart
 	// At start-up: the key lifecycle over a store (memory here).
 	keys, err := keyward.New(memory.New())
 	if err != nil {
@@ -74,9 +70,7 @@ func Example() {
 
 	// The one new line: no valid key, no access.
 	handler := middleware.Authenticate(keys)(mux)
-	// readme:end
 
-	// readme:issue
 	sec, _, err := keys.Create(context.Background(), keyward.CreateParams{
 		Name:   "Backend server",
 		Mode:   apikey.Test,
@@ -87,7 +81,6 @@ func Example() {
 	}
 	// Show sec.Reveal() to the key's owner now: it is never stored and
 	// cannot be retrieved again.
-	// readme:end
 
 	srv := httptest.NewServer(handler) // http.ListenAndServe(addr, handler) in a real server
 	defer srv.Close()
@@ -173,7 +166,6 @@ func ExampleWithErrorHandler() {
 	defer keys.Close()
 	logger := log.New(os.Stdout, "", 0)
 
-	// readme:errorhandler
 	onError := middleware.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 		switch {
 		case errors.Is(err, keyward.ErrStoreUnavailable):
@@ -186,7 +178,6 @@ func ExampleWithErrorHandler() {
 		middleware.WriteError(w, r, err) // the standard response
 	})
 	handler := middleware.Authenticate(keys, onError)(http.HandlerFunc(listSessions))
-	// readme:end
 
 	sec, rec, _ := keys.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead}})
 	keys.Revoke(context.Background(), rec.ID)
