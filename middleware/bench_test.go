@@ -2,6 +2,7 @@ package middleware_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -18,79 +19,94 @@ import (
 	"github.com/keyward/keyward/store/memory"
 )
 
-const (
-	benchKeys = 1_000_000 // keys in the store
-	benchUsed = 1024      // keys the benchmarks send, spread over the store
-)
+// benchUsed is the number of keys the benchmarks send, spread over the
+// store.
+const benchUsed = 1000
 
-var bench struct {
-	once sync.Once
+// benchSizes are the store sizes benchmarked: the million keys of the
+// goal, and a thousand, where the garbage collector has little heap to
+// mark, to show the middleware's own cost.
+var benchSizes = []int{1_000_000, 1_000}
+
+// A benchStore is a lifecycle over a memory store holding n keys, with
+// requests carrying benchUsed of them.
+type benchStore struct {
 	keys *keyward.Keys
 	raws []string
 	reqs []*http.Request
 }
 
-// benchSetup fills a memory store with a million keys, once per process.
-// Records go straight to the store, sharing one scope set, to keep the
-// set-up short; Verify sees ordinary records.
-func benchSetup(b *testing.B) {
+var (
+	benchMu     sync.Mutex
+	benchStores = map[int]*benchStore{}
+)
+
+// benchSetup returns the store of n keys, filling it on first use. Records
+// go straight to the store, sharing one scope set, to keep the set-up
+// short; Verify sees ordinary records. The store is never freed: it lives
+// as long as the benchmark process, as it would in a server.
+func benchSetup(b *testing.B, n int) *benchStore {
 	b.Helper()
-	bench.once.Do(func() {
-		st := memory.New()
-		set := scope.NewSet(scope.Default.Scopes()...)
-		created := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
-		ctx := context.Background()
-		for i := range benchKeys {
-			sec, err := apikey.Generate(apikey.Test)
-			if err != nil {
-				panic(err)
-			}
-			rec := apikey.Record{
-				ID:        uuid.New(),
-				Name:      "bench",
-				Prefix:    sec.DisplayPrefix(),
-				Mode:      apikey.Test,
-				Scopes:    set,
-				Hash:      sec.Hash(),
-				CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
-			}
-			if err := st.Create(ctx, rec); err != nil {
-				panic(err)
-			}
-			if i%(benchKeys/benchUsed) == 0 && len(bench.raws) < benchUsed {
-				bench.raws = append(bench.raws, sec.Reveal())
-			}
-		}
-		keys, err := keyward.New(st)
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	defer b.ResetTimer()
+	if bs := benchStores[n]; bs != nil {
+		return bs
+	}
+	st := memory.New()
+	set := scope.NewSet(scope.Default.Scopes()...)
+	created := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	ctx := context.Background()
+	bs := new(benchStore)
+	for i := range n {
+		sec, err := apikey.Generate(apikey.Test)
 		if err != nil {
-			panic(err)
+			b.Fatal(err)
 		}
-		bench.keys = keys
-		for _, raw := range bench.raws {
-			r := httptest.NewRequest(http.MethodGet, "/api/v1/sessions", nil)
-			r.Header.Set("Authorization", "Bearer "+raw)
-			bench.reqs = append(bench.reqs, r)
+		rec := apikey.Record{
+			ID:        uuid.New(),
+			Name:      "bench",
+			Prefix:    sec.DisplayPrefix(),
+			Mode:      apikey.Test,
+			Scopes:    set,
+			Hash:      sec.Hash(),
+			CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
 		}
-	})
-	b.ResetTimer()
+		if err := st.Create(ctx, rec); err != nil {
+			b.Fatal(err)
+		}
+		if i%(n/benchUsed) == 0 && len(bs.raws) < benchUsed {
+			bs.raws = append(bs.raws, sec.Reveal())
+		}
+	}
+	keys, err := keyward.New(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	bs.keys = keys
+	for _, raw := range bs.raws {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/sessions", nil)
+		r.Header.Set("Authorization", "Bearer "+raw)
+		bs.reqs = append(bs.reqs, r)
+	}
+	benchStores[n] = bs
+	return bs
 }
 
 // discard is a ResponseWriter that keeps nothing, so that benchmarks
 // measure the handlers, not a recorder.
 type discard struct{ h http.Header }
 
-func (d discard) Header() http.Header                              { return d.h }
-func (discard) Write(p []byte) (int, error)                        { return len(p), nil }
-func (discard) WriteHeader(int)                                    {}
-func newDiscard() http.ResponseWriter                              { return discard{h: http.Header{}} }
-func benchHandler(auth bool) http.Handler                          { return trivial(auth) }
-func (t trivial) ServeHTTP(w http.ResponseWriter, r *http.Request) { t.serve(w, r) }
+func (d discard) Header() http.Header       { return d.h }
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) WriteHeader(int)             {}
+func newDiscard() http.ResponseWriter       { return discard{h: http.Header{}} }
 
 // trivial is the application handler: it reads the key, as a real handler
 // does, and answers 204.
 type trivial bool
 
-func (t trivial) serve(w http.ResponseWriter, r *http.Request) {
+func (t trivial) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec, ok := middleware.KeyFrom(r.Context())
 	if bool(t) && (!ok || rec.Mode != apikey.Test) {
 		panic("no key in the context")
@@ -101,69 +117,73 @@ func (t trivial) serve(w http.ResponseWriter, r *http.Request) {
 // BenchmarkVerify is the cost of keyward.Keys.Verify alone, the floor of
 // the middleware's cost.
 func BenchmarkVerify(b *testing.B) {
-	b.Run("serial", func(b *testing.B) {
-		benchSetup(b)
-		b.ReportAllocs()
-		ctx := context.Background()
-		i := 0
-		for b.Loop() {
-			if _, err := bench.keys.Verify(ctx, bench.raws[i%benchUsed]); err != nil {
-				b.Fatal(err)
-			}
-			i++
-		}
-	})
-	b.Run("parallel", func(b *testing.B) {
-		benchSetup(b)
-		b.ReportAllocs()
-		var seed atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("keys=%d/serial", n), func(b *testing.B) {
+			bs := benchSetup(b, n)
+			b.ReportAllocs()
 			ctx := context.Background()
-			i := int(seed.Add(7919))
-			for pb.Next() {
-				if _, err := bench.keys.Verify(ctx, bench.raws[i%benchUsed]); err != nil {
-					panic(err)
+			i := 0
+			for b.Loop() {
+				if _, err := bs.keys.Verify(ctx, bs.raws[i%benchUsed]); err != nil {
+					b.Fatal(err)
 				}
 				i++
 			}
 		})
-	})
+		b.Run(fmt.Sprintf("keys=%d/parallel", n), func(b *testing.B) {
+			bs := benchSetup(b, n)
+			b.ReportAllocs()
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				ctx := context.Background()
+				i := int(seed.Add(7919))
+				for pb.Next() {
+					if _, err := bs.keys.Verify(ctx, bs.raws[i%benchUsed]); err != nil {
+						panic(err)
+					}
+					i++
+				}
+			})
+		})
+	}
 }
 
 // BenchmarkHandler serves a trivial handler bare and behind Authenticate:
 // the difference is the middleware's overhead.
 func BenchmarkHandler(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		h    func() http.Handler
-	}{
-		{"bare", func() http.Handler { return benchHandler(false) }},
-		{"authenticate", func() http.Handler { return middleware.Authenticate(bench.keys)(benchHandler(true)) }},
-	} {
-		b.Run(bc.name+"/serial", func(b *testing.B) {
-			benchSetup(b)
-			h := bc.h()
-			w := newDiscard()
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				h.ServeHTTP(w, bench.reqs[i%benchUsed])
-				i++
-			}
-		})
-		b.Run(bc.name+"/parallel", func(b *testing.B) {
-			benchSetup(b)
-			h := bc.h()
-			b.ReportAllocs()
-			var seed atomic.Int64
-			b.RunParallel(func(pb *testing.PB) {
+	for _, n := range benchSizes {
+		for _, bc := range []struct {
+			name string
+			h    func(*benchStore) http.Handler
+		}{
+			{"bare", func(*benchStore) http.Handler { return trivial(false) }},
+			{"authenticate", func(bs *benchStore) http.Handler { return middleware.Authenticate(bs.keys)(trivial(true)) }},
+		} {
+			b.Run(fmt.Sprintf("keys=%d/%s/serial", n, bc.name), func(b *testing.B) {
+				bs := benchSetup(b, n)
+				h := bc.h(bs)
 				w := newDiscard()
-				i := int(seed.Add(7919))
-				for pb.Next() {
-					h.ServeHTTP(w, bench.reqs[i%benchUsed])
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					h.ServeHTTP(w, bs.reqs[i%benchUsed])
 					i++
 				}
 			})
-		})
+			b.Run(fmt.Sprintf("keys=%d/%s/parallel", n, bc.name), func(b *testing.B) {
+				bs := benchSetup(b, n)
+				h := bc.h(bs)
+				b.ReportAllocs()
+				var seed atomic.Int64
+				b.RunParallel(func(pb *testing.PB) {
+					w := newDiscard()
+					i := int(seed.Add(7919))
+					for pb.Next() {
+						h.ServeHTTP(w, bs.reqs[i%benchUsed])
+						i++
+					}
+				})
+			})
+		}
 	}
 }
