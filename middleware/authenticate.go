@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/keyward/keyward"
@@ -29,7 +30,8 @@ type config struct {
 	onError   func(http.ResponseWriter, *http.Request, error)
 	mode      apikey.Mode
 	keyHeader string // canonical; "" when off
-	err       error  // the first invalid option
+	keyErrs   keyHeaderErrors
+	err       error // the first invalid option
 }
 
 // defaultConfig answers for records put in a context by NewContext.
@@ -107,8 +109,10 @@ func WithMode(m apikey.Mode) Option {
 
 // WithKeyHeader also accepts the key, without a scheme, in the named
 // header, such as "X-API-Key", for clients that cannot send an
-// Authorization header. It is off by default. A request that sends a key in
-// both headers is refused with 400 invalid_request. Keys in the query
+// Authorization header. It is off by default. The header holds the key
+// alone; a value with a space (such as "Bearer <key>"), control characters
+// or more than [MaxHeaderLen] bytes is refused with 400 invalid_request, as
+// is a request that sends a key in both headers. Keys in the query
 // string are never accepted: they end up in logs and browser histories
 // (RFC 6750, section 2.3).
 func WithKeyHeader(name string) Option {
@@ -118,6 +122,7 @@ func WithKeyHeader(name string) Option {
 			return
 		}
 		c.keyHeader = http.CanonicalHeaderKey(name)
+		c.keyErrs = newKeyHeaderErrors(name)
 	}
 }
 
@@ -220,7 +225,7 @@ func (c *config) credential(h http.Header) (string, error) {
 		switch v := h[c.keyHeader]; len(v) {
 		case 0:
 		case 1:
-			key, err := checkValue(v[0])
+			key, err := c.keyHeaderValue(v[0])
 			if err != nil {
 				return "", err
 			}
@@ -228,22 +233,59 @@ func (c *config) credential(h http.Header) (string, error) {
 				if found {
 					return "", errTwoSources
 				}
-				if strings.IndexByte(key, ' ') >= 0 {
-					return "", errSeveralCredentials
-				}
-				if !isB64Token(key) {
-					return "", errSyntax
-				}
 				raw, found = key, true
 			}
 		default:
-			return "", errSeveralHeaders
+			return "", c.keyErrs.several
 		}
 	}
 	if !found {
 		return "", ErrNoCredentials
 	}
 	return raw, nil
+}
+
+// keyHeaderValue returns the key in a value of the key header: the value
+// itself, without a scheme. A value that is not a well-formed key goes on
+// to verification and is refused as an invalid key.
+func (c *config) keyHeaderValue(v string) (string, error) {
+	v, err := checkValue(v)
+	switch {
+	case err == errTooLong:
+		return "", c.keyErrs.tooLong
+	case err != nil:
+		return "", c.keyErrs.characters
+	case strings.IndexByte(v, ' ') >= 0:
+		return "", c.keyErrs.notAlone
+	}
+	return v, nil
+}
+
+// keyHeaderErrors are the reasons for ErrInvalidRequest that concern the
+// key header, naming it.
+type keyHeaderErrors struct {
+	several, characters, tooLong, notAlone *requestError
+}
+
+func newKeyHeaderErrors(name string) keyHeaderErrors {
+	return keyHeaderErrors{
+		several: &requestError{
+			"the " + name + " header is repeated",
+			"Send exactly one " + name + " header.",
+		},
+		characters: &requestError{
+			"control or non-ASCII characters in the " + name + " header",
+			"The " + name + " header contains control or non-ASCII characters.",
+		},
+		tooLong: &requestError{
+			"the " + name + " header is too long",
+			"The " + name + " header is longer than " + strconv.Itoa(MaxHeaderLen) + " bytes.",
+		},
+		notAlone: &requestError{
+			"the " + name + " header holds more than a key",
+			"The " + name + " header must hold the API key alone, without a scheme.",
+		},
+	}
 }
 
 // bearer parses an Authorization value. It returns the token and true for

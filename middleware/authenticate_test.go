@@ -196,9 +196,12 @@ func responseCases() []responseCase {
 		{name: "key header, empty", opts: []middleware.Option{apiKeyHeader}, keyHeader: values(""), want: noCredentials},
 		{name: "key header, revoked", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{e.revoked.Raw} }, want: invalidKey},
 		{name: "key header and Authorization", opts: []middleware.Option{apiKeyHeader}, auth: bearer(allKey), keyHeader: func(e *env) []string { return []string{e.all.Raw} }, want: invalidRequest("Send the API key in one header only.")},
-		{name: "key header twice", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{e.all.Raw, e.all.Raw} }, want: invalidRequest("Send exactly one Authorization header.")},
-		{name: "key header with scheme", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{"Bearer " + e.all.Raw} }, want: invalidRequest("The Authorization header must hold exactly one credential: Authorization: Bearer <key>.")},
-		{name: "key header, control character", opts: []middleware.Option{apiKeyHeader}, keyHeader: values("ck_test_\x7f"), want: invalidRequest("The Authorization header contains control or non-ASCII characters.")},
+		{name: "key header twice", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{e.all.Raw, e.all.Raw} }, want: invalidRequest("Send exactly one X-API-Key header.")},
+		{name: "key header with scheme", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{"Bearer " + e.all.Raw} }, want: invalidRequest("The X-API-Key header must hold the API key alone, without a scheme.")},
+		{name: "key header, control character", opts: []middleware.Option{apiKeyHeader}, keyHeader: values("ck_test_\x7f"), want: invalidRequest("The X-API-Key header contains control or non-ASCII characters.")},
+		{name: "key header, absurd length", opts: []middleware.Option{apiKeyHeader}, keyHeader: values(strings.Repeat("k", 2000)), want: invalidRequest("The X-API-Key header is longer than 1024 bytes.")},
+		{name: "key header, not a key", opts: []middleware.Option{apiKeyHeader}, keyHeader: values("ck_test_!!"), want: invalidKey},
+		{name: "key header, surrounding spaces", opts: []middleware.Option{apiKeyHeader}, keyHeader: func(e *env) []string { return []string{"  " + e.all.Raw + " "} }, want: okResponse, wantKey: allKey},
 
 		// Scopes.
 		{name: "scope held", guard: middleware.RequireScopes(scope.SessionsWrite), auth: bearer(sessionsKey), want: okResponse, wantKey: sessionsKey},

@@ -146,6 +146,7 @@ var (
 		"a key is sent in two headers",
 		"Send the API key in one header only.",
 	}
+	// The errors of the key header are made by WithKeyHeader, naming it.
 )
 
 // newError classifies err, a cause of refusal, into the response that
