@@ -352,15 +352,18 @@ func isB64Token(s string) bool {
 		return false
 	}
 	for i := 0; i < end; i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
+		if !b64tokenChar[s[i]] {
+			return false
 		}
-		switch c {
-		case '-', '.', '_', '~', '+', '/':
-			continue
-		}
-		return false
 	}
 	return true
 }
+
+// b64tokenChar marks the characters of a b64token before its padding: a
+// table lookup per byte, on the path of every request.
+var b64tokenChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()
