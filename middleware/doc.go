@@ -10,7 +10,7 @@
 // [http.ServeMux], chi's Use and With, and any router that takes that
 // signature. Handlers read the key with [KeyFrom], [ScopesFrom] and
 // [HasScope]. Handler tests put a record in a context with [NewContext], or
-// issue a real key with package keywardtest.
+// issue a real key with [github.com/keyward/keyward/keywardtest].
 //
 // # Responses
 //

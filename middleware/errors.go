@@ -13,9 +13,9 @@ import (
 )
 
 // Sentinel errors of this package. The error handler (see
-// [WithErrorHandler]) receives an [*Error] that matches exactly one of them,
-// or one of keyward's [keyward.ErrInvalidKey] and
-// [keyward.ErrStoreUnavailable], through [errors.Is].
+// [WithErrorHandler]) receives an [*Error] whose cause matches, through
+// [errors.Is], one of them or one of keyward's [keyward.ErrInvalidKey] and
+// [keyward.ErrStoreUnavailable].
 var (
 	// ErrNoCredentials: the request carries no API key: no Authorization
 	// header, an empty one, or one with a scheme other than Bearer.
