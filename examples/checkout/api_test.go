@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/scope"
+)
+
+// api is the example's handler with its own keys.
+type api struct {
+	keys *keyward.Keys
+	h    http.Handler
+}
+
+func newAPI(t *testing.T) *api {
+	keys := keywardtest.NewKeys(t)
+	return &api{keys: keys, h: newHandler(keys, newData(time.Now()))}
+}
+
+func (a *api) key(t *testing.T, mode apikey.Mode, scopes ...scope.Scope) string {
+	return keywardtest.Issue(t, a.keys, keyward.CreateParams{Mode: mode, Scopes: scopes}).Raw
+}
+
+func (a *api) do(method, path, key, body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if key != "" {
+		r.Header.Set("Authorization", "Bearer "+key)
+	}
+	if body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	rr := httptest.NewRecorder()
+	a.h.ServeHTTP(rr, r)
+	return rr
+}
+
+// TestRouteScopes checks every route against its scope: a key holding only
+// that scope gets through, a key holding every other scope gets 403.
+func TestRouteScopes(t *testing.T) {
+	a := newAPI(t)
+	routes := []struct {
+		method, path, body string
+		scope              scope.Scope
+	}{
+		{"GET", "/api/v1/links", "", scope.LinksRead},
+		{"GET", "/api/v1/links/plink_test_X", "", scope.LinksRead},
+		{"POST", "/api/v1/links", `{"name":"Mug","amount":{"value":"12","currency":"EUR"}}`, scope.LinksWrite},
+		{"DELETE", "/api/v1/links/plink_test_X", "", scope.LinksWrite},
+		{"GET", "/api/v1/sessions", "", scope.SessionsRead},
+		{"GET", "/api/v1/sessions/cs_test_X", "", scope.SessionsRead},
+		{"POST", "/api/v1/sessions", sessionBody, scope.SessionsWrite},
+		{"GET", "/api/v1/webhooks", "", scope.WebhooksRead},
+		{"GET", "/api/v1/webhooks/we_test_X", "", scope.WebhooksRead},
+		{"POST", "/api/v1/webhooks", `{"url":"https://example.com/hook","events":["*"]}`, scope.WebhooksWrite},
+		{"DELETE", "/api/v1/webhooks/we_test_X", "", scope.WebhooksWrite},
+		{"GET", "/api/v1/events", "", scope.EventsRead},
+		{"GET", "/api/v1/events/evt_test_X", "", scope.EventsRead},
+		{"GET", "/api/v1/customers", "", scope.CustomersRead},
+		{"GET", "/api/v1/customers/cus_test_X", "", scope.CustomersRead},
+		{"POST", "/api/v1/customers", `{"email":"alan@example.com"}`, scope.CustomersWrite},
+	}
+	for _, rt := range routes {
+		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
+			only := a.key(t, apikey.Test, rt.scope)
+			rr := a.do(rt.method, rt.path, only, rt.body)
+			if rr.Code == http.StatusForbidden || rr.Code == http.StatusUnauthorized || rr.Code >= 500 {
+				t.Errorf("with %s only: %d %s", rt.scope, rr.Code, rr.Body)
+			}
+			others := slices.DeleteFunc(scope.Default.Scopes(), func(s scope.Scope) bool { return s == rt.scope })
+			rr = a.do(rt.method, rt.path, a.key(t, apikey.Test, others...), rt.body)
+			if got, want := rr.Header().Get("WWW-Authenticate"), `Bearer realm="checkout", error="insufficient_scope", scope="`+string(rt.scope)+`"`; rr.Code != http.StatusForbidden || got != want {
+				t.Errorf("without %s: %d %q, want 403 %q", rt.scope, rr.Code, got, want)
+			}
+			if rr := a.do(rt.method, rt.path, "", rt.body); rr.Code != http.StatusUnauthorized {
+				t.Errorf("without a key: %d", rr.Code)
+			}
+		})
+	}
+}
+
+type fieldErr struct{ Pointer, Detail string }
+
+type problemOut struct {
+	Type, Title, Detail string
+	Status              int
+	Errors              []fieldErr
+}
+
+func TestCreateSessionValidation(t *testing.T) {
+	a := newAPI(t)
+	key := a.key(t, apikey.Test, scope.SessionsWrite)
+	tests := []struct {
+		name         string
+		contentType  string
+		body         string
+		status       int
+		detail       string
+		wantPointers []string
+	}{
+		{name: "empty body", body: "", status: 400, detail: "The body is empty; send a JSON object."},
+		{name: "bad JSON", body: `{"amount":`, status: 400, detail: "The body is not valid JSON: it ends too early."},
+		{name: "syntax error", body: `{"amount" 1}`, status: 400, detail: "The body is not valid JSON (at byte 11)."},
+		{name: "not an object", body: `[1]`, status: 400, detail: "The body must be a JSON object."},
+		{name: "two objects", body: sessionBody + sessionBody, status: 400, detail: "The body must be a single JSON object."},
+		{name: "unknown field", body: `{"success_url":"https://a.example"}`, status: 400, detail: "The body has an unknown field.", wantPointers: []string{"/success_url"}},
+		{name: "amount as number", body: `{"amount":{"value":49.99,"currency":"USD"},"successUrl":"https://a.example"}`, status: 400, detail: "A field has the wrong JSON type.", wantPointers: []string{"/amount/value"}},
+		{name: "missing amount", body: `{"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount"}},
+		{name: "missing URL", body: `{"amount":{"value":"49.99","currency":"USD"}}`, status: 400, wantPointers: []string{"/successUrl"}},
+		{name: "relative URL", body: `{"amount":{"value":"49.99","currency":"USD"},"successUrl":"/thanks"}`, status: 400, wantPointers: []string{"/successUrl"}},
+		{name: "ftp URL", body: `{"amount":{"value":"49.99","currency":"USD"},"successUrl":"ftp://a.example/"}`, status: 400, wantPointers: []string{"/successUrl"}},
+		{name: "lowercase currency", body: `{"amount":{"value":"49.99","currency":"usd"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/currency"}},
+		{name: "unknown currency", body: `{"amount":{"value":"49.99","currency":"XXX"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/currency"}},
+		{name: "three decimals", body: `{"amount":{"value":"49.999","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "decimals in yen", body: `{"amount":{"value":"4999.5","currency":"JPY"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "zero", body: `{"amount":{"value":"0.00","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "negative", body: `{"amount":{"value":"-5","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "exponent", body: `{"amount":{"value":"1e3","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "leading zero", body: `{"amount":{"value":"049.99","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "too large", body: `{"amount":{"value":"123456789","currency":"USD"},"successUrl":"https://a.example"}`, status: 400, wantPointers: []string{"/amount/value"}},
+		{name: "every field wrong", body: `{"amount":{"value":"x","currency":"USD"},"successUrl":"nope","metadata":{"":"v"}}`, status: 400, detail: "3 fields are invalid. See errors.", wantPointers: []string{"/amount/value", "/successUrl", "/metadata"}},
+		{name: "long metadata value", body: `{"amount":{"value":"1","currency":"USD"},"successUrl":"https://a.example","metadata":{"k":"` + strings.Repeat("v", 501) + `"}}`, status: 400, wantPointers: []string{"/metadata/k"}},
+		{name: "form content type", contentType: "application/x-www-form-urlencoded", body: sessionBody, status: 415, detail: "Send the body as application/json."},
+		{name: "huge body", body: `{"successUrl":"` + strings.Repeat("a", maxBody) + `"}`, status: 413},
+		{name: "valid", body: sessionBody, status: 201},
+		{name: "valid, JSON with charset", contentType: "application/json; charset=utf-8", body: sessionBody, status: 201},
+		{name: "valid, no decimals", body: `{"amount":{"value":"50","currency":"EUR"},"successUrl":"http://localhost:3000/ok"}`, status: 201},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/api/v1/sessions", strings.NewReader(tc.body))
+			r.Header.Set("Authorization", "Bearer "+key)
+			if tc.contentType != "" {
+				r.Header.Set("Content-Type", tc.contentType)
+			}
+			rr := httptest.NewRecorder()
+			a.h.ServeHTTP(rr, r)
+			if rr.Code != tc.status {
+				t.Fatalf("status %d, want %d; body %s", rr.Code, tc.status, rr.Body)
+			}
+			if tc.status == 201 {
+				return
+			}
+			if got := rr.Header().Get("Content-Type"); got != "application/problem+json" {
+				t.Fatalf("Content-Type %q", got)
+			}
+			var p problemOut
+			if err := json.Unmarshal(rr.Body.Bytes(), &p); err != nil {
+				t.Fatal(err)
+			}
+			if p.Status != tc.status || p.Title == "" || p.Type == "" {
+				t.Errorf("problem %+v", p)
+			}
+			if tc.detail != "" && p.Detail != tc.detail {
+				t.Errorf("detail %q, want %q", p.Detail, tc.detail)
+			}
+			var got []string
+			for _, e := range p.Errors {
+				got = append(got, e.Pointer)
+				if e.Detail == "" {
+					t.Errorf("no detail for %s", e.Pointer)
+				}
+			}
+			if !slices.Equal(got, tc.wantPointers) {
+				t.Errorf("pointers %q, want %q", got, tc.wantPointers)
+			}
+		})
+	}
+}
+
+func TestCreateSessionCanonicalAmount(t *testing.T) {
+	a := newAPI(t)
+	key := a.key(t, apikey.Test, scope.SessionsWrite, scope.SessionsRead)
+	for _, tc := range []struct{ in, currency, want string }{
+		{"49.9", "USD", "49.90"}, {"5", "EUR", "5.00"}, {"4999", "JPY", "4999"}, {"0.01", "GBP", "0.01"},
+	} {
+		rr := a.do("POST", "/api/v1/sessions", key, `{"amount":{"value":"`+tc.in+`","currency":"`+tc.currency+`"},"successUrl":"https://a.example"}`)
+		var s Session
+		if err := json.Unmarshal(rr.Body.Bytes(), &s); err != nil || rr.Code != 201 {
+			t.Fatalf("%s %s: %d %s", tc.in, tc.currency, rr.Code, rr.Body)
+		}
+		if s.Amount.Value != tc.want {
+			t.Errorf("%s %s: value %q, want %q", tc.in, tc.currency, s.Amount.Value, tc.want)
+		}
+		// The session can be read back.
+		if rr := a.do("GET", "/api/v1/sessions/"+s.ID, key, ""); rr.Code != 200 {
+			t.Errorf("GET the created session: %d", rr.Code)
+		}
+	}
+}
+
+// TestModesAreSeparate checks that live keys never see test data, and the
+// other way round.
+func TestModesAreSeparate(t *testing.T) {
+	a := newAPI(t)
+	test := a.key(t, apikey.Test, scope.Default.Scopes()...)
+	live := a.key(t, apikey.Live, scope.Default.Scopes()...)
+
+	count := func(key, path string) int {
+		rr := a.do("GET", path, key, "")
+		var l struct{ Data []json.RawMessage }
+		if err := json.Unmarshal(rr.Body.Bytes(), &l); err != nil || rr.Code != 200 {
+			t.Fatalf("GET %s: %d %s", path, rr.Code, rr.Body)
+		}
+		return len(l.Data)
+	}
+	if got := count(test, "/api/v1/customers"); got != 2 {
+		t.Errorf("test customers: %d, want the 2 seeded", got)
+	}
+	if got := count(live, "/api/v1/customers"); got != 0 {
+		t.Errorf("live customers: %d, want 0", got)
+	}
+	rr := a.do("POST", "/api/v1/customers", live, `{"email":"alan@example.com","name":"Alan Turing"}`)
+	var c Customer
+	if err := json.Unmarshal(rr.Body.Bytes(), &c); err != nil || rr.Code != 201 || c.Mode != apikey.Live || !strings.HasPrefix(c.ID, "cus_live_") {
+		t.Fatalf("POST customer: %d %s", rr.Code, rr.Body)
+	}
+	if got := count(live, "/api/v1/customers"); got != 1 {
+		t.Errorf("live customers after create: %d, want 1", got)
+	}
+	if rr := a.do("GET", "/api/v1/customers/"+c.ID, test, ""); rr.Code != 404 {
+		t.Errorf("a test key read a live customer: %d", rr.Code)
+	}
+	if got := count(live, "/api/v1/events"); got != 1 {
+		t.Errorf("live events: %d, want customer.created", got)
+	}
+}
+
+func TestLinksAndWebhooksLifecycle(t *testing.T) {
+	a := newAPI(t)
+	key := a.key(t, apikey.Test, scope.Default.Scopes()...)
+	for _, tc := range []struct{ path, body, bad string }{
+		{"/api/v1/links", `{"name":"Mug","amount":{"value":"12.50","currency":"EUR"}}`, `{"name":"","amount":{"value":"12.50","currency":"EUR"}}`},
+		{"/api/v1/webhooks", `{"url":"https://example.com/hook","events":["checkout.session.created"]}`, `{"url":"https://example.com/hook","events":["nope"]}`},
+	} {
+		if rr := a.do("POST", tc.path, key, tc.bad); rr.Code != 400 {
+			t.Errorf("POST %s %s: %d, want 400", tc.path, tc.bad, rr.Code)
+		}
+		rr := a.do("POST", tc.path, key, tc.body)
+		var obj struct{ ID string }
+		if err := json.Unmarshal(rr.Body.Bytes(), &obj); err != nil || rr.Code != 201 {
+			t.Fatalf("POST %s: %d %s", tc.path, rr.Code, rr.Body)
+		}
+		if rr := a.do("GET", tc.path+"/"+obj.ID, key, ""); rr.Code != 200 {
+			t.Errorf("GET the new object: %d", rr.Code)
+		}
+		if rr := a.do("DELETE", tc.path+"/"+obj.ID, key, ""); rr.Code != 204 {
+			t.Errorf("DELETE: %d", rr.Code)
+		}
+		if rr := a.do("GET", tc.path+"/"+obj.ID, key, ""); rr.Code != 404 {
+			t.Errorf("GET after DELETE: %d", rr.Code)
+		}
+		if rr := a.do("DELETE", tc.path+"/"+obj.ID, key, ""); rr.Code != 404 {
+			t.Errorf("DELETE twice: %d", rr.Code)
+		}
+	}
+	rr := a.do("GET", "/api/v1/events", key, "")
+	var events struct{ Data []Event }
+	json.Unmarshal(rr.Body.Bytes(), &events)
+	var types []string
+	for _, e := range events.Data {
+		types = append(types, e.Type)
+	}
+	want := []string{"webhook_endpoint.deleted", "webhook_endpoint.created", "payment_link.deleted", "payment_link.created"}
+	if len(types) < len(want) || !slices.Equal(types[:len(want)], want) {
+		t.Errorf("latest events %q, want %q first", types, want)
+	}
+}
+
+func TestNotFoundDoesNotEchoOddIDs(t *testing.T) {
+	a := newAPI(t)
+	key := a.key(t, apikey.Test, scope.LinksRead)
+	rr := a.do("GET", "/api/v1/links/%3Cscript%3E", key, "")
+	if rr.Code != 404 || strings.Contains(rr.Body.String(), "script") {
+		t.Errorf("%d %s", rr.Code, rr.Body)
+	}
+}

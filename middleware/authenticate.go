@@ -1,0 +1,369 @@
+package middleware
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+)
+
+// DefaultRealm is the realm of the WWW-Authenticate challenge unless
+// [WithRealm] sets another.
+const DefaultRealm = "api"
+
+// MaxHeaderLen is the longest Authorization (or key header) value accepted,
+// in bytes. Keys are under 50 bytes; longer values are refused with 400
+// invalid_request before anything else is done with them.
+const MaxHeaderLen = 1024
+
+// An Option configures [Authenticate].
+type Option func(*config)
+
+type config struct {
+	keys      *keyward.Keys
+	format    apikey.Format
+	realm     string
+	onError   func(http.ResponseWriter, *http.Request, error)
+	mode      apikey.Mode
+	keyHeader string // canonical; "" when off
+	keyErrs   keyHeaderErrors
+	err       error // the first invalid option
+}
+
+// defaultConfig answers for records put in a context by NewContext.
+var defaultConfig = &config{realm: DefaultRealm, onError: WriteError}
+
+func (c *config) setErr(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// WithRealm sets the realm of the WWW-Authenticate challenge, such as
+// "checkout". The default is [DefaultRealm]. It must be 1 to 64 printable
+// ASCII characters without '"' or '\'.
+func WithRealm(realm string) Option {
+	return func(c *config) {
+		if !validRealm(realm) {
+			c.setErr(errors.New(`middleware: WithRealm needs 1 to 64 printable ASCII characters without '"' or '\'`))
+			return
+		}
+		c.realm = realm
+	}
+}
+
+func validRealm(realm string) bool {
+	if realm == "" || len(realm) > 64 {
+		return false
+	}
+	for i := 0; i < len(realm); i++ {
+		if c := realm[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// WithErrorHandler replaces the response to a refused request, for
+// example to log it or to use another body format. handle is called with
+// an [*Error] and must write the whole response; the next handler is never
+// called for a refused request, whatever handle does. Switch on the cause
+// with [errors.Is]: [ErrNoCredentials], [ErrInvalidRequest],
+// [keyward.ErrInvalidKey] (or its variants [keyward.ErrMalformedKey],
+// [keyward.ErrUnknownKey], [keyward.ErrRevoked], [keyward.ErrExpired]),
+// [ErrWrongMode], [ErrInsufficientScope], [keyward.ErrStoreUnavailable].
+// [WriteError] writes the default response. The handler also answers
+// refusals by [RequireScopes] and [RequireAnyScope] behind this
+// Authenticate.
+//
+// Whatever it writes, a response must not tell an unknown key from a
+// revoked one: both are one "invalid key" to a client.
+func WithErrorHandler(handle func(w http.ResponseWriter, r *http.Request, err error)) Option {
+	return func(c *config) {
+		if handle == nil {
+			c.setErr(errors.New("middleware: WithErrorHandler needs a function"))
+			return
+		}
+		c.onError = handle
+	}
+}
+
+// WithMode accepts only keys of mode m, such as [apikey.Live] for a route
+// group that moves real money. A key of the other mode is refused with 401
+// invalid_token and [ErrWrongMode], before any store lookup; its use is not
+// recorded. By default both modes are accepted: check [apikey.Record.Mode]
+// in handlers that serve both.
+func WithMode(m apikey.Mode) Option {
+	return func(c *config) {
+		if !m.Valid() {
+			c.setErr(errors.New("middleware: WithMode needs apikey.Live or apikey.Test"))
+			return
+		}
+		c.mode = m
+	}
+}
+
+// WithKeyHeader also accepts the key, without a scheme, in the named
+// header, such as "X-API-Key", for clients that cannot send an
+// Authorization header. It is off by default. The header holds the key
+// alone; a value with a space (such as "Bearer <key>"), control characters
+// or more than [MaxHeaderLen] bytes is refused with 400 invalid_request, as
+// is a request that sends a key in both headers. Keys in the query
+// string are never accepted: they end up in logs and browser histories
+// (RFC 6750, section 2.3).
+func WithKeyHeader(name string) Option {
+	return func(c *config) {
+		if !validHeaderName(name) || strings.EqualFold(name, "Authorization") {
+			c.setErr(fmt.Errorf("middleware: WithKeyHeader needs a header name other than Authorization, such as X-API-Key"))
+			return
+		}
+		c.keyHeader = http.CanonicalHeaderKey(name)
+		c.keyErrs = newKeyHeaderErrors(name)
+	}
+}
+
+// validHeaderName reports whether name is an RFC 9110 token.
+func validHeaderName(name string) bool {
+	if name == "" || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
+			continue
+		}
+		return false
+	}
+	return true
+}
+
+// Authenticate returns middleware that lets a request through only with a
+// valid API key. It reads the key from the Authorization header
+// ("Authorization: Bearer <key>"; the scheme is case-insensitive, and the
+// header must hold exactly one credential), verifies it with
+// [keyward.Keys.Verify], and calls the next handler with the key's record
+// in the request context (see [KeyFrom], [ScopesFrom], [HasScope]).
+//
+// It fails closed: a request without a valid key never reaches the next
+// handler. It is answered by the error handler, by default [WriteError]:
+// 401 without an error code when there is no key (no Authorization header,
+// or one of another scheme, as RFC 6750 section 3.1 asks), 400
+// invalid_request for a malformed header, 401 invalid_token for a
+// malformed, unknown, revoked or expired key (one message for all four),
+// and 503 when the key store is unavailable, never 401.
+//
+// Authenticate panics if keys is nil or an option is invalid, as
+// [http.ServeMux.Handle] panics on a bad pattern: both are mistakes in the
+// program, found at start-up.
+func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Handler {
+	if keys == nil {
+		panic("middleware: Authenticate needs a *keyward.Keys")
+	}
+	c := &config{keys: keys, format: keys.Format(), realm: DefaultRealm, onError: WriteError}
+	for _, opt := range opts {
+		opt(c)
+	}
+	if c.err != nil {
+		panic(c.err)
+	}
+	return func(next http.Handler) http.Handler {
+		if next == nil {
+			panic("middleware: Authenticate needs a next handler")
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec, err := c.authenticate(r)
+			if err != nil {
+				c.onError(w, r, err)
+				return
+			}
+			next.ServeHTTP(w, r.WithContext(&keyContext{Context: r.Context(), rec: rec, cfg: c}))
+		})
+	}
+}
+
+// authenticate returns the record of the request's key, or the *Error that
+// refuses the request.
+func (c *config) authenticate(r *http.Request) (apikey.Record, error) {
+	raw, err := c.credential(r.Header)
+	if err != nil {
+		return apikey.Record{}, newError(c.realm, err)
+	}
+	if c.mode != 0 {
+		// The mode is written in the key: refuse a key of the other mode
+		// before asking the store, and without recording a use.
+		if m, perr := c.format.Parse(raw); perr == nil && m != c.mode {
+			return apikey.Record{}, wrongModeError(c.realm, c.mode)
+		}
+	}
+	rec, err := c.keys.Verify(r.Context(), raw)
+	if err != nil {
+		return apikey.Record{}, newError(c.realm, err)
+	}
+	return rec, nil
+}
+
+// credential returns the raw key the request carries, or why there is none.
+func (c *config) credential(h http.Header) (string, error) {
+	var raw string
+	found := false
+	switch v := h["Authorization"]; len(v) {
+	case 0:
+	case 1:
+		key, ok, err := bearer(v[0])
+		if err != nil {
+			return "", err
+		}
+		raw, found = key, ok
+	default:
+		return "", errSeveralHeaders
+	}
+	if c.keyHeader != "" {
+		switch v := h[c.keyHeader]; len(v) {
+		case 0:
+		case 1:
+			key, err := c.keyHeaderValue(v[0])
+			if err != nil {
+				return "", err
+			}
+			if key != "" {
+				if found {
+					return "", errTwoSources
+				}
+				raw, found = key, true
+			}
+		default:
+			return "", c.keyErrs.several
+		}
+	}
+	if !found {
+		return "", ErrNoCredentials
+	}
+	return raw, nil
+}
+
+// keyHeaderValue returns the key in a value of the key header: the value
+// itself, without a scheme. A value that is not a well-formed key goes on
+// to verification and is refused as an invalid key.
+func (c *config) keyHeaderValue(v string) (string, error) {
+	v, err := checkValue(v)
+	switch {
+	case err == errTooLong:
+		return "", c.keyErrs.tooLong
+	case err != nil:
+		return "", c.keyErrs.characters
+	case strings.IndexByte(v, ' ') >= 0:
+		return "", c.keyErrs.notAlone
+	}
+	return v, nil
+}
+
+// keyHeaderErrors are the reasons for ErrInvalidRequest that concern the
+// key header, naming it.
+type keyHeaderErrors struct {
+	several, characters, tooLong, notAlone *requestError
+}
+
+func newKeyHeaderErrors(name string) keyHeaderErrors {
+	return keyHeaderErrors{
+		several: &requestError{
+			"the " + name + " header is repeated",
+			"Send exactly one " + name + " header.",
+		},
+		characters: &requestError{
+			"control or non-ASCII characters in the " + name + " header",
+			"The " + name + " header contains control or non-ASCII characters.",
+		},
+		tooLong: &requestError{
+			"the " + name + " header is too long",
+			"The " + name + " header is longer than " + strconv.Itoa(MaxHeaderLen) + " bytes.",
+		},
+		notAlone: &requestError{
+			"the " + name + " header holds more than a key",
+			"The " + name + " header must hold the API key alone, without a scheme.",
+		},
+	}
+}
+
+// bearer parses an Authorization value. It returns the token and true for
+// "Bearer <token>" (RFC 6750 section 2.1: the scheme case-insensitive, one
+// or more spaces, one b64token), false for an empty value or another
+// scheme, and an error for a malformed value.
+func bearer(v string) (token string, ok bool, err error) {
+	// The fast path, for the header as clients send it: one pass over the
+	// token. isB64Token refuses spaces, controls and non-ASCII bytes, so
+	// this returns exactly what the full checks below would.
+	if len(v) > len("Bearer ") && len(v) <= MaxHeaderLen &&
+		strings.EqualFold(v[:len("Bearer ")], "Bearer ") && isB64Token(v[len("Bearer "):]) {
+		return v[len("Bearer "):], true, nil
+	}
+	return parseBearer(v)
+}
+
+// parseBearer is bearer without its fast path.
+func parseBearer(v string) (token string, ok bool, err error) {
+	v, err = checkValue(v)
+	if err != nil || v == "" {
+		return "", false, err
+	}
+	scheme, rest, _ := strings.Cut(v, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return "", false, nil
+	}
+	token = strings.TrimLeft(rest, " ")
+	switch {
+	case token == "":
+		return "", false, errNoToken
+	case strings.IndexByte(token, ' ') >= 0:
+		return "", false, errSeveralCredentials
+	case !isB64Token(token):
+		return "", false, errSyntax
+	}
+	return token, true, nil
+}
+
+// checkValue refuses a header value that is too long or holds control or
+// non-ASCII characters, and trims the spaces and tabs around it, as the
+// HTTP server does, so a handler called directly sees the same.
+func checkValue(v string) (string, error) {
+	if len(v) > MaxHeaderLen {
+		return "", errTooLong
+	}
+	v = strings.Trim(v, " \t")
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c >= 0x7f {
+			return "", errCharacters
+		}
+	}
+	return v, nil
+}
+
+// isB64Token reports whether s is an RFC 6750 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+func isB64Token(s string) bool {
+	end := len(s)
+	for end > 0 && s[end-1] == '=' {
+		end--
+	}
+	if end == 0 {
+		return false
+	}
+	for i := 0; i < end; i++ {
+		if !b64tokenChar[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// b64tokenChar marks the characters of a b64token before its padding: a
+// table lookup per byte, on the path of every request.
+var b64tokenChar = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", byte(c)) >= 0
+	}
+	return t
+}()

@@ -1,0 +1,405 @@
+package keyward_test
+
+// The README cannot rot: every code block in it is checked here. Go blocks
+// must be copied from a file named in the comment before them (code that
+// is compiled, and run as an example or a test); shell blocks may hold only
+// commands that CI or a test runs; the example response and the errors
+// table must match what the middleware answers.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/middleware"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store/memory"
+)
+
+// A block is a fenced code block of the README.
+type block struct {
+	info    string // the language after the fence
+	marker  string // the HTML comment on the line before the fence, if any
+	content string
+	line    int // of the opening fence
+}
+
+func readme(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func readmeBlocks(t *testing.T) []block {
+	t.Helper()
+	lines := strings.Split(readme(t), "\n")
+	var blocks []block
+	for i := 0; i < len(lines); i++ {
+		info, ok := strings.CutPrefix(lines[i], "```")
+		if !ok {
+			continue
+		}
+		b := block{info: strings.TrimSpace(info), line: i + 1}
+		if i > 0 {
+			if m, ok := strings.CutPrefix(lines[i-1], "<!--"); ok {
+				b.marker = strings.TrimSpace(strings.TrimSuffix(m, "-->"))
+			}
+		}
+		var body []string
+		for i++; i < len(lines) && !strings.HasPrefix(lines[i], "```"); i++ {
+			body = append(body, lines[i])
+		}
+		if i == len(lines) {
+			t.Fatalf("README.md:%d: unclosed code block", b.line)
+		}
+		b.content = strings.Join(body, "\n")
+		blocks = append(blocks, b)
+	}
+	if len(blocks) == 0 {
+		t.Fatal("no code blocks in README.md")
+	}
+	return blocks
+}
+
+func TestReadmeBlocksAreChecked(t *testing.T) {
+	for _, b := range readmeBlocks(t) {
+		if !slices.Contains([]string{"go", "sh", "http"}, b.info) {
+			t.Errorf("README.md:%d: a %q block, which no test checks; use go, sh or http", b.line, b.info)
+		}
+	}
+}
+
+// TestReadmeGoBlocks checks that each Go block is a verbatim excerpt,
+// indentation aside, of the file its marker names.
+func TestReadmeGoBlocks(t *testing.T) {
+	n := 0
+	for _, b := range readmeBlocks(t) {
+		if b.info != "go" {
+			continue
+		}
+		n++
+		path, ok := strings.CutPrefix(b.marker, "code: ")
+		if !ok {
+			t.Errorf("README.md:%d: a Go block needs <!-- code: path --> on the line before it", b.line)
+			continue
+		}
+		if !strings.HasSuffix(path, ".go") {
+			t.Errorf("README.md:%d: %s is not a Go file", b.line, path)
+			continue
+		}
+		src, err := os.ReadFile(filepath.FromSlash(path))
+		if err != nil {
+			t.Errorf("README.md:%d: %v", b.line, err)
+			continue
+		}
+		if !containsExcerpt(string(src), b.content) {
+			t.Errorf("README.md:%d: this Go block is not in %s; update one from the other:\n%s", b.line, path, b.content)
+		}
+	}
+	if n == 0 {
+		t.Error("no Go blocks found")
+	}
+}
+
+// containsExcerpt reports whether excerpt's lines appear consecutively in
+// src, each indented by the same number of extra tabs.
+func containsExcerpt(src, excerpt string) bool {
+	lines := strings.Split(src, "\n")
+	want := strings.Split(excerpt, "\n")
+	for start := range lines {
+		if start+len(want) > len(lines) {
+			return false
+		}
+		first := lines[start]
+		trimmed := strings.TrimLeft(first, "\t")
+		extra := len(first) - len(trimmed) - (len(want[0]) - len(strings.TrimLeft(want[0], "\t")))
+		if extra < 0 || trimmed != strings.TrimLeft(want[0], "\t") {
+			continue
+		}
+		indent := strings.Repeat("\t", extra)
+		match := true
+		for j, w := range want {
+			got := lines[start+j]
+			if w == "" && got == "" || got == indent+w {
+				continue
+			}
+			match = false
+			break
+		}
+		if match {
+			return true
+		}
+	}
+	return false
+}
+
+// TestReadmeShellBlocks checks that the README's commands are the ones
+// that CI and the tests run.
+func TestReadmeShellBlocks(t *testing.T) {
+	ci, err := os.ReadFile(filepath.Join(".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var commands []string
+	for _, b := range readmeBlocks(t) {
+		if b.info != "sh" {
+			continue
+		}
+		for _, l := range strings.Split(b.content, "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				commands = append(commands, l)
+			}
+		}
+	}
+	for _, c := range commands {
+		switch c {
+		case "go test -race -shuffle=on ./...":
+			// The test command is what CI runs.
+			if !slices.Contains(strings.Split(string(ci), "\n"), c) {
+				t.Errorf(".ci/run does not run the README's test command %q", c)
+			}
+		case "go run ./examples/checkout":
+			// examples/checkout's TestCommand builds and runs this package.
+			src, err := os.ReadFile(filepath.Join("examples", "checkout", "main.go"))
+			if err != nil || !strings.Contains(string(src), "\npackage main\n") {
+				t.Errorf("%q: examples/checkout is not a main package: %v", c, err)
+			}
+			tests, err := os.ReadFile(filepath.Join("examples", "checkout", "main_test.go"))
+			if err != nil || !strings.Contains(string(tests), "func TestCommand(") {
+				t.Errorf("%q: no TestCommand in examples/checkout runs it", c)
+			}
+		default:
+			t.Errorf("README command %q is not run by CI or any test; add it to TestReadmeShellBlocks with the check that covers it", c)
+		}
+	}
+	for _, want := range []string{"go run ./examples/checkout", "go test -race -shuffle=on ./..."} {
+		if !slices.Contains(commands, want) {
+			t.Errorf("the README lacks the command %q", want)
+		}
+	}
+}
+
+// fixture is a lifecycle over a store that can fail, with keys of each
+// kind, and a handler that answers 200 behind the middleware.
+type fixture struct {
+	keys              *keyward.Keys
+	store             *failingStore
+	read, write, live keywardtest.Key
+	revoked, expired  keywardtest.Key
+}
+
+type failingStore struct {
+	*memory.Store
+	down bool
+}
+
+func (s *failingStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+	if s.down {
+		return apikey.Record{}, errors.New("connection refused")
+	}
+	return s.Store.GetByHash(ctx, h)
+}
+
+func newFixture(t *testing.T) *fixture {
+	now := time.Now()
+	f := &fixture{store: &failingStore{Store: memory.New()}}
+	keys, err := keyward.New(f.store, keyward.WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	f.keys = keys
+	issue := func(mode apikey.Mode, s scope.Scope, expires time.Time) keywardtest.Key {
+		return keywardtest.Issue(t, keys, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{s}, ExpiresAt: expires})
+	}
+	f.read = issue(apikey.Test, scope.SessionsRead, time.Time{})
+	f.write = issue(apikey.Test, scope.SessionsWrite, time.Time{})
+	f.live = issue(apikey.Live, scope.SessionsWrite, time.Time{})
+	f.revoked = issue(apikey.Test, scope.SessionsWrite, time.Time{})
+	if _, err := keys.Revoke(context.Background(), f.revoked.Record.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.expired = issue(apikey.Test, scope.SessionsWrite, now.Add(time.Minute))
+	now = now.Add(time.Hour)
+	return f
+}
+
+// serve sends a request with the given Authorization values to a route
+// that requires sessions:write.
+func (f *fixture) serve(auth []string, opts ...middleware.Option) *httptest.ResponseRecorder {
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	h := middleware.Authenticate(f.keys, opts...)(middleware.RequireScopes(scope.SessionsWrite)(ok))
+	r := httptest.NewRequest("POST", "/api/v1/sessions", nil)
+	if auth != nil {
+		r.Header["Authorization"] = auth
+	}
+	rr := httptest.NewRecorder()
+	h.ServeHTTP(rr, r)
+	return rr
+}
+
+// errorCases produce, for each row of the README's errors table (by the
+// start of its first cell), every request that row describes.
+var errorCases = map[string]func(f *fixture) []*httptest.ResponseRecorder{
+	"No key": func(f *fixture) []*httptest.ResponseRecorder {
+		return []*httptest.ResponseRecorder{f.serve(nil), f.serve([]string{"Basic dXNlcjpwYXNz"})}
+	},
+	"Malformed header": func(f *fixture) []*httptest.ResponseRecorder {
+		k := f.write.Raw
+		return []*httptest.ResponseRecorder{
+			f.serve([]string{"Bearer " + k, "Bearer " + k}),     // repeated
+			f.serve([]string{"Bearer " + k + " " + f.live.Raw}), // two credentials
+			f.serve([]string{"Bearer"}),                         // Bearer without a key
+			f.serve([]string{"Bearer " + k + "\x01"}),           // control characters
+			f.serve([]string{"Bearer " + strings.Repeat("a", 1025)}),
+		}
+	},
+	"Malformed, unknown, revoked or expired key": func(f *fixture) []*httptest.ResponseRecorder {
+		sec, _ := apikey.Generate(apikey.Test)
+		return []*httptest.ResponseRecorder{
+			f.serve([]string{"Bearer ck_test_short"}),
+			f.serve([]string{"Bearer " + sec.Reveal()}),
+			f.serve([]string{"Bearer " + f.revoked.Raw}),
+			f.serve([]string{"Bearer " + f.expired.Raw}),
+		}
+	},
+	"Key of the wrong mode": func(f *fixture) []*httptest.ResponseRecorder {
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.write.Raw}, middleware.WithMode(apikey.Live))}
+	},
+	"Key lacks a scope": func(f *fixture) []*httptest.ResponseRecorder {
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.read.Raw})}
+	},
+	"Key store unavailable": func(f *fixture) []*httptest.ResponseRecorder {
+		f.store.down = true
+		defer func() { f.store.down = false }()
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.write.Raw})}
+	},
+}
+
+// TestReadmeErrorsTable checks each row of the errors table against the
+// middleware's responses to the requests it describes.
+func TestReadmeErrorsTable(t *testing.T) {
+	text := readme(t)
+	_, section, ok := strings.Cut(text, "\n## Errors\n")
+	if !ok {
+		t.Fatal("no Errors section in README.md")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	var rows [][]string
+	sc := bufio.NewScanner(strings.NewReader(section))
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(l, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if len(cells) != 4 {
+			t.Fatalf("errors table row with %d cells: %s", len(cells), l)
+		}
+		if cells[0] == "Case" || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		rows = append(rows, cells)
+	}
+	seen := map[string]bool{}
+	for _, row := range rows {
+		var name string
+		for k := range errorCases {
+			if strings.HasPrefix(row[0], k) {
+				name = k
+			}
+		}
+		if name == "" {
+			t.Errorf("errors table row %q has no test case", row[0])
+			continue
+		}
+		seen[name] = true
+		t.Run(name, func(t *testing.T) {
+			status, err := strconv.Atoi(row[1])
+			if err != nil {
+				t.Fatalf("status cell %q", row[1])
+			}
+			wantChallenge, wantRetry := strings.Trim(row[2], "`"), ""
+			if rest, ok := strings.CutPrefix(row[2], "none; `Retry-After: "); ok {
+				wantChallenge, wantRetry = "", strings.TrimSuffix(rest, "`")
+			}
+			for i, rr := range errorCases[name](newFixture(t)) {
+				if rr.Code != status {
+					t.Errorf("request %d: status %d, table says %d", i, rr.Code, status)
+				}
+				if got := rr.Header().Get("WWW-Authenticate"); got != wantChallenge {
+					t.Errorf("request %d: WWW-Authenticate %q, table says %q", i, got, wantChallenge)
+				}
+				if got := rr.Header().Get("Retry-After"); got != wantRetry {
+					t.Errorf("request %d: Retry-After %q, table says %q", i, got, wantRetry)
+				}
+				var body struct{ Title string }
+				if err := json.Unmarshal(rr.Body.Bytes(), &body); err != nil || body.Title != row[3] {
+					t.Errorf("request %d: title %q (%v), table says %q", i, body.Title, err, row[3])
+				}
+			}
+		})
+	}
+	for name := range errorCases {
+		if !seen[name] {
+			t.Errorf("the errors table has no row for %q", name)
+		}
+	}
+}
+
+// responseCases produce the response of each http block, by its marker.
+var responseCases = map[string]func(f *fixture) *httptest.ResponseRecorder{
+	"response: insufficient scope": func(f *fixture) *httptest.ResponseRecorder {
+		return f.serve([]string{"Bearer " + f.read.Raw})
+	},
+}
+
+// TestReadmeResponses checks each example response against the real one:
+// status line, the headers shown, and the body byte for byte.
+func TestReadmeResponses(t *testing.T) {
+	for _, b := range readmeBlocks(t) {
+		if b.info != "http" {
+			continue
+		}
+		produce, ok := responseCases[b.marker]
+		if !ok {
+			t.Errorf("README.md:%d: an http block needs a known <!-- response: ... --> marker, not %q", b.line, b.marker)
+			continue
+		}
+		rr := produce(newFixture(t))
+		head, body, _ := strings.Cut(b.content, "\n\n")
+		lines := strings.Split(head, "\n")
+		if got, want := fmt.Sprintf("HTTP/1.1 %d %s", rr.Code, http.StatusText(rr.Code)), lines[0]; got != want {
+			t.Errorf("README.md:%d: status line %q, real %q", b.line, want, got)
+		}
+		for _, l := range lines[1:] {
+			name, value, _ := strings.Cut(l, ": ")
+			if got := rr.Header().Get(name); got != value {
+				t.Errorf("README.md:%d: %s: %q, real %q", b.line, name, value, got)
+			}
+		}
+		if got := strings.TrimSpace(rr.Body.String()); got != strings.TrimSpace(body) {
+			t.Errorf("README.md:%d: body\n%s\nreal\n%s", b.line, body, got)
+		}
+	}
+}
