@@ -134,8 +134,13 @@ func (f Format) generate(m Mode, random io.Reader) (Secret, error) {
 // never contains the key.
 func (f Format) Parse(raw string) (Mode, error) {
 	p := len(f.product)
-	if p == 0 || len(raw) <= p || raw[:p] != f.product || raw[p] != '_' {
+	if p == 0 || len(raw) <= p || raw[p] != '_' {
 		return 0, ErrPrefix
+	}
+	for i := 0; i < p; i++ { // at most 8 bytes: cheaper than a memequal call
+		if raw[i] != f.product[i] {
+			return 0, ErrPrefix
+		}
 	}
 	var m Mode
 	switch rest := raw[p+1:]; {

@@ -46,7 +46,7 @@ func (t *Table[V]) Get(key apikey.Hash) *V {
 		if e == nil {
 			return nil
 		}
-		if e.key == key {
+		if same(&e.key, &key) {
 			return e.val
 		}
 	}
@@ -118,4 +118,13 @@ func (t *Table[V]) Range(f func(key apikey.Hash, val *V) bool) {
 			return
 		}
 	}
+}
+
+// same compares two hashes word by word, inline: == on [32]byte calls the
+// runtime's general memequal, which costs more than the lookup itself.
+func same(a, b *apikey.Hash) bool {
+	return binary.LittleEndian.Uint64(a[0:]) == binary.LittleEndian.Uint64(b[0:]) &&
+		binary.LittleEndian.Uint64(a[8:]) == binary.LittleEndian.Uint64(b[8:]) &&
+		binary.LittleEndian.Uint64(a[16:]) == binary.LittleEndian.Uint64(b[16:]) &&
+		binary.LittleEndian.Uint64(a[24:]) == binary.LittleEndian.Uint64(b[24:])
 }
