@@ -49,7 +49,7 @@ func newUsage() *usage { return new(usage) }
 func (u *usage) record(h apikey.Hash, id uuid.UUID, t int64) {
 	c := u.cells.Get(h)
 	if c == nil {
-		c = u.cells.Insert(h, &useCell{id: id})
+		c, _ = u.cells.Insert(h, func(c *useCell) { c.id = id })
 	}
 	for {
 		old := c.last.Load()

@@ -15,9 +15,12 @@ import (
 	"github.com/keyward/keyward/apikey"
 )
 
-// Table maps key hashes to *V. Lookups are safe concurrently with
-// each other and with inserts; inserts are serialised by the table. Entries
-// are never removed. The zero Table is empty and ready to use.
+// Table maps key hashes to values of type V, which live inside the
+// table's entries (one allocation per entry, one pointer to follow per
+// lookup) and are reached through the *V that Get and Insert return; a V
+// never moves. Lookups are safe concurrently with each other and with
+// inserts; inserts are serialised by the table. Entries are never removed.
+// The zero Table is empty and ready to use.
 type Table[V any] struct {
 	mu    sync.Mutex // serialises inserts
 	slots atomic.Pointer[[]slot[V]]
@@ -30,7 +33,7 @@ type slot[V any] struct {
 
 type entry[V any] struct {
 	key apikey.Hash
-	val *V
+	val V
 }
 
 // Get returns the value stored under key, or nil.
@@ -47,27 +50,32 @@ func (t *Table[V]) Get(key apikey.Hash) *V {
 			return nil
 		}
 		if same(&e.key, &key) {
-			return e.val
+			return &e.val
 		}
 	}
 }
 
-// Insert stores val under key unless key is present, and returns the value
-// stored under key afterwards: val, or the value already there.
-func (t *Table[V]) Insert(key apikey.Hash, val *V) *V {
+// Insert adds an entry for key unless there is one, and returns the value
+// of the entry for key. A new entry's value is set by init, if not nil,
+// before any lookup can see it.
+func (t *Table[V]) Insert(key apikey.Hash, init func(*V)) (v *V, added bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if v := t.Get(key); v != nil {
-		return v
+		return v, false
 	}
 	sp := t.slots.Load()
 	// Keep the load factor at most 1/2, so probes stay short.
 	if sp == nil || 2*(t.count+1) > len(*sp) {
 		sp = t.grow(sp)
 	}
-	place(*sp, &entry[V]{key: key, val: val})
+	e := &entry[V]{key: key}
+	if init != nil {
+		init(&e.val)
+	}
+	place(*sp, e)
 	t.count++
-	return val
+	return &e.val, true
 }
 
 // Len returns the number of entries.
@@ -114,7 +122,7 @@ func (t *Table[V]) Range(f func(key apikey.Hash, val *V) bool) {
 		return
 	}
 	for i := range *sp {
-		if e := (*sp)[i].p.Load(); e != nil && !f(e.key, e.val) {
+		if e := (*sp)[i].p.Load(); e != nil && !f(e.key, &e.val) {
 			return
 		}
 	}

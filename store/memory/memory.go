@@ -87,12 +87,10 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
 		return fmt.Errorf("%w: hash exists", store.ErrDuplicate)
 	}
 
-	sl := new(slot)
-	sl.rec.Store(&rec)
+	sl, _ := s.byHash.Insert(rec.Hash, func(sl *slot) { sl.rec.Store(&rec) })
 	s.byID[rec.ID] = sl
 	i, _ := slices.BinarySearchFunc(s.byAge, rec, compareAge)
 	s.byAge = slices.Insert(s.byAge, i, sl)
-	s.byHash.Insert(rec.Hash, sl)
 	return nil
 }
 
