@@ -95,9 +95,10 @@ type Store struct {
 	perShard   int // positive entries per shard
 	perShardNo int // negative entries per shard
 
-	// freshUntil is the Unix time in nanoseconds until which cached records
-	// may be served: one bound after the start of the last successful poll.
+	// freshUntil is the time (see clock) until which cached records may be
+	// served: one bound after the start of the last successful poll.
 	freshUntil atomic.Int64
+	start      time.Time // the origin of clock
 
 	misses, unknownHits, lookups atomic.Int64
 
@@ -121,7 +122,7 @@ type shard struct {
 
 type entry struct {
 	rec     apikey.Record
-	expires int64 // Unix nanoseconds after which the entry is refreshed
+	expires int64 // the time (see clock) after which the entry is refreshed
 }
 
 // A flight is one store lookup that concurrent misses for a hash share.
@@ -217,6 +218,7 @@ func New(next store.Store, opts ...Option) (*Store, error) {
 		perShardNo: DefaultMaxUnknown / shards,
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
+		start:      time.Now(),
 	}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
@@ -280,6 +282,10 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
+// clock returns the monotonic time since New, in nanoseconds: cheaper than
+// time.Now, which also reads the wall clock, and immune to its steps.
+func (s *Store) clock() int64 { return int64(time.Since(s.start)) }
+
 func (s *Store) shard(h apikey.Hash) *shard { return &s.shards[h[1]&(shards-1)] }
 
 // GetByHash answers from the cache when it can, and otherwise from the
@@ -290,7 +296,7 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 		return apikey.Record{}, err
 	}
 	sh := s.shard(h)
-	now := time.Now().UnixNano()
+	now := s.clock()
 	fresh := now < s.freshUntil.Load()
 
 	sh.mu.RLock()
@@ -357,7 +363,7 @@ func (s *Store) fly(sh *shard, h apikey.Hash, f *flight) {
 				if len(sh.known) >= s.perShard {
 					evictOne(sh.known)
 				}
-				sh.known[h] = &entry{rec: rec, expires: time.Now().Add(s.maxAge).UnixNano()}
+				sh.known[h] = &entry{rec: rec, expires: s.clock() + int64(s.maxAge)}
 			case errors.Is(err, store.ErrNotFound):
 				if len(sh.unknown) >= s.perShardNo {
 					evictOne(sh.unknown)
@@ -495,7 +501,7 @@ func (s *Store) poll() {
 // extends the time cached records may be served. It returns the position
 // for the next poll.
 func (s *Store) pollOnce(pos string, timeout time.Duration) string {
-	start := time.Now()
+	start := s.clock()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	changed, next, err := s.feed.Changes(ctx, pos)
@@ -518,6 +524,6 @@ func (s *Store) pollOnce(pos string, timeout time.Duration) string {
 		// now can be trusted; begin with an empty cache.
 		s.invalidateAll()
 	}
-	s.freshUntil.Store(start.Add(s.bound).UnixNano())
+	s.freshUntil.Store(start + int64(s.bound))
 	return next
 }
