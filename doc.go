@@ -13,9 +13,19 @@
 //     hashing, the [apikey.Secret] that never prints itself, and the
 //     [apikey.Record] kept for each key.
 //   - [github.com/keyward/keyward/scope]: scopes, catalogs and scope sets.
-//   - [github.com/keyward/keyward/store]: the [store.Store] interface, with
-//     in-memory and PostgreSQL implementations and a conformance suite.
-//   - this package: [Keys], the lifecycle of keys, used by the middleware.
+//   - [github.com/keyward/keyward/store]: the [store.Store] interface and its
+//     contract; [github.com/keyward/keyward/store/memory] and
+//     [github.com/keyward/keyward/store/postgres] implement it,
+//     [github.com/keyward/keyward/store/cache] puts a verification cache in
+//     front of any store, and [github.com/keyward/keyward/store/storetest] is
+//     the conformance suite they all pass.
+//   - this package: [Keys], the lifecycle of keys.
+//   - [github.com/keyward/keyward/middleware]: net/http middleware that
+//     authenticates requests with [Keys] and checks scopes.
+//   - [github.com/keyward/keyward/dashboard]: the API Keys page and its JSON
+//     management API, mounted behind the application's operator sign-in.
+//   - [github.com/keyward/keyward/keywardtest]: helpers for testing handlers
+//     that sit behind the middleware.
 //
 // # The lifecycle
 //
