@@ -16,11 +16,13 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+	"unicode"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
@@ -169,14 +171,25 @@ func TestReadmeShellBlocks(t *testing.T) {
 		}
 	}
 	for _, c := range commands {
-		switch c {
-		case "go test -race -shuffle=on ./...":
+		switch {
+		case c == "go test -race -shuffle=on ./...":
 			// The test command is what CI runs.
 			if !slices.Contains(strings.Split(string(ci), "\n"), c) {
 				t.Errorf(".ci/run does not run the README's test command %q", c)
 			}
-		case "go run ./examples/checkout":
-			// examples/checkout's TestCommand builds and runs this package.
+		case c == "KEYWARD_SCREENSHOT=docs/dashboard.png go test ./dashboard -run TestBrowser":
+			// CI runs TestBrowser; with the variable set, it also writes the
+			// screenshot that the README shows.
+			src, err := os.ReadFile(filepath.Join("dashboard", "browser_test.go"))
+			if err != nil || !strings.Contains(string(src), "func TestBrowser(") || !strings.Contains(string(src), `os.Getenv("KEYWARD_SCREENSHOT")`) {
+				t.Errorf("%q: dashboard/browser_test.go has no TestBrowser that reads KEYWARD_SCREENSHOT: %v", c, err)
+			}
+			if !strings.Contains(readme(t), "](docs/dashboard.png)") {
+				t.Errorf("%q: the README does not show docs/dashboard.png", c)
+			}
+		case examplesCheckout(c):
+			// examples/checkout's TestCommand builds the package and runs
+			// each command of its readmeCommands, as the shell would split it.
 			src, err := os.ReadFile(filepath.Join("examples", "checkout", "main.go"))
 			if err != nil || !strings.Contains(string(src), "\npackage main\n") {
 				t.Errorf("%q: examples/checkout is not a main package: %v", c, err)
@@ -184,6 +197,11 @@ func TestReadmeShellBlocks(t *testing.T) {
 			tests, err := os.ReadFile(filepath.Join("examples", "checkout", "main_test.go"))
 			if err != nil || !strings.Contains(string(tests), "func TestCommand(") {
 				t.Errorf("%q: no TestCommand in examples/checkout runs it", c)
+			}
+			_, list, _ := strings.Cut(string(tests), "\nvar readmeCommands = []string{\n")
+			list, _, _ = strings.Cut(list, "\n}\n")
+			if !slices.Contains(strings.Split(list, "\n"), "\t"+strconv.Quote(c)+",") {
+				t.Errorf("%q: not in readmeCommands in examples/checkout/main_test.go, so TestCommand does not run it", c)
 			}
 		default:
 			t.Errorf("README command %q is not run by CI or any test; add it to TestReadmeShellBlocks with the check that covers it", c)
@@ -194,6 +212,110 @@ func TestReadmeShellBlocks(t *testing.T) {
 			t.Errorf("the README lacks the command %q", want)
 		}
 	}
+}
+
+// examplesCheckout reports whether c runs the checkout example.
+func examplesCheckout(c string) bool {
+	rest, ok := strings.CutPrefix(c, "go run ./examples/checkout")
+	return ok && (rest == "" || rest[0] == ' ')
+}
+
+// TestReadmeLinks checks that every relative link and image of the README
+// leads to a file of the repository, and each #fragment to a heading of
+// its Markdown file.
+func TestReadmeLinks(t *testing.T) {
+	n := 0
+	for _, target := range markdownLinks(readme(t)) {
+		if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+			continue
+		}
+		n++
+		path, frag, _ := strings.Cut(target, "#")
+		file := "README.md"
+		if path != "" {
+			file = filepath.FromSlash(path)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			t.Errorf("README link %q: %v", target, err)
+			continue
+		}
+		if frag == "" {
+			continue
+		}
+		if fi.IsDir() || !strings.HasSuffix(file, ".md") {
+			t.Errorf("README link %q: a fragment needs a Markdown file", target)
+			continue
+		}
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(headingAnchors(string(src)), frag) {
+			t.Errorf("README link %q: %s has no heading with that anchor", target, file)
+		}
+	}
+	if n == 0 {
+		t.Error("no relative links found")
+	}
+}
+
+// outsideFences returns the lines of a Markdown text outside fenced code
+// blocks.
+func outsideFences(md string) []string {
+	var out []string
+	fenced := false
+	for _, l := range strings.Split(md, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fenced = !fenced
+			continue
+		}
+		if !fenced {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// markdownLinks returns the targets of the inline links and images of a
+// Markdown text, outside code blocks and code spans.
+func markdownLinks(md string) []string {
+	var targets []string
+	for _, l := range outsideFences(md) {
+		// Drop code spans: `[x](y)` in backquotes is not a link.
+		parts := strings.Split(l, "`")
+		for i := 0; i < len(parts); i += 2 {
+			for _, m := range linkRE.FindAllStringSubmatch(parts[i], -1) {
+				targets = append(targets, m[1])
+			}
+		}
+	}
+	return targets
+}
+
+var linkRE = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+
+// headingAnchors returns the anchors GitHub gives the headings of a
+// Markdown text: lower case, punctuation dropped, spaces as hyphens.
+func headingAnchors(md string) []string {
+	var anchors []string
+	for _, l := range outsideFences(md) {
+		text, ok := strings.CutPrefix(strings.TrimLeft(l, "#"), " ")
+		if !ok || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		var b strings.Builder
+		for _, r := range strings.ToLower(strings.TrimSpace(text)) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		anchors = append(anchors, b.String())
+	}
+	return anchors
 }
 
 // fixture is a lifecycle over a store that can fail, with keys of each

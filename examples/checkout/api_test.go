@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -23,7 +24,11 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	keys := keywardtest.NewKeys(t)
-	return &api{keys: keys, h: newHandler(keys, newData(time.Now()))}
+	dash, err := newDashboard(keys, "not used here", slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &api{keys: keys, h: newHandler(keys, newData(time.Now()), dash)}
 }
 
 func (a *api) key(t *testing.T, mode apikey.Mode, scopes ...scope.Scope) string {

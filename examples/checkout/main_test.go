@@ -5,20 +5,26 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 )
@@ -55,31 +61,118 @@ func parseBanner(t *testing.T, out string) (keys []printedKey, url string) {
 	return keys, url
 }
 
-// startServer starts the example in-process on a free loopback port.
-func startServer(t *testing.T) (*server, []printedKey, string) {
+// syncBuffer is a bytes.Buffer safe for concurrent use: the server logs
+// from its own goroutines while a test reads the log.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// instance is the example started in-process, with what it printed and
+// what it logged.
+type instance struct {
+	srv    *server
+	keys   []printedKey // the demo keys, as printed
+	url    string       // http://host:port, as printed
+	dash   printedDashboard
+	banner string
+	log    *syncBuffer
+}
+
+// startInstance starts the example in-process with cfg, and shuts it down
+// when the test ends unless the test did.
+func startInstance(t *testing.T, cfg config) *instance {
 	t.Helper()
 	var out bytes.Buffer
-	srv, err := start(t.Context(), config{addr: "127.0.0.1:0"}, &out)
+	logs := new(syncBuffer)
+	srv, err := start(t.Context(), cfg, &out, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopped := false
 	t.Cleanup(func() {
-		if !stopped {
+		if srv.http != nil {
 			srv.shutdown(io.Discard)
 		}
 	})
-	keys, url := parseBanner(t, out.String())
-	if url != srv.url {
-		t.Fatalf("printed URL %s, server at %s", url, srv.url)
+	in := &instance{srv: srv, banner: out.String(), log: logs}
+	in.keys, in.url = parseBanner(t, in.banner)
+	in.dash = parseDashboard(t, in.banner)
+	if in.url != srv.url {
+		t.Fatalf("printed URL %s, server at %s", in.url, srv.url)
 	}
-	return srv, keys, url
+	if want := srv.url + "/dashboard/"; in.dash.url != want {
+		t.Fatalf("printed dashboard URL %s, want %s", in.dash.url, want)
+	}
+	return in
+}
+
+// stop shuts the instance down and checks that it says so.
+func (in *instance) stop(t *testing.T) {
+	t.Helper()
+	var out bytes.Buffer
+	err := in.srv.shutdown(&out)
+	in.srv.http = nil // shut down: nothing left for the cleanup
+	if err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if !strings.Contains(out.String(), "Stopped; last-used times written.") {
+		t.Errorf("no shutdown message in %q", out.String())
+	}
+}
+
+// printedDashboard is how the banner says to reach the dashboard.
+type printedDashboard struct {
+	url      string
+	password string // set if generated, and so printed
+	given    bool   // the banner says the password was given
+}
+
+// parseDashboard reads the dashboard's lines from the start-up output.
+func parseDashboard(t *testing.T, out string) printedDashboard {
+	t.Helper()
+	var d printedDashboard
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, "Dashboard: "); ok {
+			d.url = rest
+		}
+		if strings.HasPrefix(l, "Sign in with any user name and this password, generated") && i+1 < len(lines) {
+			d.password = lines[i+1]
+		}
+		if strings.HasPrefix(l, "Sign in with any user name and the password set by -dashboard-password or CHECKOUT_DASHBOARD_PASSWORD.") {
+			d.given = true
+		}
+	}
+	if d.url == "" || (d.password == "") == !d.given {
+		t.Fatalf("no dashboard URL, or not one way to sign in, in:\n%s", out)
+	}
+	return d
+}
+
+// startServer starts the example in-process on a free loopback port.
+func startServer(t *testing.T) (*server, []printedKey, string) {
+	t.Helper()
+	in := startInstance(t, config{addr: "127.0.0.1:0"})
+	return in.srv, in.keys, in.url
 }
 
 type response struct {
 	status    int
 	challenge string
-	body      map[string]any
+	body      map[string]any // if JSON
+	raw       string
 	header    http.Header
 }
 
@@ -99,6 +192,12 @@ func call(t *testing.T, method, url, key, body string) response {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return send(t, req)
+}
+
+// send makes the request and reads the response, parsing a JSON body.
+func send(t *testing.T, req *http.Request) response {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -108,10 +207,10 @@ func call(t *testing.T, method, url, key, body string) response {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := response{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate"), header: resp.Header}
+	r := response{status: resp.StatusCode, challenge: resp.Header.Get("WWW-Authenticate"), raw: string(raw), header: resp.Header}
 	if ct := resp.Header.Get("Content-Type"); strings.Contains(ct, "json") && len(raw) > 0 {
 		if err := json.Unmarshal(raw, &r.body); err != nil {
-			t.Fatalf("%s %s: invalid JSON %q: %v", method, url, raw, err)
+			t.Fatalf("%s %s: invalid JSON %q: %v", req.Method, req.URL, raw, err)
 		}
 	}
 	return r
@@ -236,7 +335,7 @@ func findKey(t *testing.T, keys *keyward.Keys, raw string) apikey.Record {
 // last-used times of the keys used.
 func TestShutdownWritesLastUsed(t *testing.T) {
 	var out bytes.Buffer
-	srv, err := start(t.Context(), config{addr: "127.0.0.1:0"}, &out)
+	srv, err := start(t.Context(), config{addr: "127.0.0.1:0"}, &out, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,13 +367,69 @@ func TestShutdownWritesLastUsed(t *testing.T) {
 	}
 }
 
+// TestParseFlags checks the flags, and the environment variables that
+// main turns into leading flags (envArgs): a flag given wins.
+func TestParseFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		want config
+	}{
+		{"defaults", nil, nil, config{addr: "127.0.0.1:8080"}},
+		{"flags", nil, []string{"-addr", ":9000", "-postgres", "postgres://db/checkout", "-dashboard-password", "pw"},
+			config{addr: ":9000", postgres: "postgres://db/checkout", dashboardPassword: "pw"}},
+		{"environment", map[string]string{"DATABASE_URL": "host=/run/pg dbname=checkout", "CHECKOUT_DASHBOARD_PASSWORD": "from env"}, nil,
+			config{addr: "127.0.0.1:8080", postgres: "host=/run/pg dbname=checkout", dashboardPassword: "from env"}},
+		{"flags win over the environment", map[string]string{"DATABASE_URL": "postgres://env/db", "CHECKOUT_DASHBOARD_PASSWORD": "from env"},
+			[]string{"-postgres", "postgres://flag/db", "-dashboard-password", "from flag"},
+			config{addr: "127.0.0.1:8080", postgres: "postgres://flag/db", dashboardPassword: "from flag"}},
+		{"an empty flag wins too: keys in memory", map[string]string{"DATABASE_URL": "postgres://env/db"}, []string{"-postgres="},
+			config{addr: "127.0.0.1:8080"}},
+		{"empty variables are unset", map[string]string{"DATABASE_URL": "", "CHECKOUT_DASHBOARD_PASSWORD": ""}, nil,
+			config{addr: "127.0.0.1:8080"}},
+		{"other variables are ignored", map[string]string{"PGHOST": "db", "CHECKOUT_ADDR": ":1"}, nil,
+			config{addr: "127.0.0.1:8080"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := func(k string) string { return tc.env[k] }
+			got, err := parseFlags(append(envArgs(getenv), tc.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+
+	t.Run("usage", func(t *testing.T) {
+		var out bytes.Buffer
+		env := map[string]string{"DATABASE_URL": "postgres://u:dbsecret@db/x", "CHECKOUT_DASHBOARD_PASSWORD": "pwsecret"}
+		_, err := parseFlags(append(envArgs(func(k string) string { return env[k] }), "-h"), &out)
+		if !errors.Is(err, flag.ErrHelp) {
+			t.Fatalf("-h: %v", err)
+		}
+		for _, want := range []string{"-addr", "-postgres", "DATABASE_URL", "-dashboard-password", "CHECKOUT_DASHBOARD_PASSWORD"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("usage does not mention %s:\n%s", want, out.String())
+			}
+		}
+		for _, secret := range []string{"dbsecret", "pwsecret"} {
+			if strings.Contains(out.String(), secret) {
+				t.Errorf("usage shows a value from the environment:\n%s", out.String())
+			}
+		}
+	})
+}
+
 func TestRun(t *testing.T) {
 	t.Run("serves until cancelled", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, pw)
+			done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, pw, io.Discard)
 			pw.Close()
 		}()
 		sc := bufio.NewScanner(pr)
@@ -295,16 +450,16 @@ func TestRun(t *testing.T) {
 		}
 	})
 	t.Run("bad flag", func(t *testing.T) {
-		if err := run(t.Context(), []string{"-nope"}, io.Discard); err == nil {
+		if err := run(t.Context(), []string{"-nope"}, io.Discard, io.Discard); err == nil {
 			t.Error("no error for an unknown flag")
 		}
-		if err := run(t.Context(), []string{"extra"}, io.Discard); err == nil {
+		if err := run(t.Context(), []string{"extra"}, io.Discard, io.Discard); err == nil {
 			t.Error("no error for an extra argument")
 		}
 	})
 	t.Run("help", func(t *testing.T) {
 		var out bytes.Buffer
-		if err := run(t.Context(), []string{"-h"}, &out); err != nil {
+		if err := run(t.Context(), []string{"-h"}, &out, io.Discard); err != nil {
 			t.Errorf("-h: %v", err)
 		}
 		if !strings.Contains(out.String(), "-addr") {
@@ -313,15 +468,71 @@ func TestRun(t *testing.T) {
 	})
 	t.Run("address in use", func(t *testing.T) {
 		_, _, url := startServer(t)
-		err := run(t.Context(), []string{"-addr", strings.TrimPrefix(url, "http://")}, io.Discard)
+		err := run(t.Context(), []string{"-addr", strings.TrimPrefix(url, "http://")}, io.Discard, io.Discard)
 		if err == nil {
 			t.Error("no error listening on a busy address")
 		}
 	})
 }
 
+// readmeCommands are the commands the repository's README shows to run
+// the example. TestCommand runs each of them, and the README's own test
+// (readme_test.go at the root) refuses a command that is not listed here.
+var readmeCommands = []string{
+	"go run ./examples/checkout",
+	"go run ./examples/checkout -dashboard-password 'choose-one'",
+}
+
+// commandArgs returns the arguments that a README command passes to the
+// example, split as a POSIX shell splits plain and 'single-quoted' words.
+// Any other shell syntax fails the test: it would need a real shell.
+func commandArgs(t *testing.T, command string) []string {
+	t.Helper()
+	rest, ok := strings.CutPrefix(command, "go run ./examples/checkout")
+	if !ok || (rest != "" && rest[0] != ' ') {
+		t.Fatalf("%q does not run the example", command)
+	}
+	args := []string{}
+	for rest = strings.TrimLeft(rest, " "); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		var word string
+		if quoted, ok := strings.CutPrefix(rest, "'"); ok {
+			var closed bool
+			word, rest, closed = strings.Cut(quoted, "'")
+			if !closed || (rest != "" && rest[0] != ' ') {
+				t.Fatalf("%q: a quoted word must end with a quote, then a space or the end", command)
+			}
+		} else {
+			word, rest, _ = strings.Cut(rest, " ")
+			if strings.ContainsAny(word, "'\"\\$`*?[]{}~;&|<>()#=") {
+				t.Fatalf("%q: the word %q needs a shell; keep README commands to plain and 'single-quoted' words", command, word)
+			}
+		}
+		args = append(args, word)
+	}
+	return args
+}
+
+func TestCommandArgs(t *testing.T) {
+	for _, tc := range []struct {
+		command string
+		want    []string
+	}{
+		{"go run ./examples/checkout", []string{}},
+		{"go run ./examples/checkout -addr 127.0.0.1:9000", []string{"-addr", "127.0.0.1:9000"}},
+		{"go run ./examples/checkout  -dashboard-password 'choose one'", []string{"-dashboard-password", "choose one"}},
+		{"go run ./examples/checkout -dashboard-password ''", []string{"-dashboard-password", ""}},
+	} {
+		t.Run(tc.command, func(t *testing.T) {
+			if got := commandArgs(t, tc.command); !slices.Equal(got, tc.want) {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // TestCommand builds the example as `go run ./examples/checkout` would,
-// runs it, uses a printed key, and stops it with SIGINT and SIGTERM.
+// runs it as the README does and with its environment variables, uses a
+// printed key and the dashboard, and stops it with SIGINT or SIGTERM.
 func TestCommand(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("signals are Unix-only")
@@ -335,12 +546,57 @@ func TestCommand(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
-		t.Run(sig.String(), func(t *testing.T) {
+
+	type commandCase struct {
+		name     string
+		args     []string
+		env      func(t *testing.T) []string // added to a clean environment
+		password string                      // the dashboard password given, if any
+		postgres bool                        // the keys are in PostgreSQL
+		sig      syscall.Signal
+	}
+	var cases []commandCase
+	for _, c := range readmeCommands {
+		args := commandArgs(t, c)
+		cfg, err := parseFlags(args, io.Discard)
+		if err != nil {
+			t.Fatalf("%q: %v", c, err)
+		}
+		cases = append(cases, commandCase{name: c, args: args, password: cfg.dashboardPassword, sig: syscall.SIGINT})
+	}
+	cases = append(cases,
+		commandCase{name: "SIGTERM", sig: syscall.SIGTERM},
+		commandCase{
+			name:     "CHECKOUT_DASHBOARD_PASSWORD",
+			env:      func(*testing.T) []string { return []string{"CHECKOUT_DASHBOARD_PASSWORD=from the environment"} },
+			password: "from the environment",
+			sig:      syscall.SIGINT,
+		},
+		commandCase{
+			name: "DATABASE_URL",
+			env: func(t *testing.T) []string {
+				return []string{"DATABASE_URL=" + pgtest.SearchPath(pgtest.DSN(t), pgtest.Schema(t, pgtest.DB(t)))}
+			},
+			postgres: true,
+			sig:      syscall.SIGTERM,
+		},
+	)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			// The environment of the test, less the variables the example
+			// reads, plus those of the case.
+			env := slices.DeleteFunc(os.Environ(), func(kv string) bool {
+				return strings.HasPrefix(kv, envPostgres+"=") || strings.HasPrefix(kv, envDashboardPassword+"=")
+			})
+			if tc.env != nil {
+				env = append(env, tc.env(t)...)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
-			cmd.Stderr = os.Stderr
+			cmd := exec.CommandContext(ctx, bin, append(slices.Clone(tc.args), "-addr", "127.0.0.1:0")...)
+			cmd.Env = env
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {
 				t.Fatal(err)
@@ -356,19 +612,52 @@ func TestCommand(t *testing.T) {
 					break
 				}
 			}
+			if !strings.Contains(banner.String(), "Listening on ") {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("the command did not start:\n%s%s", banner.String(), stderr.String())
+			}
 			printed, url := parseBanner(t, banner.String())
+			dash := parseDashboard(t, banner.String())
+
+			if got, want := strings.Contains(banner.String(), "its keys in PostgreSQL"), tc.postgres; got != want {
+				t.Errorf("banner says keys in PostgreSQL: %v, want %v:\n%s", got, want, banner.String())
+			}
+			password := dash.password
+			if tc.password != "" {
+				password = tc.password
+				if !dash.given || strings.Contains(banner.String(), tc.password) {
+					t.Errorf("the banner prints the password given, or does not say it was given:\n%s", banner.String())
+				}
+			}
 			if r := call(t, "GET", url+"/api/v1/customers", printed[0].raw, ""); r.status != http.StatusOK {
 				t.Errorf("GET customers: %d", r.status)
 			}
-			if err := cmd.Process.Signal(sig); err != nil {
+			if r := dashCall(t, "GET", dash.url+"keys", "ops", password, ""); r.status != http.StatusOK {
+				t.Errorf("GET the dashboard's keys with the password: %d", r.status)
+			}
+			if r := dashCall(t, "GET", dash.url+"keys", "ops", password+"x", ""); r.status != http.StatusUnauthorized {
+				t.Errorf("GET the dashboard's keys with a wrong password: %d", r.status)
+			}
+
+			if err := cmd.Process.Signal(tc.sig); err != nil {
 				t.Fatal(err)
 			}
 			rest, _ := io.ReadAll(stdout)
 			if err := cmd.Wait(); err != nil {
-				t.Fatalf("exit after %v: %v", sig, err)
+				t.Fatalf("exit after %v: %v\n%s", tc.sig, err, stderr.String())
 			}
 			if !strings.Contains(string(rest), "Stopped; last-used times written.") {
-				t.Errorf("output after %v: %q", sig, rest)
+				t.Errorf("output after %v: %q", tc.sig, rest)
+			}
+			log := stderr.String()
+			if !strings.Contains(log, "wrong password") {
+				t.Errorf("the wrong password was not logged to stderr:\n%s", log)
+			}
+			for _, secret := range []string{password, printed[0].raw, printed[1].raw} {
+				if strings.Contains(log, secret) {
+					t.Errorf("stderr holds a secret (%.12s...):\n%s", secret, log)
+				}
 			}
 		})
 	}
