@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -29,10 +30,14 @@ func Example() {
 	defer keys.Close()
 
 	password := "correct horse battery staple" // from a flag or a secret store
+	want := sha256.Sum256([]byte(password))
 	dash, err := dashboard.New(keys,
 		func(r *http.Request) (string, error) {
 			user, pass, ok := r.BasicAuth()
-			if !ok || user == "" || subtle.ConstantTimeCompare([]byte(pass), []byte(password)) != 1 {
+			// Compare digests in constant time: comparing the passwords
+			// themselves would reveal the password's length.
+			got := sha256.Sum256([]byte(pass))
+			if !ok || user == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
 				return "", errors.New("no valid operator credentials")
 			}
 			return user, nil

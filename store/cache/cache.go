@@ -1,8 +1,9 @@
 // Package cache puts a verification cache in front of any [store.Store].
 //
-// Without a cache, every request costs one store lookup: about 90 µs on
-// PostgreSQL over loopback. With it, a key seen recently is verified from
-// memory, at close to the cost of the memory store, without allocating:
+// Without a cache, every request costs one store lookup: a round trip to
+// PostgreSQL, hundreds of times the cost of an in-memory verification (see
+// BENCHMARKS.md). With it, a key seen recently is verified from memory, at
+// close to the cost of the memory store, without allocating:
 //
 //	pg := postgres.New(db)
 //	cached, err := cache.New(pg)
