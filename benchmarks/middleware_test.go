@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -34,15 +35,29 @@ func app(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+var (
+	bearersOnce sync.Once
+	bearersList []string
+)
+
+// bearers returns the Authorization values of the memory population,
+// built once.
+func bearers(b *testing.B) []string {
+	bearersOnce.Do(func() {
+		raws := benchkeys.Keys(b).Raws
+		bearersList = make([]string, len(raws))
+		for i, raw := range raws {
+			bearersList[i] = "Bearer " + raw
+		}
+	})
+	return bearersList
+}
+
 // serveRuns runs h over the memory population's access patterns, serially
 // and in parallel. Each goroutine reuses one request, as a server's
 // freshly read request is hot in cache, and sets only its key.
 func serveRuns(b *testing.B, h http.Handler) {
-	raws := benchkeys.Keys(b).Raws
-	auths := make([]string, len(raws))
-	for i, raw := range raws {
-		auths[i] = "Bearer " + raw
-	}
+	auths := bearers(b)
 	newReq := func() (*http.Request, []string) {
 		r := httptest.NewRequest(http.MethodGet, "/api/v1/sessions", nil)
 		r.Header.Set("Authorization", "Bearer placeholder")
