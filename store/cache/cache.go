@@ -321,65 +321,67 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 
 // lookup queries the store for h, or joins a query already under way that
 // began after the last invalidation of h's shard.
+//
+// The first request to miss leads: it runs the query itself, with its own
+// context, so a miss costs no goroutine and no hand-off. Requests that join
+// wait for it, or for their own context to end. If the leader's context
+// ends first, its query fails with a context error that is not theirs:
+// they then look the key up again, with their own.
 func (s *Store) lookup(ctx context.Context, sh *shard, h apikey.Hash) (apikey.Record, error) {
-	sh.mu.Lock()
-	f := sh.flights[h]
-	if f == nil || f.epoch != sh.epoch {
-		f = &flight{done: make(chan struct{}), epoch: sh.epoch}
-		sh.flights[h] = f
-		sh.mu.Unlock()
-		s.fly(sh, h, f)
-	} else {
-		sh.mu.Unlock()
-	}
-	select {
-	case <-f.done:
-		return f.rec, f.err
-	case <-ctx.Done():
-		return apikey.Record{}, ctx.Err()
-	}
-}
-
-// fly runs the query of flight f in its own goroutine, detached from the
-// context of the request that started it, so that one client giving up
-// does not fail the others waiting on the same flight; the query is bounded
-// by a timeout instead.
-func (s *Store) fly(sh *shard, h apikey.Hash, f *flight) {
-	s.lookups.Add(1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
-		defer cancel()
-		rec, err := s.next.GetByHash(ctx, h)
-
-		// Fill and forget the flight before releasing its waiters: a
-		// lookup that begins after they return must not join a finished
-		// query, which would serve its answer without the freshness check.
+	for {
 		sh.mu.Lock()
-		if sh.flights[h] == f {
-			delete(sh.flights, h)
-		}
-		if f.epoch == sh.epoch { // else invalidated meanwhile: rec may be stale
-			switch {
-			case err == nil:
-				if len(sh.known) >= s.perShard {
-					evictOne(sh.known)
-				}
-				sh.known[h] = &entry{rec: rec, expires: s.clock() + int64(s.maxAge)}
-			case errors.Is(err, store.ErrNotFound):
-				if len(sh.unknown) >= s.perShardNo {
-					evictOne(sh.unknown)
-				}
-				sh.unknown[h] = struct{}{}
-			}
+		f := sh.flights[h]
+		if f == nil || f.epoch != sh.epoch {
+			f = &flight{done: make(chan struct{}), epoch: sh.epoch}
+			sh.flights[h] = f
+			sh.mu.Unlock()
+			s.fly(ctx, sh, h, f)
+			return f.rec, f.err
 		}
 		sh.mu.Unlock()
-		f.rec, f.err = rec, err
-		close(f.done)
-	}()
+		select {
+		case <-f.done:
+			if ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+				continue // the leader gave up, not us
+			}
+			return f.rec, f.err
+		case <-ctx.Done():
+			return apikey.Record{}, ctx.Err()
+		}
+	}
 }
 
-// lookupTimeout bounds one shared store query.
-const lookupTimeout = 10 * time.Second
+// fly runs the query of flight f, fills the cache with its answer and
+// releases its waiters.
+func (s *Store) fly(ctx context.Context, sh *shard, h apikey.Hash, f *flight) {
+	s.lookups.Add(1)
+	rec, err := s.next.GetByHash(ctx, h)
+
+	// Fill and forget the flight before releasing its waiters: a lookup
+	// that begins after they return must not join a finished query, which
+	// would serve its answer without the freshness check.
+	sh.mu.Lock()
+	if sh.flights[h] == f {
+		delete(sh.flights, h)
+	}
+	if f.epoch == sh.epoch { // else invalidated meanwhile: rec may be stale
+		switch {
+		case err == nil:
+			if len(sh.known) >= s.perShard {
+				evictOne(sh.known)
+			}
+			sh.known[h] = &entry{rec: rec, expires: s.clock() + int64(s.maxAge)}
+		case errors.Is(err, store.ErrNotFound):
+			if len(sh.unknown) >= s.perShardNo {
+				evictOne(sh.unknown)
+			}
+			sh.unknown[h] = struct{}{}
+		}
+	}
+	sh.mu.Unlock()
+	f.rec, f.err = rec, err
+	close(f.done)
+}
 
 // evictOne deletes an arbitrary entry: Go starts each map iteration at a
 // random place, so this is random eviction, which needs no bookkeeping on

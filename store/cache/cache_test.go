@@ -63,7 +63,11 @@ func (s *spy) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, erro
 	rec, err := s.Store.GetByHash(ctx, h)
 	if hold != nil {
 		close(held)
-		<-hold
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return apikey.Record{}, ctx.Err()
+		}
 	}
 	return rec, err
 }
@@ -277,6 +281,44 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 	release()
 	if err := <-done; err != nil {
 		t.Errorf("the first client failed because another gave up: %v", err)
+	}
+}
+
+// TestLeaderGivesUpAlone: the request leading a shared query gives up;
+// the requests waiting on it look the key up again with their own
+// contexts and succeed.
+func TestLeaderGivesUpAlone(t *testing.T) {
+	s := newSpy()
+	c := newCache(t, s)
+	rec := addKey(t, s)
+	waitFresh(t, s, c, apikey.Hash{4})
+	read, release := s.holdNext()
+	defer release()
+	leaderCtx, cancelLeader := context.WithCancel(context.Background())
+	leader := make(chan error)
+	go func() {
+		_, err := c.GetByHash(leaderCtx, rec.Hash)
+		leader <- err
+	}()
+	<-read
+	waiter := make(chan error)
+	misses := c.Stats().Misses
+	go func() {
+		got, err := c.GetByHash(context.Background(), rec.Hash)
+		if err == nil && got.ID != rec.ID {
+			err = errors.New("wrong record")
+		}
+		waiter <- err
+	}()
+	for c.Stats().Misses == misses {
+		time.Sleep(time.Millisecond) // until the waiter has joined
+	}
+	cancelLeader()
+	if err := <-leader; !errors.Is(err, context.Canceled) {
+		t.Errorf("the leader got %v, want context.Canceled", err)
+	}
+	if err := <-waiter; err != nil {
+		t.Errorf("a waiter failed because the leader gave up: %v", err)
 	}
 }
 
