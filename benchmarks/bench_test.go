@@ -67,10 +67,12 @@ func BenchmarkVerifyMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	benchkeys.Run(b, 1, memRaw(b), func(raw string) error {
+	verify := func(raw string) error {
 		_, err := keys.Verify(ctx, raw)
 		return err
-	})
+	}
+	benchkeys.Run(b, 1, memRaw(b), verify)
+	runHit99(b, memRaw(b), verify) // the pattern of VerifyCached/serial/hit99
 }
 
 // pgRaw is the i-th key of the PostgreSQL population.
@@ -195,7 +197,7 @@ func BenchmarkHandwritten(b *testing.B) {
 // BenchmarkVerifyCached is keyward's Verify through the verification
 // cache on the PostgreSQL store. hot: one key (all hits); uniform: a
 // million keys against a 100,000-entry cache (mostly misses); hit99: 99%
-// of requests over 1,000 warm keys, 1% over cold ones.
+// of requests over 1,000 warm keys, 1% over cold ones (benchkeys.Hit99).
 func BenchmarkVerifyCached(b *testing.B) {
 	keys := pgKeys(b, pgDB(b), true)
 	ctx := context.Background()
@@ -205,16 +207,14 @@ func BenchmarkVerifyCached(b *testing.B) {
 	}
 	benchkeys.Run(b, pgParallelism, pgRaw, verify)
 
-	// 99% hits: requests 0-98 of every hundred go to a warm set of 1,000
-	// keys, request 99 to a key outside it.
-	hit99 := func(i int) string {
-		if i%100 != 99 {
-			return pgRaw(i % 1000)
-		}
-		return pgRaw(1000 + (i/100*7919)%(benchkeys.N-1000))
-	}
+	runHit99(b, pgRaw, verify)
+}
+
+// runHit99 runs the serial/hit99 sub-benchmark: benchkeys.Hit99's
+// pattern, after one pass over the warm set.
+func runHit99(b *testing.B, keyOf func(int) string, op func(string) error) {
 	for i := range 1000 {
-		if err := verify(hit99(i)); err != nil {
+		if err := op(keyOf(benchkeys.Hit99(i))); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -222,7 +222,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 		b.ReportAllocs()
 		i := 0
 		for b.Loop() {
-			if err := verify(hit99(i)); err != nil {
+			if err := op(keyOf(benchkeys.Hit99(i))); err != nil {
 				b.Fatal(err)
 			}
 			i++

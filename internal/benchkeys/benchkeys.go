@@ -96,6 +96,16 @@ func Picker(pattern string) func(i int) int {
 	return func(i int) int { return (i * 7919) % N }
 }
 
+// Hit99 is the index of the i-th request of a workload whose keys a cache
+// holds 99% of the time: requests 0-98 of every hundred go to a warm set of
+// 1,000 keys, request 99 to a key outside it, a different one each time.
+func Hit99(i int) int {
+	if i%100 != 99 {
+		return i % 1000
+	}
+	return 1000 + (i/100*7919)%(N-1000)
+}
+
 // Run runs op over the access patterns, serially and in parallel, with
 // allocation reporting. Sub-benchmarks are named serial/hot,
 // serial/uniform, parallel/hot and parallel/uniform. keyOf maps a key
