@@ -52,6 +52,12 @@
 // never a key revoked elsewhere. When the database comes back, the next
 // poll catches up from its last position and the cache heals by itself.
 //
+// Feeds may report a change more than once: the PostgreSQL store reports
+// every change of the last minute at each poll, so that a transaction
+// committing late is not missed. A key revoked or rotated in the last
+// minute is therefore read from the store again after each poll, about
+// twice a second per instance: a cost that ends a minute after the change.
+//
 // A wrapped store that does not implement [store.ChangeFeed] cannot report
 // changes: records are then kept for at most one bound.
 //
