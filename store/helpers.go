@@ -67,17 +67,6 @@ func CursorAfter(rec apikey.Record) Cursor {
 	return Cursor{CreatedAt: Time(rec.CreatedAt), ID: rec.ID}
 }
 
-// Precedes reports whether rec belongs after the cursor in newest-first
-// order, on a later page: it was created earlier, or at the same time with a
-// smaller ID.
-func (c Cursor) Precedes(rec apikey.Record) bool {
-	t := Time(rec.CreatedAt)
-	if !t.Equal(c.CreatedAt) {
-		return t.Before(c.CreatedAt)
-	}
-	return CompareIDs(rec.ID, c.ID) < 0
-}
-
 // CompareIDs orders IDs bytewise, the order PostgreSQL gives uuid columns.
 func CompareIDs(a, b uuid.UUID) int { return bytes.Compare(a[:], b[:]) }
 

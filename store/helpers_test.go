@@ -44,26 +44,6 @@ func TestCursorRoundTrip(t *testing.T) {
 	}
 }
 
-func TestCursorPrecedes(t *testing.T) {
-	at := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	low, high := uuid.UUID{1}, uuid.UUID{2}
-	c := store.Cursor{CreatedAt: at, ID: high}
-	for _, tc := range []struct {
-		name string
-		rec  apikey.Record
-		want bool
-	}{
-		{"older", apikey.Record{CreatedAt: at.Add(-time.Microsecond), ID: high}, true},
-		{"newer", apikey.Record{CreatedAt: at.Add(time.Microsecond), ID: low}, false},
-		{"same time, smaller ID", apikey.Record{CreatedAt: at, ID: low}, true},
-		{"the cursor's own record", apikey.Record{CreatedAt: at, ID: high}, false},
-	} {
-		if got := c.Precedes(tc.rec); got != tc.want {
-			t.Errorf("%s: Precedes = %v, want %v", tc.name, got, tc.want)
-		}
-	}
-}
-
 func TestListOptionsCheck(t *testing.T) {
 	now := time.Now()
 	for _, tc := range []struct {
