@@ -15,9 +15,12 @@
 // The raw key lives only in a [Secret], which prints and marshals itself
 // redacted; [Secret.Reveal] is the one way to read it.
 //
-// A [Record] is everything kept about a key: its ID, name, display prefix,
-// mode, scopes, hash and timestamps, from which [Record.Status] derives
-// active, revoked or expired.
+// A [Record] is everything kept about a key: its ID, its owner (the
+// application's account ID, see [ValidOwner]), name, display prefix, mode,
+// scopes, [Metadata] (the application's own immutable key-value pairs),
+// hash, timestamps, from which [Record.Status] derives active, revoked or
+// expired, and the links a rotation makes between a key and its
+// replacement.
 //
 // The product prefix defaults to "ck"; other products make their own
 // [Format] with [NewFormat].

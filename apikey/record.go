@@ -21,11 +21,16 @@ const MaxNameLen = 200
 // holds the raw key, only its [Hash] and its display prefix.
 //
 // Absent times are zero: a key never used has a zero LastUsedAt, an active
-// key a zero RevokedAt, and a key without expiry a zero ExpiresAt. JSON
-// leaves zero times out and never includes the hash.
+// key a zero RevokedAt, and a key without expiry a zero ExpiresAt; absent
+// links are the zero UUID. JSON leaves zero times and links out and never
+// includes the hash.
 type Record struct {
 	// ID identifies the key in the API and the dashboard.
 	ID uuid.UUID `json:"id"`
+	// Owner is the application's ID of the account the key belongs to,
+	// such as "acct_123" (see [ValidOwner]). It is set when the key is
+	// created and never changes: a key identifies its owner.
+	Owner string `json:"owner"`
 	// Name is the label given at creation, such as "Production server".
 	Name string `json:"name"`
 	// Prefix is the display prefix, such as "ck_live_abc123": the only part
@@ -35,6 +40,8 @@ type Record struct {
 	Mode Mode `json:"mode"`
 	// Scopes are the permissions granted to the key.
 	Scopes scope.Set `json:"scopes"`
+	// Metadata is the application's own key-value pairs on the key.
+	Metadata Metadata `json:"metadata"`
 	// Hash is the SHA-256 hash of the raw key.
 	Hash Hash `json:"-"`
 	// CreatedAt is when the key was generated.
@@ -46,6 +53,11 @@ type Record struct {
 	// ExpiresAt is when the key stops working, if it has an expiry; rotation
 	// sets it on the key being replaced.
 	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// Replaces is the ID of the key this one was rotated from, if any.
+	Replaces uuid.UUID `json:"replaces,omitzero"`
+	// ReplacedBy is the ID of the key this one was rotated to, if any: the
+	// key works until its ExpiresAt, the end of the rotation's overlap.
+	ReplacedBy uuid.UUID `json:"replaced_by,omitzero"`
 }
 
 // Revoked reports whether the key has been revoked.
@@ -67,11 +79,12 @@ func (r Record) Status(now time.Time) Status {
 	return Active
 }
 
-// LogValue logs the record's identity (ID, name, display prefix, mode),
-// never its hash.
+// LogValue logs the record's identity (ID, owner, name, display prefix,
+// mode), never its hash nor its metadata, which may be personal data.
 func (r Record) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("id", r.ID.String()),
+		slog.String("owner", r.Owner),
 		slog.String("name", r.Name),
 		slog.String("prefix", r.Prefix),
 		slog.String("mode", r.Mode.String()),
@@ -82,8 +95,9 @@ func (r Record) LogValue() slog.Value {
 var ErrInvalidRecord = errors.New("apikey: invalid record")
 
 // Validate checks what every new record must satisfy before a store accepts
-// it: an ID, a valid name ([ValidName]), a display prefix, a valid mode, at
-// least one well-formed scope, a hash, a creation time, and no revocation.
+// it: an ID, a valid owner ([ValidOwner]), a valid name ([ValidName]), a
+// display prefix, a valid mode, at least one well-formed scope, a hash, a
+// creation time, no revocation, and no replacement yet.
 func (r Record) Validate() error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRecord}, args...)...)
@@ -103,6 +117,13 @@ func (r Record) Validate() error {
 		return fail("missing creation time")
 	case r.Revoked():
 		return fail("a new key cannot be revoked")
+	case r.ReplacedBy != uuid.Nil:
+		return fail("a new key cannot be replaced yet")
+	case r.Replaces == r.ID:
+		return fail("a key cannot replace itself")
+	}
+	if err := ValidOwner(r.Owner); err != nil {
+		return fail("%v", err)
 	}
 	if err := ValidName(r.Name); err != nil {
 		return fail("%v", err)
@@ -116,7 +137,10 @@ func (r Record) Validate() error {
 }
 
 // ValidName checks a key name: not empty, no surrounding spaces, at most
-// [MaxNameLen] bytes of valid UTF-8 without control characters.
+// [MaxNameLen] bytes of valid UTF-8 without control characters, and without
+// the invisible and bidirectional formatting characters that can make a
+// name display as another in a list or a log (U+200B-U+200F,
+// U+202A-U+202E, U+2066-U+2069, U+2028, U+2029, U+FEFF).
 func ValidName(name string) error {
 	switch {
 	case name == "":
@@ -129,6 +153,8 @@ func ValidName(name string) error {
 		return errors.New("name is not valid UTF-8")
 	case strings.ContainsFunc(name, unicode.IsControl):
 		return errors.New("name contains control characters")
+	case strings.ContainsFunc(name, isFormatting):
+		return errors.New("name contains invisible or bidirectional formatting characters")
 	}
 	return nil
 }

@@ -72,6 +72,17 @@ func (s Set) HasAny(scopes ...Scope) bool {
 	return false
 }
 
+// SubsetOf reports whether every scope of s is in t. The empty set is a
+// subset of every set.
+func (s Set) SubsetOf(t Set) bool {
+	for _, sc := range s.sorted {
+		if !t.Has(sc) {
+			return false
+		}
+	}
+	return true
+}
+
 // Missing returns the scopes of want that the set lacks, in the order given.
 // It returns nil when none is missing.
 func (s Set) Missing(want ...Scope) []Scope {

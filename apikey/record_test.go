@@ -1,0 +1,65 @@
+package apikey_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/scope"
+)
+
+func validRecord(t *testing.T) apikey.Record {
+	t.Helper()
+	sec := newSecret(t)
+	return apikey.Record{
+		ID:        uuid.New(),
+		Owner:     "acct_1",
+		Name:      "Production server",
+		Prefix:    sec.DisplayPrefix(),
+		Mode:      sec.Mode(),
+		Scopes:    scope.NewSet(scope.SessionsWrite),
+		Hash:      sec.Hash(),
+		CreatedAt: time.Now(),
+	}
+}
+
+func TestRecordValidate(t *testing.T) {
+	if err := validRecord(t).Validate(); err != nil {
+		t.Fatalf("a valid record: %v", err)
+	}
+	replacement := validRecord(t)
+	replacement.Replaces = uuid.New()
+	if err := replacement.Validate(); err != nil {
+		t.Errorf("a valid replacement: %v", err)
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*apikey.Record)
+	}{
+		{"nil ID", func(r *apikey.Record) { r.ID = uuid.Nil }},
+		{"no owner", func(r *apikey.Record) { r.Owner = "" }},
+		{"owner with a space", func(r *apikey.Record) { r.Owner = "acct 1" }},
+		{"empty name", func(r *apikey.Record) { r.Name = "" }},
+		{"spoofing name", func(r *apikey.Record) { r.Name = "admin\u202Etset" }},
+		{"invalid mode", func(r *apikey.Record) { r.Mode = 0 }},
+		{"no prefix", func(r *apikey.Record) { r.Prefix = "" }},
+		{"no hash", func(r *apikey.Record) { r.Hash = apikey.Hash{} }},
+		{"no scopes", func(r *apikey.Record) { r.Scopes = scope.Set{} }},
+		{"malformed scope", func(r *apikey.Record) { r.Scopes = scope.NewSet("Links:Read") }},
+		{"no creation time", func(r *apikey.Record) { r.CreatedAt = time.Time{} }},
+		{"revoked", func(r *apikey.Record) { r.RevokedAt = time.Now() }},
+		{"already replaced", func(r *apikey.Record) { r.ReplacedBy = uuid.New() }},
+		{"replaces itself", func(r *apikey.Record) { r.Replaces = r.ID }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := validRecord(t)
+			tc.mutate(&rec)
+			if err := rec.Validate(); !errors.Is(err, apikey.ErrInvalidRecord) {
+				t.Errorf("Validate = %v, want ErrInvalidRecord", err)
+			}
+		})
+	}
+}
