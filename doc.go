@@ -19,23 +19,44 @@
 //     [github.com/keyward/keyward/store/cache] puts a verification cache in
 //     front of any store, and [github.com/keyward/keyward/store/storetest] is
 //     the conformance suite they all pass.
-//   - this package: [Keys], the lifecycle of keys.
+//   - this package: [Keys], the lifecycle of keys, and [Owner], the
+//     management of one account's keys.
 //   - [github.com/keyward/keyward/middleware]: net/http middleware that
 //     authenticates requests with [Keys] and checks scopes.
 //   - [github.com/keyward/keyward/dashboard]: the API Keys page and its JSON
 //     management API, mounted behind the application's operator sign-in.
 //   - [github.com/keyward/keyward/keywardtest]: helpers for testing handlers
 //     that sit behind the middleware.
+//   - [github.com/keyward/keyward/problem]: the RFC 9457 problem details
+//     every error response of keyward is written with.
+//
+// # Accounts
+//
+// Every key belongs to an owner: the application's own ID of the account
+// (a merchant, a customer, a team) the key acts for, such as "acct_123".
+// Management goes through [Keys.Owner], which acts on that account's keys
+// and no other: a key ID of another account is answered exactly as an
+// unknown one ([ErrNotFound]), so no answer reveals that it exists.
+// Verification needs no owner: [Keys.Verify] finds any key, and the record
+// it returns names the key's owner and carries its [apikey.Metadata], so a
+// handler scopes its work to the calling account with no second lookup.
+// An application with a single account uses [DefaultOwner].
 //
 // # The lifecycle
 //
-// [New] wraps a store. [Keys.Create] issues a key: the returned
-// [apikey.Secret] is the only copy of the raw key, to show its owner once.
-// [Keys.Verify] authenticates a raw key on each request. [Keys.Revoke] ends a
-// key at once and for good: the very next Verify fails, and the record stays
-// listed, with its revocation time, for audit. [Keys.Rotate] issues a
-// replacement and lets the old key live on for an overlap, so a deployment
-// can switch without downtime. [Keys.List] and [Keys.Get] read the records.
+// [New] wraps a store. [Owner.Create] issues a key: the returned
+// [apikey.Secret] is the only copy of the raw key, to show its owner once;
+// with an idempotency key, a retried create creates nothing and shows no
+// raw key again. [Keys.Verify] authenticates a raw key on each request.
+// [Owner.Revoke] ends a key at once and for good: the very next Verify
+// fails, and the record stays listed, with its revocation time, for audit;
+// [Owner.RevokeAll] does it to every active key of the account.
+// [Owner.Rotate] issues a replacement and lets the old key live on for an
+// overlap (7 days at most by default), so a deployment can switch without
+// downtime; the two records link to each other. [Owner.Update] renames a
+// key, replaces its metadata, narrows its scopes or brings its expiry
+// closer; it never widens scopes. [Owner.List] and [Owner.Get] read the
+// records.
 //
 // # Errors
 //
@@ -50,6 +71,11 @@
 //	errors.Is(err, keyward.ErrStoreUnavailable) // the store failed: 503, never 401
 //
 // Any other error from Verify is unexpected and must also fail closed.
+//
+// The management methods of [Owner] return an [*InputError] naming the
+// field at fault for bad input, [ErrNotFound], [ErrAlreadyRevoked],
+// [ErrKeyExpired], [ErrReplaced], [ErrAlreadyCreated], or an error matching
+// [ErrStoreUnavailable].
 //
 // # Last used
 //

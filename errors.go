@@ -35,23 +35,44 @@ var (
 // error is a [*StoreError] wrapping the store's own error.
 var ErrStoreUnavailable = errors.New("keyward: key store unavailable")
 
-// Errors of the management methods, re-exported from package store so that
-// callers need not import it.
+// Errors of the management methods of [Owner], re-exported from package
+// store so that callers need not import it.
 var (
-	// ErrNotFound: no key has that ID.
+	// ErrNotFound: the owner has no key with that ID. A key of another
+	// owner gets this error too.
 	ErrNotFound = store.ErrNotFound
 	// ErrAlreadyRevoked: the key is revoked; revocation is final.
 	ErrAlreadyRevoked = store.ErrAlreadyRevoked
+	// ErrKeyExpired: the key has expired, so it cannot be rotated. (A
+	// verification of an expired key fails with [ErrExpired].)
+	ErrKeyExpired = store.ErrKeyExpired
+	// ErrReplaced: the key is already being replaced by an active key, so
+	// it cannot be rotated again until its replacement is revoked or its
+	// overlap ends.
+	ErrReplaced = store.ErrReplaced
+	// ErrWidening: an update would give a key a scope it does not hold.
+	// Scopes only narrow; create a new key to grant more. It comes inside
+	// an [*InputError] for the field "scopes".
+	ErrWidening = store.ErrWidening
+	// ErrAlreadyCreated: a create with an idempotency key repeated an
+	// earlier one; the key it created is returned, and its raw key, shown
+	// once, is not shown again.
+	ErrAlreadyCreated = store.ErrAlreadyCreated
+	// ErrIdempotencyConflict: an idempotency key was used before to create
+	// a key with other parameters. It comes inside an [*InputError] for the
+	// field "idempotency_key".
+	ErrIdempotencyConflict = store.ErrIdempotencyConflict
 )
 
-// ErrInvalidInput is matched by every [*InputError]: a request to create or
-// rotate a key that names a bad value.
+// ErrInvalidInput is matched by every [*InputError]: a request that names a
+// bad value.
 var ErrInvalidInput = errors.New("keyward: invalid input")
 
 // An InputError reports which field of a request is invalid and why.
 type InputError struct {
-	// Field is the request field: "name", "mode", "scopes", "expires_at"
-	// or "overlap".
+	// Field is the request field: "owner", "name", "mode", "scopes",
+	// "metadata", "expires_at", "idempotency_key", "overlap", or, for
+	// listing, "limit", "cursor", "mode" or "status".
 	Field string
 	// Err says what is wrong with it; it may wrap a sentinel such as
 	// [scope.ErrUnknown] or [apikey.ErrInvalidMode].
@@ -72,7 +93,7 @@ func (e *InputError) Is(target error) bool { return target == ErrInvalidInput }
 // for logs only, never for clients.
 type StoreError struct {
 	// Op is the lifecycle operation: "verify", "create", "get", "list",
-	// "revoke", "rotate" or "record uses".
+	// "update", "rotate", "revoke", "revoke all" or "record uses".
 	Op string
 	// Err is the store's error.
 	Err error
@@ -126,14 +147,10 @@ func malformedKey(parseErr error) error {
 	return ErrMalformedKey
 }
 
-// storeError classifies a store error: sentinels of package store pass
-// through, anything else becomes a *StoreError.
+// storeError classifies a store error: the answers of package store's
+// contract pass through, anything else becomes a *StoreError.
 func storeError(op string, err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyRevoked),
-		errors.Is(err, store.ErrInvalidCursor), errors.Is(err, apikey.ErrInvalidRecord):
+	if err == nil || store.IsAnswer(err) {
 		return err
 	}
 	return &StoreError{Op: op, Err: err}

@@ -3,15 +3,12 @@ package keyward
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 )
@@ -19,23 +16,28 @@ import (
 // DefaultFlushInterval is how often last-used times are written by default.
 const DefaultFlushInterval = time.Second
 
+// DefaultMaxOverlap is the longest rotation overlap by default: how long
+// a replaced key may keep working beside its replacement.
+const DefaultMaxOverlap = 7 * 24 * time.Hour
+
 // flushTimeout bounds one write of last-used times.
 const flushTimeout = 10 * time.Second
 
-// Keys is the key lifecycle: it creates, verifies, lists, rotates and
-// revokes keys kept in a [store.Store]. It is what the middleware and the
-// dashboard use. Create it with [New] and call [Keys.Close] when done, after
-// the HTTP server has stopped, to write the last uses.
+// Keys is the key lifecycle: it verifies keys kept in a [store.Store], and
+// through [Keys.Owner] creates, lists, updates, rotates and revokes each
+// account's keys. It is what the middleware and the dashboard use. Create
+// it with [New] and call [Keys.Close] when done, after the HTTP server has
+// stopped, to write the last uses.
 //
 // Keys is safe for concurrent use.
 type Keys struct {
-	store    store.Store
-	format   apikey.Format
-	catalog  *scope.Catalog
-	clock    func() time.Time
-	mono     *monoClock // the default clock, rebased by the writer; nil with WithClock
-	interval time.Duration
-	logger   *slog.Logger
+	store      store.Store
+	format     apikey.Format
+	catalog    *scope.Catalog
+	clock      *clock.Clock
+	interval   time.Duration
+	maxOverlap time.Duration
+	logger     *slog.Logger
 
 	uses      *usage
 	flushMu   sync.Mutex // one flush at a time
@@ -49,11 +51,12 @@ type Keys struct {
 type Option func(*config) error
 
 type config struct {
-	format   apikey.Format
-	catalog  *scope.Catalog
-	clock    func() time.Time
-	interval time.Duration
-	logger   *slog.Logger
+	format     apikey.Format
+	catalog    *scope.Catalog
+	clock      func() time.Time
+	interval   time.Duration
+	maxOverlap time.Duration
+	logger     *slog.Logger
 }
 
 // WithFormat sets the key format, for products whose keys do not start with
@@ -106,6 +109,20 @@ func WithFlushInterval(d time.Duration) Option {
 	}
 }
 
+// WithMaxOverlap sets the longest overlap a rotation may give the key it
+// replaces ([RotateParams.Overlap]); a longer one is refused. The default
+// is [DefaultMaxOverlap], 7 days; d must be positive. A cap keeps a
+// "replaced" key from living on indefinitely beside its replacement.
+func WithMaxOverlap(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("keyward: the maximum overlap must be positive")
+		}
+		c.maxOverlap = d
+		return nil
+	}
+}
+
 // WithLogger sets where failed background writes of last-used times are
 // reported. The default is [slog.Default]. Log lines carry counts and
 // errors, never keys.
@@ -126,32 +143,32 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		return nil, errors.New("keyward: New needs a store")
 	}
 	c := config{
-		format:   apikey.Default,
-		catalog:  scope.Default,
-		interval: DefaultFlushInterval,
-		logger:   slog.Default(),
+		format:     apikey.Default,
+		catalog:    scope.Default,
+		interval:   DefaultFlushInterval,
+		maxOverlap: DefaultMaxOverlap,
+		logger:     slog.Default(),
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
 			return nil, err
 		}
 	}
-	var mono *monoClock
-	if c.clock == nil {
-		mono = newMonoClock()
-		c.clock = mono.Now
+	clk := clock.New()
+	if c.clock != nil {
+		clk = clock.Func(c.clock)
 	}
 	k := &Keys{
-		store:    st,
-		format:   c.format,
-		catalog:  c.catalog,
-		clock:    c.clock,
-		mono:     mono,
-		interval: c.interval,
-		logger:   c.logger,
-		uses:     newUsage(),
-		stop:     make(chan struct{}),
-		stopped:  make(chan struct{}),
+		store:      st,
+		format:     c.format,
+		catalog:    c.catalog,
+		clock:      clk,
+		interval:   c.interval,
+		maxOverlap: c.maxOverlap,
+		logger:     c.logger,
+		uses:       newUsage(),
+		stop:       make(chan struct{}),
+		stopped:    make(chan struct{}),
 	}
 	go k.flushLoop()
 	return k, nil
@@ -163,103 +180,22 @@ func (k *Keys) Format() apikey.Format { return k.format }
 // Catalog returns the scopes keys may be granted.
 func (k *Keys) Catalog() *scope.Catalog { return k.catalog }
 
-// Store returns the store the keys are kept in.
-func (k *Keys) Store() store.Store { return k.store }
+// MaxOverlap returns the longest overlap a rotation may give (see
+// [WithMaxOverlap]).
+func (k *Keys) MaxOverlap() time.Duration { return k.maxOverlap }
 
-// now returns the current time in store precision.
-func (k *Keys) now() time.Time { return store.Time(k.clock()) }
+// now returns the current time, as stores keep it.
+func (k *Keys) now() time.Time { return k.clock.Now() }
 
-// nowMicros returns the current time in Unix microseconds: the cheap form
-// of now, for the verification path.
-func (k *Keys) nowMicros() int64 {
-	if k.mono != nil {
-		return k.mono.micros()
-	}
-	return k.clock().UnixMicro()
-}
-
-// CreateParams describes a key to create.
-type CreateParams struct {
-	// Name labels the key, such as "Production server". Surrounding spaces
-	// are trimmed; it must then be non-empty, at most apikey.MaxNameLen
-	// bytes, without control characters.
-	Name string
-	// Mode is apikey.Live or apikey.Test.
-	Mode apikey.Mode
-	// Scopes are the permissions granted, from the catalog. At least one is
-	// required: least privilege is explicit.
-	Scopes []scope.Scope
-	// ExpiresAt, if not zero, is when the key stops working. It must be in
-	// the future.
-	ExpiresAt time.Time
-}
-
-// Create makes a new key and stores its record. It returns the raw key,
-// which is never kept and cannot be retrieved again, and the record.
-//
-// Invalid params return an [*InputError] naming the field. A store failure
-// returns an error matching [ErrStoreUnavailable].
-func (k *Keys) Create(ctx context.Context, p CreateParams) (apikey.Secret, apikey.Record, error) {
-	now := k.now()
-	rec, err := k.newRecord(p, now)
-	if err != nil {
-		return apikey.Secret{}, apikey.Record{}, err
-	}
-	return k.issue(ctx, rec)
-}
-
-// newRecord validates p and returns the record of a key yet to be
-// generated: everything but the hash and the display prefix.
-func (k *Keys) newRecord(p CreateParams, now time.Time) (apikey.Record, error) {
-	name := strings.TrimSpace(p.Name)
-	if err := apikey.ValidName(name); err != nil {
-		return apikey.Record{}, &InputError{Field: "name", Err: err}
-	}
-	if !p.Mode.Valid() {
-		return apikey.Record{}, &InputError{Field: "mode", Err: apikey.ErrInvalidMode}
-	}
-	if len(p.Scopes) == 0 {
-		return apikey.Record{}, &InputError{Field: "scopes", Err: errors.New("at least one scope is required")}
-	}
-	for _, s := range p.Scopes {
-		if _, err := k.catalog.Parse(string(s)); err != nil {
-			return apikey.Record{}, &InputError{Field: "scopes", Err: err}
-		}
-	}
-	expires := store.Time(p.ExpiresAt)
-	if !expires.IsZero() && !expires.After(now) {
-		return apikey.Record{}, &InputError{Field: "expires_at", Err: errors.New("must be in the future")}
-	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return apikey.Record{}, fmt.Errorf("keyward: generating an ID: %w", err)
-	}
-	return apikey.Record{
-		ID:        id,
-		Name:      name,
-		Mode:      p.Mode,
-		Scopes:    scope.NewSet(p.Scopes...),
-		CreatedAt: now,
-		ExpiresAt: expires,
-	}, nil
-}
-
-// issue generates the key for rec and stores it.
-func (k *Keys) issue(ctx context.Context, rec apikey.Record) (apikey.Secret, apikey.Record, error) {
-	sec, err := k.format.Generate(rec.Mode)
-	if err != nil {
-		return apikey.Secret{}, apikey.Record{}, err
-	}
-	rec.Hash = sec.Hash()
-	rec.Prefix = sec.DisplayPrefix()
-	if err := k.store.Create(ctx, rec); err != nil {
-		return apikey.Secret{}, apikey.Record{}, storeError("create", err)
-	}
-	return sec, rec, nil
-}
+// Now returns the current time by the lifecycle's clock, in UTC to the
+// microsecond: the time against which it judges expiry and status, for
+// code that shows them, such as the dashboard.
+func (k *Keys) Now() time.Time { return k.clock.Now() }
 
 // Verify authenticates a raw key and returns its record, with LastUsedAt
-// set to now. It is the call on every request.
+// set to now. It is the call on every request, and it is global: a key
+// identifies its owner ([apikey.Record.Owner]), so a handler scopes what it
+// does to the owner of the key that called it.
 //
 // A key not in the configured format is refused before any store call,
 // with an error matching [ErrMalformedKey]. Otherwise Verify looks the key
@@ -269,7 +205,8 @@ func (k *Keys) issue(ctx context.Context, rec apikey.Record) (apikey.Secret, api
 //
 // The use is recorded in memory and written to the store in the
 // background (see [Keys.Flush]); Verify never waits on a write. Against
-// the memory store, a successful Verify does not allocate.
+// the memory store, a successful Verify does not allocate, whatever the
+// key's metadata.
 func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 	mode, err := k.format.Parse(raw)
 	if err != nil {
@@ -288,11 +225,11 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 	if !rec.Hash.Equal(h) || rec.Mode != mode {
 		return apikey.Record{}, ErrUnknownKey
 	}
-	now := k.nowMicros()
-	switch { // the fields, not the methods: those copy the record
-	case !rec.RevokedAt.IsZero():
+	now := k.clock.Micros()
+	switch {
+	case rec.Revoked():
 		return apikey.Record{}, ErrRevoked
-	case !rec.ExpiresAt.IsZero() && now >= rec.ExpiresAt.UnixMicro():
+	case rec.Expired(time.UnixMicro(now)):
 		return apikey.Record{}, ErrExpired
 	}
 	k.uses.record(h, rec.ID, now)
@@ -302,74 +239,66 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 	return rec, nil
 }
 
-// Get returns the record of the key with the given ID, or an error matching
-// [ErrNotFound].
-func (k *Keys) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
-	rec, err := k.store.Get(ctx, id)
-	return rec, storeError("get", err)
-}
-
-// List returns a page of records, newest first. If opts.Now is zero, the
-// status filter is evaluated at the current time. Invalid options return an
-// [*InputError].
-func (k *Keys) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
-	if opts.Now.IsZero() {
-		opts.Now = k.now()
-	}
-	if _, err := opts.Check(); err != nil {
-		return store.Page{}, &InputError{Field: "list options", Err: err}
-	}
-	page, err := k.store.List(ctx, opts)
-	return page, storeError("list", err)
-}
-
-// Revoke revokes the key with the given ID, now and for good: its next
-// verification fails with [ErrRevoked]. It returns the revoked record. A
-// key revoked before returns an error matching [ErrAlreadyRevoked] and
-// keeps its first revocation time; an unknown ID matches [ErrNotFound].
-func (k *Keys) Revoke(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
-	rec, err := k.store.Revoke(ctx, id, k.now())
-	return rec, storeError("revoke", err)
-}
-
-// Rotate replaces a key, as a "roll key" button does: it creates a new key
-// with the same name, mode and scopes (and no expiry), and makes the old key
-// expire after overlap, so both work during the cutover. An overlap of 0
-// ends the old key at once. If the old key already expires sooner, its
-// expiry is kept. It returns the new raw key and its record.
+// Flush writes the pending last-used times to the store now, in one call to
+// [store.Store.RecordUses]. The background writer calls it every flush
+// interval; call it yourself to make the times visible at once, as tests do.
 //
-// A revoked key cannot be rotated ([ErrAlreadyRevoked]). If the old key's
-// expiry cannot be set, the new key is revoked again and the error returned,
-// so a failed rotation leaves things as they were.
-func (k *Keys) Rotate(ctx context.Context, id uuid.UUID, overlap time.Duration) (apikey.Secret, apikey.Record, error) {
-	if overlap < 0 {
-		return apikey.Secret{}, apikey.Record{}, &InputError{Field: "overlap", Err: errors.New("must not be negative")}
+// Accuracy: a successful verification at time t is visible in the store's
+// LastUsedAt by t + the flush interval + the time of one write. The time
+// written is the verification time, to the microsecond, except that uses
+// less than a millisecond after the last recorded use of the same key are
+// not recorded: LastUsedAt is never more than 1 ms older than the true last
+// use. If a write fails, the uses are kept and retried at the next flush.
+// If the process dies without [Keys.Close], at most the uses of the last
+// interval are lost: LastUsedAt then shows an earlier use.
+func (k *Keys) Flush(ctx context.Context) error {
+	k.flushMu.Lock()
+	defer k.flushMu.Unlock()
+	cells, uses := k.uses.drain()
+	if len(uses) == 0 {
+		return nil
 	}
-	old, err := k.store.Get(ctx, id)
-	if err != nil {
-		return apikey.Secret{}, apikey.Record{}, storeError("rotate", err)
+	if err := k.store.RecordUses(ctx, uses); err != nil {
+		k.uses.requeue(cells)
+		return &StoreError{Op: "record uses", Err: err}
 	}
-	if old.Revoked() {
-		return apikey.Secret{}, apikey.Record{}, ErrAlreadyRevoked
-	}
-	now := k.now()
-	rec, err := k.newRecord(CreateParams{Name: old.Name, Mode: old.Mode, Scopes: old.Scopes.Scopes()}, now)
-	if err != nil {
-		return apikey.Secret{}, apikey.Record{}, err
-	}
-	sec, rec, err := k.issue(ctx, rec)
-	if err != nil {
-		return apikey.Secret{}, apikey.Record{}, err
-	}
-	if _, err := k.store.SetExpiry(ctx, id, now.Add(overlap)); err != nil {
-		// Undo with a fresh context: ctx may be what failed.
-		undo, cancel := context.WithTimeout(context.WithoutCancel(ctx), flushTimeout)
+	return nil
+}
+
+// Close stops the background writer and writes the pending last-used
+// times. Call it after the HTTP server has shut down, so the last requests'
+// uses are included. Close is idempotent and returns the error of the final
+// write. Verify still works after Close, but its uses are only written by
+// later calls to [Keys.Flush].
+func (k *Keys) Close() error {
+	k.closeOnce.Do(func() {
+		close(k.stop)
+		<-k.stopped
+		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 		defer cancel()
-		if _, uerr := k.store.Revoke(undo, rec.ID, now); uerr != nil {
-			k.logger.Error("keyward: rotation failed and its new key could not be revoked",
-				"old_key", old, "new_key", rec, "err", uerr)
+		k.closeErr = k.Flush(ctx)
+	})
+	return k.closeErr
+}
+
+// flushLoop writes last-used times every flush interval until Close, and
+// rebases the clock as often.
+func (k *Keys) flushLoop() {
+	defer close(k.stopped)
+	t := time.NewTicker(k.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			k.clock.Rebase()
+			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			if err := k.Flush(ctx); err != nil {
+				k.logger.Warn("keyward: writing last-used times failed; will retry",
+					"pending_keys", k.uses.pending(), "err", err)
+			}
+			cancel()
+		case <-k.stop:
+			return
 		}
-		return apikey.Secret{}, apikey.Record{}, storeError("rotate", err)
 	}
-	return sec, rec, nil
 }

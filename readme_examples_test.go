@@ -28,13 +28,18 @@ func Example_dashboard() {
 	defer keys.Close()
 	mux := http.NewServeMux()
 
-	// The dashboard asks your sign-in who the operator is, on every request.
-	dash, err := dashboard.New(keys, func(r *http.Request) (string, error) {
+	// The dashboard asks your sign-in who the operator is, which account
+	// they act for, and what they may do, on every request.
+	dash, err := dashboard.New(keys, func(r *http.Request) (dashboard.Operator, error) {
 		user, ok := userFrom(r.Context()) // set by your sign-in middleware
-		if !ok || !user.Operator {
-			return "", errors.New("not an operator")
+		if !ok || user.Role == "" {
+			return dashboard.Operator{}, errors.New("not an operator")
 		}
-		return user.Email, nil // named in the audit log
+		return dashboard.Operator{
+			Name:  user.Email,    // named in the audit log
+			Owner: user.Merchant, // sees and manages this account's keys only
+			Role:  user.Role,     // dashboard.Viewer, Developer or Admin
+		}, nil
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -43,9 +48,9 @@ func Example_dashboard() {
 
 	srv := httptest.NewServer(signIn(mux))
 	defer srv.Close()
-	for _, session := range []string{"", "session-of-bob", "session-of-ada"} {
+	for _, session := range []string{"", "session-of-eve", "session-of-bob", "session-of-ada"} {
 		req, _ := http.NewRequest("POST", srv.URL+"/dashboard/keys",
-			strings.NewReader(`{"name": "Staging", "mode": "test", "scopes": ["events:read"]}`))
+			strings.NewReader(`{"name": "Production", "mode": "live", "scopes": ["events:read"]}`))
 		req.Header.Set("Content-Type", "application/json")
 		if session != "" {
 			req.AddCookie(&http.Cookie{Name: "session", Value: session})
@@ -59,14 +64,16 @@ func Example_dashboard() {
 	}
 	// Output:
 	// "": 401 Unauthorized
-	// "session-of-bob": 401 Unauthorized
+	// "session-of-eve": 401 Unauthorized
+	// "session-of-bob": 403 Forbidden
 	// "session-of-ada": 201 Created
 }
 
 // user is a signed-in user of the example's stand-in sign-in.
 type user struct {
 	Email    string
-	Operator bool // may manage API keys
+	Merchant string         // the account the user belongs to
+	Role     dashboard.Role // what they may do with its API keys; "" for nothing
 }
 
 type userKey struct{}
@@ -81,8 +88,9 @@ func userFrom(ctx context.Context) (user, bool) {
 // user of the request's session cookie, and puts it in the context.
 func signIn(next http.Handler) http.Handler {
 	sessions := map[string]user{
-		"session-of-ada": {Email: "ada@example.com", Operator: true},
-		"session-of-bob": {Email: "bob@example.com"},
+		"session-of-ada": {Email: "ada@acme.example", Merchant: "acct_acme", Role: dashboard.Admin},
+		"session-of-bob": {Email: "bob@acme.example", Merchant: "acct_acme", Role: dashboard.Developer}, // test keys only
+		"session-of-eve": {Email: "eve@acme.example", Merchant: "acct_acme"},                            // no access
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if c, err := r.Cookie("session"); err == nil {

@@ -348,14 +348,15 @@ func newFixture(t *testing.T) *fixture {
 	}
 	t.Cleanup(func() { keys.Close() })
 	f.keys = keys
+	acct := keys.Owner(keyward.DefaultOwner)
 	issue := func(mode apikey.Mode, s scope.Scope, expires time.Time) keywardtest.Key {
-		return keywardtest.Issue(t, keys, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{s}, ExpiresAt: expires})
+		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{s}, ExpiresAt: expires})
 	}
 	f.read = issue(apikey.Test, scope.SessionsRead, time.Time{})
 	f.write = issue(apikey.Test, scope.SessionsWrite, time.Time{})
 	f.live = issue(apikey.Live, scope.SessionsWrite, time.Time{})
 	f.revoked = issue(apikey.Test, scope.SessionsWrite, time.Time{})
-	if _, err := keys.Revoke(context.Background(), f.revoked.Record.ID); err != nil {
+	if _, err := acct.Revoke(context.Background(), f.revoked.Record.ID); err != nil {
 		t.Fatal(err)
 	}
 	f.expired = issue(apikey.Test, scope.SessionsWrite, now.Add(time.Minute))

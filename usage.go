@@ -1,7 +1,6 @@
 package keyward
 
 import (
-	"context"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,68 +99,4 @@ func (u *usage) pending() int {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return len(u.dirty)
-}
-
-func (k *Keys) flushLoop() {
-	defer close(k.stopped)
-	t := time.NewTicker(k.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			if k.mono != nil {
-				k.mono.rebase()
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-			if err := k.Flush(ctx); err != nil {
-				k.logger.Warn("keyward: writing last-used times failed; will retry",
-					"pending_keys", k.uses.pending(), "err", err)
-			}
-			cancel()
-		case <-k.stop:
-			return
-		}
-	}
-}
-
-// Flush writes the pending last-used times to the store now, in one call to
-// [store.Store.RecordUses]. The background writer calls it every flush
-// interval; call it yourself to make the times visible at once, as tests do.
-//
-// Accuracy: a successful verification at time t is visible in the store's
-// LastUsedAt by t + the flush interval + the time of one write. The time
-// written is the verification time, to the microsecond, except that uses
-// less than a millisecond after the last recorded use of the same key are
-// not recorded: LastUsedAt is never more than 1 ms older than the true last
-// use. If a write fails, the uses are kept and retried at the next flush.
-// If the process dies without [Keys.Close], at most the uses of the last
-// interval are lost: LastUsedAt then shows an earlier use.
-func (k *Keys) Flush(ctx context.Context) error {
-	k.flushMu.Lock()
-	defer k.flushMu.Unlock()
-	cells, uses := k.uses.drain()
-	if len(uses) == 0 {
-		return nil
-	}
-	if err := k.store.RecordUses(ctx, uses); err != nil {
-		k.uses.requeue(cells)
-		return &StoreError{Op: "record uses", Err: err}
-	}
-	return nil
-}
-
-// Close stops the background writer and writes the pending last-used
-// times. Call it after the HTTP server has shut down, so the last requests'
-// uses are included. Close is idempotent and returns the error of the final
-// write. Verify still works after Close, but its uses are only written by
-// later calls to [Keys.Flush].
-func (k *Keys) Close() error {
-	k.closeOnce.Do(func() {
-		close(k.stop)
-		<-k.stopped
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		k.closeErr = k.Flush(ctx)
-	})
-	return k.closeErr
 }

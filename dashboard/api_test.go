@@ -20,7 +20,9 @@ import (
 
 func TestNewRefusesMissingPieces(t *testing.T) {
 	keys := newKeys(t)
-	allow := func(*http.Request) (string, error) { return "op", nil }
+	allow := func(*http.Request) (dashboard.Operator, error) {
+		return dashboard.Operator{Name: "op", Owner: account, Role: dashboard.Admin}, nil
+	}
 	tests := []struct {
 		name      string
 		keys      *keyward.Keys
@@ -45,6 +47,21 @@ func TestNewRefusesMissingPieces(t *testing.T) {
 	}
 }
 
+// invalidOperators are the headers of requests whose authorization fails
+// or names an operator the dashboard cannot act for.
+var invalidOperators = []struct {
+	name   string
+	header http.Header
+	noOp   bool // the check returned an operator, an invalid one: ErrNoOperator
+}{
+	{"no operator", http.Header{"X-Operator": {""}}, false},
+	{"check returned nothing", http.Header{"X-Operator": {"nobody"}}, true},
+	{"no account", http.Header{"X-Account": {"-"}}, true},
+	{"invalid account", http.Header{"X-Account": {"acct alice"}}, true},
+	{"unknown role", http.Header{"X-Role": {"owner"}}, true},
+	{"no role", http.Header{"X-Role": {""}}, true},
+}
+
 func TestUnauthorizedRequestsAreRefused(t *testing.T) {
 	f := newFixture(t)
 	_, rec := f.create("Existing", apikey.Live)
@@ -58,20 +75,19 @@ func TestUnauthorizedRequestsAreRefused(t *testing.T) {
 		{"get", call{method: "GET", path: "/dashboard/keys/" + id}, ""},
 		{"create", call{method: "POST", path: "/dashboard/keys", contentType: "application/json",
 			body: `{"name":"x","mode":"live","scopes":["links:read"]}`}, ""},
+		{"update", call{method: "PATCH", path: "/dashboard/keys/" + id, contentType: "application/json", body: `{"name":"x"}`}, ""},
 		{"revoke", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke"}, ""},
+		{"revoke all", call{method: "POST", path: "/dashboard/keys/revoke-all"}, ""},
 		{"rotate", call{method: "POST", path: "/dashboard/keys/" + id + "/rotate", contentType: "application/json", body: `{"overlap":"1h"}`}, ""},
 		{"asset", call{method: "GET", path: "/dashboard/assets/dashboard.css"}, ""},
 		{"unknown path", call{method: "GET", path: "/dashboard/nothing"}, ""},
 		{"page", call{method: "GET", path: "/dashboard/keys"}, "text/html"},
 		{"form post", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke", contentType: "application/x-www-form-urlencoded"}, "text/html"},
 	}
-	for _, who := range []struct{ name, operator string }{
-		{"no operator", ""},
-		{"check returned no name", "nobody"},
-	} {
+	for _, who := range invalidOperators {
 		for _, tt := range tests {
 			t.Run(who.name+"/"+tt.name, func(t *testing.T) {
-				tt.call.header = http.Header{"X-Operator": {who.operator}}
+				tt.call.header = who.header.Clone()
 				if tt.accept != "" {
 					tt.call.header.Set("Accept", tt.accept)
 				}
@@ -92,8 +108,8 @@ func TestUnauthorizedRequestsAreRefused(t *testing.T) {
 	if got := f.count(); got != 1 {
 		t.Errorf("%d keys in the store after refused requests, want 1", got)
 	}
-	if r, err := f.keys.Get(context.Background(), rec.ID); err != nil || r.Revoked() || !r.ExpiresAt.IsZero() {
-		t.Errorf("the key was changed by refused requests: %+v, %v", r, err)
+	if r := f.get(rec.ID); r.Revoked() || !r.ExpiresAt.IsZero() || r.Name != "Existing" {
+		t.Errorf("the key was changed by refused requests: %+v", r)
 	}
 	if n := len(f.audited()); n != 0 {
 		t.Errorf("%d audit events for refused requests, want 0", n)
@@ -107,23 +123,20 @@ func TestWithUnauthorized(t *testing.T) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="dashboard"`)
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
-	tests := []struct {
-		name     string
-		operator string
-		want     func(error) bool
-	}{
-		{"check failed", "", func(err error) bool { return err != nil && err.Error() == "no X-Operator header" }},
-		{"no operator named", "nobody", func(err error) bool { return errors.Is(err, dashboard.ErrNoOperator) }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for _, who := range invalidOperators {
+		t.Run(who.name, func(t *testing.T) {
 			gotErr = nil
-			w := f.do(call{method: "GET", path: "/dashboard/keys", header: http.Header{"X-Operator": {tt.operator}}})
+			w := f.do(call{method: "GET", path: "/dashboard/keys", header: who.header})
 			if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
 				t.Fatalf("got %d with WWW-Authenticate %q; want the custom handler's answer", w.Code, w.Header().Get("WWW-Authenticate"))
 			}
-			if !tt.want(gotErr) {
-				t.Errorf("the handler got error %v", gotErr)
+			switch {
+			case gotErr == nil:
+				t.Error("the handler got no error")
+			case who.noOp && !errors.Is(gotErr, dashboard.ErrNoOperator):
+				t.Errorf("the handler got %v, want ErrNoOperator", gotErr)
+			case !who.noOp && gotErr.Error() != "no X-Operator header":
+				t.Errorf("the handler got %v, want the check's error", gotErr)
 			}
 		})
 	}
@@ -175,16 +188,18 @@ func TestCrossOriginRequestsCannotChangeKeys(t *testing.T) {
 
 func TestCreate(t *testing.T) {
 	f := newFixture(t)
-	expires := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	expires := f.keys.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
 	w := f.api("POST", "/dashboard/keys", fmt.Sprintf(
-		`{"name":"  Production server ","mode":"live","scopes":["sessions:write","links:read","sessions:write"],"expires_at":%q}`,
+		`{"name":"  Production server ","mode":"live","scopes":["sessions:write","links:read","sessions:write"],`+
+			`"metadata":{"integration":"woocommerce","order_source":"web"},"expires_at":%q}`,
 		expires.Format(time.RFC3339)))
 	if w.Code != http.StatusCreated {
 		t.Fatalf("status = %d, want 201; body %s", w.Code, w.Body)
 	}
 	for header, want := range map[string]string{
-		"Content-Type":  "application/json",
-		"Cache-Control": "no-store",
+		"Content-Type":        "application/json",
+		"Cache-Control":       "no-store",
+		"Idempotent-Replayed": "",
 	} {
 		if got := w.Header().Get(header); got != want {
 			t.Errorf("%s = %q, want %q", header, got, want)
@@ -201,58 +216,95 @@ func TestCreate(t *testing.T) {
 		t.Errorf("prefix %q does not start the raw key", out.Key.Prefix)
 	}
 	got := out.Key
-	if got.Name != "Production server" || got.Mode != "live" || got.Status != "active" ||
+	if got.Name != "Production server" || got.Mode != "live" || got.Status != "active" || got.Owner != account ||
 		!slices.Equal(got.Scopes, []string{"links:read", "sessions:write"}) ||
-		got.ExpiresAt == nil || !got.ExpiresAt.Equal(expires) || got.RevokedAt != nil || got.LastUsedAt != nil {
+		got.Metadata["integration"] != "woocommerce" || got.Metadata["order_source"] != "web" || len(got.Metadata) != 2 ||
+		got.ExpiresAt == nil || !got.ExpiresAt.Equal(expires) || got.RevokedAt != nil || got.LastUsedAt != nil ||
+		got.Replaces != nil || got.ReplacedBy != nil {
 		t.Errorf("key = %+v", got)
 	}
 	if strings.Contains(w.Body.String(), `"hash"`) {
 		t.Error("the response carries the hash")
 	}
 	rec, err := f.keys.Verify(context.Background(), out.RawKey)
-	if err != nil || rec.ID != got.ID {
-		t.Errorf("the raw key does not verify as the created key: %v", err)
+	if err != nil || rec.ID != got.ID || rec.Owner != account {
+		t.Errorf("the raw key does not verify as the created key of the operator's account: %+v, %v", rec, err)
 	}
+	if v, _ := rec.Metadata.Get("integration"); v != "woocommerce" {
+		t.Errorf("the stored metadata = %v", rec.Metadata)
+	}
+	if n := len(f.all(f.other)); n != 0 {
+		t.Errorf("the other account has %d keys", n)
+	}
+}
+
+// spoofedNames are names that display as something else: bidirectional
+// overrides and isolates, and invisible characters.
+var spoofedNames = []struct{ name, value string }{
+	{"right-to-left override", "Production\u202egnp.exe"},
+	{"zero-width space", "Prod\u200buction"},
+	{"left-to-right isolate", "Prod\u2066uction\u2069"},
+	{"byte order mark", "\ufeffProduction"},
+	{"line separator", "Prod\u2028uction"},
 }
 
 func TestCreateRefusesInvalidInput(t *testing.T) {
 	f := newFixture(t)
 	long := strings.Repeat("n", apikey.MaxNameLen+1)
-	past := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	past := f.keys.Now().Add(-time.Hour).Format(time.RFC3339)
 	tests := []struct {
 		name        string
 		body        string
 		contentType string
+		header      http.Header
 		status      int
 		field       string // "" for a problem without a field
 	}{
-		{"missing name", `{"mode":"live","scopes":["links:read"]}`, "", 400, "name"},
-		{"blank name", `{"name":"   ","mode":"live","scopes":["links:read"]}`, "", 400, "name"},
-		{"long name", `{"name":"` + long + `","mode":"live","scopes":["links:read"]}`, "", 400, "name"},
-		{"control character in name", `{"name":"a\u0007b","mode":"live","scopes":["links:read"]}`, "", 400, "name"},
-		{"missing mode", `{"name":"n","scopes":["links:read"]}`, "", 400, "mode"},
-		{"unknown mode", `{"name":"n","mode":"prod","scopes":["links:read"]}`, "", 400, "mode"},
-		{"missing scopes", `{"name":"n","mode":"live"}`, "", 400, "scopes"},
-		{"empty scopes", `{"name":"n","mode":"live","scopes":[]}`, "", 400, "scopes"},
-		{"unknown scope", `{"name":"n","mode":"live","scopes":["links:read","links:delete"]}`, "", 400, "scopes"},
-		{"malformed scope", `{"name":"n","mode":"live","scopes":["LINKS"]}`, "", 400, "scopes"},
-		{"expiry not a time", `{"name":"n","mode":"live","scopes":["links:read"],"expires_at":"tomorrow"}`, "", 400, "expires_at"},
-		{"expiry in the past", `{"name":"n","mode":"live","scopes":["links:read"],"expires_at":"` + past + `"}`, "", 400, "expires_at"},
-		{"name not a string", `{"name":5,"mode":"live","scopes":["links:read"]}`, "", 400, "name"},
-		{"scopes not an array", `{"name":"n","mode":"live","scopes":"links:read"}`, "", 400, "scopes"},
-		{"unknown field", `{"name":"n","mode":"live","scopes":["links:read"],"owner":"bob"}`, "", 400, "owner"},
-		{"not JSON", `name=n`, "", 400, ""},
-		{"truncated JSON", `{"name":"n"`, "", 400, ""},
-		{"empty body", ``, "application/json", 400, ""},
-		{"array body", `[1]`, "", 400, ""},
-		{"trailing data", `{"name":"n","mode":"live","scopes":["links:read"]} {}`, "", 400, ""},
-		{"wrong media type", `{"name":"n","mode":"live","scopes":["links:read"]}`, "text/plain", 415, ""},
-		{"no media type", `{"name":"n","mode":"live","scopes":["links:read"]}`, "-", 415, ""},
-		{"body too large", `{"name":"` + strings.Repeat("n", 70<<10) + `"}`, "", 413, ""},
+		{"missing name", `{"mode":"live","scopes":["links:read"]}`, "", nil, 400, "name"},
+		{"blank name", `{"name":"   ","mode":"live","scopes":["links:read"]}`, "", nil, 400, "name"},
+		{"long name", `{"name":"` + long + `","mode":"live","scopes":["links:read"]}`, "", nil, 400, "name"},
+		{"control character in name", `{"name":"a\u0007b","mode":"live","scopes":["links:read"]}`, "", nil, 400, "name"},
+		{"missing mode", `{"name":"n","scopes":["links:read"]}`, "", nil, 400, "mode"},
+		{"unknown mode", `{"name":"n","mode":"prod","scopes":["links:read"]}`, "", nil, 400, "mode"},
+		{"missing scopes", `{"name":"n","mode":"live"}`, "", nil, 400, "scopes"},
+		{"empty scopes", `{"name":"n","mode":"live","scopes":[]}`, "", nil, 400, "scopes"},
+		{"unknown scope", `{"name":"n","mode":"live","scopes":["links:read","links:delete"]}`, "", nil, 400, "scopes"},
+		{"malformed scope", `{"name":"n","mode":"live","scopes":["LINKS"]}`, "", nil, 400, "scopes"},
+		{"expiry not a time", `{"name":"n","mode":"live","scopes":["links:read"],"expires_at":"tomorrow"}`, "", nil, 400, "expires_at"},
+		{"expiry in the past", `{"name":"n","mode":"live","scopes":["links:read"],"expires_at":"` + past + `"}`, "", nil, 400, "expires_at"},
+		{"metadata not an object", `{"name":"n","mode":"live","scopes":["links:read"],"metadata":["a"]}`, "", nil, 400, "metadata"},
+		{"metadata value not a string", `{"name":"n","mode":"live","scopes":["links:read"],"metadata":{"a":1}}`, "", nil, 400, "metadata"},
+		{"metadata key with brackets", `{"name":"n","mode":"live","scopes":["links:read"],"metadata":{"a[b]":"c"}}`, "", nil, 400, "metadata"},
+		{"metadata key too long", `{"name":"n","mode":"live","scopes":["links:read"],"metadata":{"` + strings.Repeat("k", 41) + `":"c"}}`, "", nil, 400, "metadata"},
+		{"idempotency key too long", `{"name":"n","mode":"live","scopes":["links:read"]}`, "",
+			http.Header{"Idempotency-Key": {strings.Repeat("k", keyward.MaxIdempotencyKeyLen+1)}}, 400, "idempotency_key"},
+		{"idempotency key with a space", `{"name":"n","mode":"live","scopes":["links:read"]}`, "",
+			http.Header{"Idempotency-Key": {"two words"}}, 400, "idempotency_key"},
+		{"name not a string", `{"name":5,"mode":"live","scopes":["links:read"]}`, "", nil, 400, "name"},
+		{"scopes not an array", `{"name":"n","mode":"live","scopes":"links:read"}`, "", nil, 400, "scopes"},
+		{"unknown field", `{"name":"n","mode":"live","scopes":["links:read"],"owner":"acct_mallory"}`, "", nil, 400, "owner"},
+		{"not JSON", `name=n`, "", nil, 400, ""},
+		{"truncated JSON", `{"name":"n"`, "", nil, 400, ""},
+		{"empty body", ``, "application/json", nil, 400, ""},
+		{"array body", `[1]`, "", nil, 400, ""},
+		{"trailing data", `{"name":"n","mode":"live","scopes":["links:read"]} {}`, "", nil, 400, ""},
+		{"wrong media type", `{"name":"n","mode":"live","scopes":["links:read"]}`, "text/plain", nil, 415, ""},
+		{"no media type", `{"name":"n","mode":"live","scopes":["links:read"]}`, "-", nil, 415, ""},
+		{"body too large", `{"name":"` + strings.Repeat("n", 70<<10) + `"}`, "", nil, 413, ""},
+	}
+	for _, s := range spoofedNames {
+		tests = append(tests, struct {
+			name        string
+			body        string
+			contentType string
+			header      http.Header
+			status      int
+			field       string
+		}{"name with " + s.name, fmt.Sprintf(`{"name":%q,"mode":"test","scopes":["links:read"]}`, s.value), "", nil, 400, "name"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := call{method: "POST", path: "/dashboard/keys", body: tt.body, contentType: "application/json"}
+			c := call{method: "POST", path: "/dashboard/keys", body: tt.body, contentType: "application/json", header: tt.header}
 			switch tt.contentType {
 			case "-":
 				c.contentType = ""
@@ -268,6 +320,9 @@ func TestCreateRefusesInvalidInput(t *testing.T) {
 			if tt.field != "" && !strings.HasPrefix(p.Detail, tt.field+": ") {
 				t.Errorf("detail %q does not name the field", p.Detail)
 			}
+			if strings.HasPrefix(tt.name, "name with ") && !strings.Contains(p.Detail, "invisible or bidirectional formatting characters") {
+				t.Errorf("detail %q does not say why the name is refused", p.Detail)
+			}
 			if w.Header().Get("Location") != "" {
 				t.Error("a refused create has a Location")
 			}
@@ -278,6 +333,96 @@ func TestCreateRefusesInvalidInput(t *testing.T) {
 	}
 	if n := len(f.audited()); n != 0 {
 		t.Errorf("%d audit events for invalid requests", n)
+	}
+}
+
+func TestCreateIsIdempotent(t *testing.T) {
+	f := newFixture(t)
+	body := `{"name":"Order sync","mode":"test","scopes":["events:read"],"metadata":{"team":"ops"}}`
+	post := func(key, body string, header http.Header) *httptestResponse {
+		t.Helper()
+		h := http.Header{}
+		if key != "" {
+			h.Set("Idempotency-Key", key)
+		}
+		for k, v := range header {
+			h[k] = v
+		}
+		return record(f.do(call{method: "POST", path: "/dashboard/keys", contentType: "application/json", body: body, header: h}))
+	}
+
+	first := post("order-sync-1", body, nil)
+	if first.code != http.StatusCreated {
+		t.Fatalf("first create: %d %s", first.code, first.body)
+	}
+	created := decodeBody[issuedOut](t, first)
+	if created.RawKey == "" {
+		t.Fatal("the first create shows no raw key")
+	}
+
+	t.Run("repeat", func(t *testing.T) {
+		f.clock.Advance(time.Hour) // a retry, an hour later
+		again := post("order-sync-1", body, nil)
+		if again.code != http.StatusOK {
+			t.Fatalf("repeat: %d %s, want 200", again.code, again.body)
+		}
+		if got := again.header.Get("Idempotent-Replayed"); got != "true" {
+			t.Errorf("Idempotent-Replayed = %q, want true", got)
+		}
+		if got, want := again.header.Get("Location"), "./keys/"+created.Key.ID.String(); got != want {
+			t.Errorf("Location = %q, want %q", got, want)
+		}
+		if strings.Contains(again.body, "raw_key") || strings.Contains(again.body, created.RawKey) ||
+			strings.Contains(again.body, created.RawKey[len(created.Key.Prefix):]) {
+			t.Errorf("the repeat shows a raw key: %s", again.body)
+		}
+		out := decodeBody[struct {
+			Key     keyOut `json:"key"`
+			Message string `json:"message"`
+		}](t, again)
+		if out.Key.ID != created.Key.ID || out.Key.Name != "Order sync" || out.Key.Status != "active" {
+			t.Errorf("the repeat answers key %+v, want the first one", out.Key)
+		}
+		if !strings.Contains(out.Message, "shown once") {
+			t.Errorf("message = %q, want it to say the raw key was shown once", out.Message)
+		}
+	})
+	t.Run("same key, other parameters", func(t *testing.T) {
+		w := f.do(call{method: "POST", path: "/dashboard/keys", contentType: "application/json",
+			body:   `{"name":"Order sync","mode":"test","scopes":["events:read","links:read"]}`,
+			header: http.Header{"Idempotency-Key": {"order-sync-1"}}})
+		p := problemOf(t, w, http.StatusUnprocessableEntity)
+		if p.Field != "idempotency_key" || !strings.HasPrefix(p.Detail, "idempotency_key: ") || !strings.Contains(p.Detail, "other parameters") {
+			t.Errorf("problem = %+v", p)
+		}
+	})
+	t.Run("same key, other account", func(t *testing.T) {
+		w := post("order-sync-1", body, http.Header{"X-Account": {otherAccount}})
+		if w.code != http.StatusCreated {
+			t.Fatalf("the other account's create: %d %s, want 201: idempotency keys of accounts never meet", w.code, w.body)
+		}
+		if out := decodeBody[issuedOut](t, w); out.Key.ID == created.Key.ID || out.Key.Owner != otherAccount {
+			t.Errorf("the other account got %+v", out.Key)
+		}
+	})
+	t.Run("no idempotency key", func(t *testing.T) {
+		for range 2 {
+			if w := post("", body, nil); w.code != http.StatusCreated {
+				t.Fatalf("create without an idempotency key: %d", w.code)
+			}
+		}
+	})
+	if got := len(f.all(f.owner)); got != 3 {
+		t.Errorf("account has %d keys, want 3: one per idempotency key, and two without", got)
+	}
+	var creates int
+	for _, e := range f.audited() {
+		if e.Action == dashboard.KeyCreated && e.Owner == account {
+			creates++
+		}
+	}
+	if creates != 3 {
+		t.Errorf("%d creations audited for the account, want 3", creates)
 	}
 }
 
@@ -292,21 +437,28 @@ func TestList(t *testing.T) {
 		}
 		_, rec := f.create(fmt.Sprintf("key %d", i), m)
 		made = append(made, rec)
+		// Another account's keys, interleaved: never listed.
+		f.createFor(f.other, keyward.CreateParams{Name: fmt.Sprintf("other %d", i), Mode: m})
 	}
-	if _, err := f.keys.Revoke(ctx, made[1].ID); err != nil { // test
+	if _, err := f.owner.Revoke(ctx, made[1].ID); err != nil { // test
 		t.Fatal(err)
 	}
-	if _, err := f.keys.Revoke(ctx, made[4].ID); err != nil { // live
+	if _, err := f.owner.Revoke(ctx, made[4].ID); err != nil { // live
 		t.Fatal(err)
 	}
 	// Rotation with no overlap: made[2] expires at once, and a new key
 	// (the newest) replaces it.
-	if _, _, err := f.keys.Rotate(ctx, made[2].ID, 0); err != nil {
+	if _, _, err := f.owner.Rotate(ctx, made[2].ID, keyward.RotateParams{}); err != nil {
 		t.Fatal(err)
 	}
 	all := f.listAll(t, "")
 	if len(all) != 8 {
 		t.Fatalf("listed %d keys, want 8", len(all))
+	}
+	for _, k := range all {
+		if k.Owner != account || strings.HasPrefix(k.Name, "other") {
+			t.Errorf("listed another account's key: %+v", k)
+		}
 	}
 	for i := 1; i < len(all); i++ {
 		if all[i].CreatedAt.After(all[i-1].CreatedAt) {
@@ -325,8 +477,11 @@ func TestList(t *testing.T) {
 	if k := byID[made[1].ID]; k.Status != "revoked" || k.RevokedAt == nil {
 		t.Errorf("revoked key listed as %+v", k)
 	}
-	if k := byID[made[2].ID]; k.Status != "expired" || k.ExpiresAt == nil {
-		t.Errorf("expired key listed as %+v", k)
+	if k := byID[made[2].ID]; k.Status != "expired" || k.ExpiresAt == nil || k.ReplacedBy == nil || *k.ReplacedBy != all[0].ID {
+		t.Errorf("rotated key listed as %+v", k)
+	}
+	if k := all[0]; k.Replaces == nil || *k.Replaces != made[2].ID {
+		t.Errorf("the replacement is listed as %+v, want it to replace %v", k, made[2].ID)
 	}
 
 	filters := []struct {
@@ -354,6 +509,18 @@ func TestList(t *testing.T) {
 			}
 		})
 	}
+	t.Run("as the other account", func(t *testing.T) {
+		w := f.do(call{method: "GET", path: "/dashboard/keys", header: http.Header{"X-Account": {otherAccount}}})
+		out := decodeJSON[listOut](t, w)
+		if len(out.Keys) != 7 {
+			t.Errorf("the other account lists %d keys, want its 7", len(out.Keys))
+		}
+		for _, k := range out.Keys {
+			if k.Owner != otherAccount {
+				t.Errorf("the other account lists %+v", k)
+			}
+		}
+	})
 }
 
 // listAll walks the list two keys at a time and checks that the pages fit
@@ -428,11 +595,13 @@ func TestListRefusesInvalidQueries(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	f := newFixture(t)
-	raw, rec := f.create("Production server", apikey.Live, scope.SessionsWrite, scope.LinksRead)
-	if _, err := f.keys.Verify(context.Background(), raw); err != nil {
+	ctx := context.Background()
+	raw, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Production server", Mode: apikey.Live,
+		Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}, Metadata: map[string]string{"region": "eu"}})
+	if _, err := f.keys.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.keys.Flush(context.Background()); err != nil {
+	if err := f.keys.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w := f.api("GET", "/dashboard/keys/"+rec.ID.String(), "")
@@ -441,17 +610,158 @@ func TestGet(t *testing.T) {
 	}
 	got := decodeJSON[keyOut](t, w)
 	if got.ID != rec.ID || got.Name != rec.Name || got.Prefix != rec.Prefix || got.Mode != "live" ||
-		got.Status != "active" || got.LastUsedAt == nil || !got.CreatedAt.Equal(rec.CreatedAt) {
+		got.Status != "active" || got.LastUsedAt == nil || !got.CreatedAt.Equal(rec.CreatedAt) || got.Metadata["region"] != "eu" {
 		t.Errorf("got %+v, want %+v", got, rec)
 	}
 	if strings.Contains(w.Body.String(), "hash") || strings.Contains(w.Body.String(), raw) {
 		t.Error("the key's JSON carries its hash or raw key")
 	}
+	if w := f.api("HEAD", "/dashboard/keys/"+rec.ID.String(), ""); w.Code != http.StatusOK {
+		t.Errorf("HEAD: %d", w.Code)
+	}
 	for _, id := range []string{uuid.NewString(), "not-an-id", uuid.Nil.String()} {
 		t.Run(id, func(t *testing.T) {
-			problemOf(t, f.api("GET", "/dashboard/keys/"+id, ""), http.StatusNotFound)
+			p := problemOf(t, f.api("GET", "/dashboard/keys/"+id, ""), http.StatusNotFound)
+			if p.Detail != "No key has this ID." {
+				t.Errorf("detail = %q", p.Detail)
+			}
 		})
 	}
+	t.Run("expired", func(t *testing.T) {
+		_, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Short-lived", Mode: apikey.Test,
+			ExpiresAt: f.keys.Now().Add(time.Hour)})
+		if got := decodeJSON[keyOut](t, f.api("GET", "/dashboard/keys/"+rec.ID.String(), "")); got.Status != "active" {
+			t.Errorf("status before the expiry = %q", got.Status)
+		}
+		f.clock.Advance(time.Hour)
+		if got := decodeJSON[keyOut](t, f.api("GET", "/dashboard/keys/"+rec.ID.String(), "")); got.Status != "expired" {
+			t.Errorf("status at the expiry = %q, want expired", got.Status)
+		}
+	})
+}
+
+func TestUpdate(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	newKey := func() apikey.Record {
+		_, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Warehouse sync", Mode: apikey.Live,
+			Scopes:    []scope.Scope{scope.LinksRead, scope.LinksWrite, scope.EventsRead},
+			Metadata:  map[string]string{"team": "logistics", "ticket": "OPS-1"},
+			ExpiresAt: f.keys.Now().Add(90 * 24 * time.Hour)})
+		return rec
+	}
+	earlier := f.keys.Now().Add(10 * 24 * time.Hour).Truncate(time.Second)
+
+	for _, route := range []struct{ method, suffix string }{{"PATCH", ""}, {"POST", "/edit"}} {
+		t.Run(route.method+" "+route.suffix, func(t *testing.T) {
+			rec := newKey()
+			path := "/dashboard/keys/" + rec.ID.String() + route.suffix
+			w := f.api(route.method, path, fmt.Sprintf(
+				`{"name":" Warehouse sync (EU) ","scopes":["links:read","events:read"],"metadata":{"team":"platform"},"expires_at":%q}`,
+				earlier.Format(time.RFC3339)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("status = %d; body %s", w.Code, w.Body)
+			}
+			got := decodeJSON[keyOut](t, w)
+			if got.ID != rec.ID || got.Name != "Warehouse sync (EU)" || !slices.Equal(got.Scopes, []string{"events:read", "links:read"}) ||
+				len(got.Metadata) != 1 || got.Metadata["team"] != "platform" || got.ExpiresAt == nil || !got.ExpiresAt.Equal(earlier) ||
+				got.Prefix != rec.Prefix || got.Mode != "live" || got.Status != "active" {
+				t.Errorf("updated key = %+v", got)
+			}
+			stored := f.get(rec.ID)
+			if stored.Name != got.Name || !stored.Scopes.Equal(scope.NewSet(scope.LinksRead, scope.EventsRead)) {
+				t.Errorf("stored key = %+v", stored)
+			}
+			events := f.audited()
+			e := events[len(events)-1]
+			if e.Action != dashboard.KeyUpdated || e.Key.ID != rec.ID || e.Previous.Name != "Warehouse sync" ||
+				!slices.Equal(e.Changed, []string{"name", "scopes", "metadata", "expires_at"}) || e.Owner != account || e.Operator.Name != "alice" {
+				t.Errorf("audit event = %+v", e)
+			}
+		})
+	}
+
+	t.Run("absent fields are unchanged", func(t *testing.T) {
+		rec := newKey()
+		before := len(f.audited())
+		w := f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"metadata":{"team":"logistics","ticket":"OPS-2"}}`)
+		got := decodeJSON[keyOut](t, w)
+		if w.Code != http.StatusOK || got.Name != rec.Name || !slices.Equal(got.Scopes, rec.Scopes.Strings()) ||
+			got.Metadata["ticket"] != "OPS-2" || !got.ExpiresAt.Equal(rec.ExpiresAt) {
+			t.Errorf("%d %+v", w.Code, got)
+		}
+		if e := f.audited(); len(e) != before+1 || !slices.Equal(e[len(e)-1].Changed, []string{"metadata"}) {
+			t.Errorf("audit events = %+v", e[before:])
+		}
+		w = f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"metadata":null}`)
+		if got := decodeJSON[keyOut](t, w); len(got.Metadata) != 2 {
+			t.Errorf("null metadata changed the metadata to %v", got.Metadata)
+		}
+		w = f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{}`)
+		if w.Code != http.StatusOK {
+			t.Errorf("an empty update: %d", w.Code)
+		}
+		if e := f.audited(); len(e) != before+1 {
+			t.Errorf("updates that changed nothing were audited: %+v", e[before+1:])
+		}
+	})
+	t.Run("empty metadata clears it", func(t *testing.T) {
+		rec := newKey()
+		w := f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"metadata":{}}`)
+		if got := decodeJSON[keyOut](t, w); w.Code != http.StatusOK || len(got.Metadata) != 0 {
+			t.Errorf("%d %+v", w.Code, got)
+		}
+		if md := f.get(rec.ID).Metadata; !md.IsEmpty() {
+			t.Errorf("stored metadata = %v", md)
+		}
+	})
+
+	rec := newKey()
+	path := "/dashboard/keys/" + rec.ID.String()
+	invalid := []struct {
+		name, body, field, detail string
+	}{
+		{"widening", `{"scopes":["links:read","customers:write"]}`, "scopes", "does not hold customers:write"},
+		{"no scopes", `{"scopes":[]}`, "scopes", "at least one scope is required"},
+		{"unknown scope", `{"scopes":["links:delete"]}`, "scopes", "links:delete"},
+		{"empty name", `{"name":" "}`, "name", "name is required"},
+		{"spoofed name", `{"name":"Warehouse\u202esync"}`, "name", "invisible or bidirectional formatting characters"},
+		{"later expiry", `{"expires_at":"2099-01-01T00:00:00Z"}`, "expires_at", "can only move earlier"},
+		{"past expiry", `{"expires_at":"2001-01-01T00:00:00Z"}`, "expires_at", "must be in the future"},
+		{"invalid metadata", `{"metadata":{"":"x"}}`, "metadata", "a key is empty"},
+		{"unknown field", `{"mode":"test"}`, "mode", "is not a field of this request"},
+		{"owner is not a field", `{"owner":"acct_mallory"}`, "owner", "is not a field of this request"},
+	}
+	for _, tt := range invalid {
+		t.Run(tt.name, func(t *testing.T) {
+			p := problemOf(t, f.api("PATCH", path, tt.body), http.StatusBadRequest)
+			if p.Field != tt.field || !strings.Contains(p.Detail, tt.detail) {
+				t.Errorf("problem = %+v, want field %s and a detail with %q", p, tt.field, tt.detail)
+			}
+		})
+	}
+	t.Run("a form body on PATCH", func(t *testing.T) {
+		w := f.do(call{method: "PATCH", path: path, body: "name=x", contentType: "application/x-www-form-urlencoded"})
+		problemOf(t, w, http.StatusUnsupportedMediaType)
+	})
+	if after := f.get(rec.ID); after.Name != rec.Name || !after.Scopes.Equal(rec.Scopes) ||
+		!after.Metadata.Equal(rec.Metadata) || !after.ExpiresAt.Equal(rec.ExpiresAt) {
+		t.Errorf("refused updates changed the key: %+v", after)
+	}
+
+	t.Run("revoked key", func(t *testing.T) {
+		rec := newKey()
+		if _, err := f.owner.Revoke(ctx, rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		problemOf(t, f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"name":"Renamed"}`), http.StatusConflict)
+		if got := f.get(rec.ID).Name; got != rec.Name {
+			t.Errorf("a revoked key was renamed to %q", got)
+		}
+	})
+	t.Run("unknown key", func(t *testing.T) {
+		problemOf(t, f.api("PATCH", "/dashboard/keys/"+uuid.NewString(), `{"name":"x"}`), http.StatusNotFound)
+	})
 }
 
 func TestRevoke(t *testing.T) {
@@ -464,17 +774,17 @@ func TestRevoke(t *testing.T) {
 		t.Fatalf("status = %d; body %s", w.Code, w.Body)
 	}
 	got := decodeJSON[keyOut](t, w)
-	if got.ID != rec.ID || got.Status != "revoked" || got.RevokedAt == nil || time.Since(*got.RevokedAt) > time.Minute {
-		t.Errorf("revoked key = %+v", got)
+	if got.ID != rec.ID || got.Status != "revoked" || got.RevokedAt == nil || !got.RevokedAt.Equal(f.keys.Now()) {
+		t.Errorf("revoked key = %+v, want revoked now, at %v", got, f.keys.Now())
 	}
 	if _, err := f.keys.Verify(context.Background(), raw); !errors.Is(err, keyward.ErrRevoked) {
 		t.Errorf("Verify after revocation = %v, want ErrRevoked", err)
 	}
 
 	t.Run("again", func(t *testing.T) {
+		f.clock.Advance(time.Minute)
 		problemOf(t, f.api("POST", path, ""), http.StatusConflict)
-		after, _ := f.keys.Get(context.Background(), rec.ID)
-		if !after.RevokedAt.Equal(*got.RevokedAt) {
+		if after := f.get(rec.ID); !after.RevokedAt.Equal(*got.RevokedAt) {
 			t.Errorf("revocation time moved from %v to %v", got.RevokedAt, after.RevokedAt)
 		}
 	})
@@ -490,35 +800,38 @@ func TestRevoke(t *testing.T) {
 	})
 
 	events := f.audited()
-	if len(events) != 2 || events[0].Action != dashboard.KeyRevoked || events[0].Key.ID != rec.ID || events[0].Operator != "alice" {
+	if len(events) != 2 || events[0].Action != dashboard.KeyRevoked || events[0].Key.ID != rec.ID ||
+		events[0].Operator != (dashboard.Operator{Name: "alice", Owner: account, Role: dashboard.Admin}) || events[0].Owner != account {
 		t.Errorf("audit events = %+v, want one revocation of %v by alice per revoked key", events, rec.ID)
 	}
 }
 
 func TestRotate(t *testing.T) {
-	f := newFixture(t)
+	f := newFixtureWith(t, []keyward.Option{keyward.WithMaxOverlap(48 * time.Hour)})
 	ctx := context.Background()
 
 	t.Run("with overlap", func(t *testing.T) {
-		oldRaw, old := f.create("WooCommerce plugin", apikey.Live, scope.SessionsWrite, scope.CustomersWrite)
-		before := time.Now()
+		oldRaw, old := f.createFor(f.owner, keyward.CreateParams{Name: "WooCommerce plugin", Mode: apikey.Live,
+			Scopes: []scope.Scope{scope.SessionsWrite, scope.CustomersWrite}, Metadata: map[string]string{"shop": "main"}})
 		w := f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate", `{"overlap":"1h"}`)
 		if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" {
 			t.Fatalf("status = %d, Cache-Control %q; body %s", w.Code, w.Header().Get("Cache-Control"), w.Body)
 		}
 		out := decodeJSON[issuedOut](t, w)
-		if out.Key.ID == old.ID || out.Key.Name != old.Name || out.Key.Mode != "live" ||
-			!slices.Equal(out.Key.Scopes, old.Scopes.Strings()) || out.Key.Status != "active" {
+		if out.Key.ID == old.ID || out.Key.Name != old.Name || out.Key.Mode != "live" || out.Key.Metadata["shop"] != "main" ||
+			!slices.Equal(out.Key.Scopes, old.Scopes.Strings()) || out.Key.Status != "active" ||
+			out.Key.Replaces == nil || *out.Key.Replaces != old.ID {
 			t.Errorf("new key = %+v", out.Key)
 		}
 		if got, want := w.Header().Get("Location"), "../../keys/"+out.Key.ID.String(); got != want {
 			t.Errorf("Location = %q, want %q", got, want)
 		}
-		if out.Replaced == nil || out.Replaced.ID != old.ID || out.Replaced.Status != "active" || out.Replaced.ExpiresAt == nil {
+		if out.Replaced == nil || out.Replaced.ID != old.ID || out.Replaced.Status != "active" || out.Replaced.ExpiresAt == nil ||
+			out.Replaced.ReplacedBy == nil || *out.Replaced.ReplacedBy != out.Key.ID {
 			t.Fatalf("replaced = %+v", out.Replaced)
 		}
-		if exp := *out.Replaced.ExpiresAt; exp.Before(before.Add(time.Hour).Add(-time.Second)) || exp.After(time.Now().Add(time.Hour)) {
-			t.Errorf("the old key expires at %v, want an hour from now", exp)
+		if got, want := *out.Replaced.ExpiresAt, f.keys.Now().Add(time.Hour); !got.Equal(want) {
+			t.Errorf("the old key expires at %v, want %v", got, want)
 		}
 		for name, raw := range map[string]string{"old": oldRaw, "new": out.RawKey} {
 			if _, err := f.keys.Verify(ctx, raw); err != nil {
@@ -528,14 +841,23 @@ func TestRotate(t *testing.T) {
 		events := f.audited()
 		e := events[len(events)-1]
 		if e.Action != dashboard.KeyRotated || e.Key.ID != out.Key.ID || e.Replaced.ID != old.ID ||
-			e.Replaced.ExpiresAt.IsZero() || e.Operator != "alice" {
+			e.Replaced.ExpiresAt.IsZero() || e.Operator.Name != "alice" {
 			t.Errorf("audit event = %+v", e)
 		}
+
+		t.Run("again", func(t *testing.T) {
+			p := problemOf(t, f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate", `{"overlap":"1h"}`), http.StatusConflict)
+			if !strings.Contains(p.Detail, "already being replaced") {
+				t.Errorf("detail = %q", p.Detail)
+			}
+		})
 	})
 
-	t.Run("without overlap", func(t *testing.T) {
+	t.Run("without overlap, with an expiry", func(t *testing.T) {
 		oldRaw, old := f.create("Backend", apikey.Test)
-		w := f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate", `{"overlap":"0s"}`)
+		expires := f.keys.Now().Add(30 * 24 * time.Hour).Truncate(time.Second)
+		w := f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate",
+			fmt.Sprintf(`{"overlap":"0s","expires_at":%q}`, expires.Format(time.RFC3339)))
 		if w.Code != http.StatusCreated {
 			t.Fatalf("status = %d; body %s", w.Code, w.Body)
 		}
@@ -543,37 +865,49 @@ func TestRotate(t *testing.T) {
 		if out.Replaced == nil || out.Replaced.Status != "expired" {
 			t.Errorf("replaced = %+v, want expired", out.Replaced)
 		}
+		if out.Key.ExpiresAt == nil || !out.Key.ExpiresAt.Equal(expires) {
+			t.Errorf("the new key expires at %v, want %v", out.Key.ExpiresAt, expires)
+		}
 		if _, err := f.keys.Verify(ctx, oldRaw); !errors.Is(err, keyward.ErrExpired) {
 			t.Errorf("Verify of the old key = %v, want ErrExpired", err)
 		}
+		t.Run("the expired key", func(t *testing.T) {
+			problemOf(t, f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate", `{"overlap":"1h"}`), http.StatusConflict)
+		})
 	})
 
 	_, rec := f.create("Target", apikey.Live)
 	path := "/dashboard/keys/" + rec.ID.String() + "/rotate"
-	invalid := []struct{ name, body string }{
-		{"missing overlap", `{}`},
-		{"not a duration", `{"overlap":"soon"}`},
-		{"negative", `{"overlap":"-1h"}`},
-		{"a number", `{"overlap":3600}`},
+	invalid := []struct{ name, body, field string }{
+		{"missing overlap", `{}`, "overlap"},
+		{"not a duration", `{"overlap":"soon"}`, "overlap"},
+		{"negative", `{"overlap":"-1h"}`, "overlap"},
+		{"above the maximum", `{"overlap":"49h"}`, "overlap"},
+		{"a number", `{"overlap":3600}`, "overlap"},
+		{"expiry in the past", `{"overlap":"1h","expires_at":"2001-01-01T00:00:00Z"}`, "expires_at"},
+		{"expiry not a time", `{"overlap":"1h","expires_at":"soon"}`, "expires_at"},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
 			p := problemOf(t, f.api("POST", path, tt.body), http.StatusBadRequest)
-			if p.Field != "overlap" {
-				t.Errorf("field = %q, want overlap", p.Field)
+			if p.Field != tt.field {
+				t.Errorf("field = %q, want %s", p.Field, tt.field)
+			}
+			if tt.name == "above the maximum" && !strings.Contains(p.Detail, "at most 48h") {
+				t.Errorf("detail %q does not give the maximum", p.Detail)
 			}
 		})
 	}
 	t.Run("no body", func(t *testing.T) {
 		problemOf(t, f.api("POST", path, ""), http.StatusUnsupportedMediaType)
 	})
-	if after, _ := f.keys.Get(ctx, rec.ID); !after.ExpiresAt.IsZero() {
-		t.Errorf("refused rotations changed the key's expiry to %v", after.ExpiresAt)
+	if after := f.get(rec.ID); !after.ExpiresAt.IsZero() || after.ReplacedBy != uuid.Nil {
+		t.Errorf("refused rotations changed the key: %+v", after)
 	}
 
 	t.Run("revoked key", func(t *testing.T) {
 		_, r := f.create("Revoked", apikey.Live)
-		if _, err := f.keys.Revoke(ctx, r.ID); err != nil {
+		if _, err := f.owner.Revoke(ctx, r.ID); err != nil {
 			t.Fatal(err)
 		}
 		problemOf(t, f.api("POST", "/dashboard/keys/"+r.ID.String()+"/rotate", `{"overlap":"1h"}`), http.StatusConflict)
@@ -583,11 +917,72 @@ func TestRotate(t *testing.T) {
 	})
 }
 
+func TestRevokeAll(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	var raws []string
+	for i, m := range []apikey.Mode{apikey.Live, apikey.Test, apikey.Live} {
+		raw, _ := f.create(fmt.Sprintf("key %d", i), m)
+		raws = append(raws, raw)
+	}
+	_, revoked := f.create("Revoked before", apikey.Test)
+	if _, err := f.owner.Revoke(ctx, revoked.ID); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(time.Minute)
+	revokedAt := f.get(revoked.ID).RevokedAt
+	otherRaw, _ := f.createFor(f.other, keyward.CreateParams{Name: "Other account", Mode: apikey.Live})
+
+	w := f.api("POST", "/dashboard/keys/revoke-all", "")
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("status = %d; body %s", w.Code, w.Body)
+	}
+	out := decodeJSON[listOut](t, w)
+	if len(out.Keys) != 3 || out.NextCursor != nil {
+		t.Fatalf("revoked %d keys, want 3: %s", len(out.Keys), w.Body)
+	}
+	for _, k := range out.Keys {
+		if k.Status != "revoked" || k.RevokedAt == nil || !k.RevokedAt.Equal(f.keys.Now()) || k.Owner != account {
+			t.Errorf("revoked key = %+v", k)
+		}
+	}
+	for _, raw := range raws {
+		if _, err := f.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
+			t.Errorf("Verify of a key after revoke-all = %v, want ErrRevoked", err)
+		}
+	}
+	if _, err := f.keys.Verify(ctx, otherRaw); err != nil {
+		t.Errorf("the other account's key no longer verifies: %v", err)
+	}
+	if got := f.get(revoked.ID).RevokedAt; !got.Equal(revokedAt) {
+		t.Errorf("the key revoked before was revoked again: %v, was %v", got, revokedAt)
+	}
+	events := f.audited()
+	e := events[len(events)-1]
+	if e.Action != dashboard.AllKeysRevoked || len(e.Keys) != 3 || e.Owner != account || e.Operator.Role != dashboard.Admin {
+		t.Errorf("audit event = %+v", e)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "all API keys revoked") || !strings.Contains(logs, "audit.count=3") {
+		t.Errorf("the log lacks the revocation of all keys:\n%s", logs)
+	}
+
+	t.Run("again", func(t *testing.T) {
+		w := f.api("POST", "/dashboard/keys/revoke-all", "")
+		if out := decodeJSON[listOut](t, w); w.Code != http.StatusOK || len(out.Keys) != 0 || out.Keys == nil {
+			t.Errorf("%d %s, want 200 and no keys", w.Code, w.Body)
+		}
+	})
+	t.Run("a JSON client asks for the confirmation", func(t *testing.T) {
+		problemOf(t, f.api("GET", "/dashboard/keys/revoke-all", ""), http.StatusNotAcceptable)
+	})
+}
+
 func TestStoreOutageIs503AndNeverLeaks(t *testing.T) {
 	f := newFixture(t)
 	_, rec := f.create("k", apikey.Live)
 	id := rec.ID.String()
 	f.store.down.Store(true)
+	html := http.Header{"Accept": {"text/html"}}
 	tests := []struct {
 		name string
 		call call
@@ -595,10 +990,16 @@ func TestStoreOutageIs503AndNeverLeaks(t *testing.T) {
 		{"list", call{method: "GET", path: "/dashboard/keys"}},
 		{"get", call{method: "GET", path: "/dashboard/keys/" + id}},
 		{"create", call{method: "POST", path: "/dashboard/keys", contentType: "application/json", body: `{"name":"n","mode":"live","scopes":["links:read"]}`}},
+		{"update", call{method: "PATCH", path: "/dashboard/keys/" + id, contentType: "application/json", body: `{"name":"n"}`}},
 		{"revoke", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke"}},
+		{"revoke all", call{method: "POST", path: "/dashboard/keys/revoke-all"}},
 		{"rotate", call{method: "POST", path: "/dashboard/keys/" + id + "/rotate", contentType: "application/json", body: `{"overlap":"1h"}`}},
-		{"page", call{method: "GET", path: "/dashboard/keys", header: http.Header{"Accept": {"text/html"}}}},
+		{"page", call{method: "GET", path: "/dashboard/keys", header: html}},
+		{"edit page", call{method: "GET", path: "/dashboard/keys/" + id + "/edit", header: html}},
+		{"revoke-all page", call{method: "GET", path: "/dashboard/keys/revoke-all", header: html}},
 		{"form", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke", contentType: "application/x-www-form-urlencoded"}},
+		{"create form", call{method: "POST", path: "/dashboard/keys", contentType: "application/x-www-form-urlencoded",
+			body: "name=n&mode=test&scopes=links:read&idempotency_key=form_1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -631,15 +1032,20 @@ func TestRoutingErrors(t *testing.T) {
 	}{
 		{"unknown path", call{method: "GET", path: "/dashboard/nothing"}, 404, ""},
 		{"unknown asset", call{method: "GET", path: "/dashboard/assets/none.js"}, 404, ""},
-		{"delete a key", call{method: "DELETE", path: "/dashboard/keys/" + id}, 405, "GET, HEAD"},
+		{"delete a key", call{method: "DELETE", path: "/dashboard/keys/" + id}, 405, "GET, HEAD, PATCH"},
+		{"put a key", call{method: "PUT", path: "/dashboard/keys/" + id}, 405, "GET, HEAD, PATCH"},
 		{"put the list", call{method: "PUT", path: "/dashboard/keys"}, 405, "GET, HEAD, POST"},
 		{"patch revoke", call{method: "PATCH", path: "/dashboard/keys/" + id + "/revoke"}, 405, "GET, HEAD, POST"},
+		{"patch edit", call{method: "PATCH", path: "/dashboard/keys/" + id + "/edit"}, 405, "GET, HEAD, POST"},
 		{"post the new-key form", call{method: "POST", path: "/dashboard/keys/new"}, 405, "GET, HEAD"},
+		{"patch the new-key form", call{method: "PATCH", path: "/dashboard/keys/new"}, 405, "GET, HEAD"},
+		{"delete revoke-all", call{method: "DELETE", path: "/dashboard/keys/revoke-all"}, 405, "GET, HEAD, POST"},
 		{"dot segments", call{method: "GET", path: "/dashboard/keys/../keys", unmuxed: true}, 404, ""},
 		{"double slash", call{method: "GET", path: "/dashboard//keys", unmuxed: true}, 404, ""},
 		{"trailing slash", call{method: "GET", path: "/dashboard/keys/", unmuxed: true}, 404, ""},
 		{"JSON client asks for a form", call{method: "GET", path: "/dashboard/keys/new"}, 406, ""},
 		{"JSON client asks for a confirmation", call{method: "GET", path: "/dashboard/keys/" + id + "/revoke"}, 406, ""},
+		{"JSON client asks for the edit form", call{method: "GET", path: "/dashboard/keys/" + id + "/edit"}, 406, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -659,6 +1065,7 @@ func TestSecurityHeaders(t *testing.T) {
 		{method: "GET", path: "/dashboard/keys", header: http.Header{"Accept": {"text/html"}}},
 		{method: "GET", path: "/dashboard/keys/" + rec.ID.String()},
 		{method: "GET", path: "/dashboard/keys", header: http.Header{"X-Operator": {""}}},
+		{method: "POST", path: "/dashboard/keys/" + rec.ID.String() + "/revoke", header: as(dashboard.Viewer)},
 	} {
 		t.Run(c.method+" "+c.path, func(t *testing.T) {
 			w := f.do(c)
@@ -673,7 +1080,7 @@ func TestSecurityHeaders(t *testing.T) {
 				}
 			}
 			csp := w.Header().Get("Content-Security-Policy")
-			for _, directive := range []string{"default-src 'none'", "script-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+			for _, directive := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
 				if !strings.Contains(csp, directive) {
 					t.Errorf("Content-Security-Policy %q lacks %q", csp, directive)
 				}
@@ -684,11 +1091,13 @@ func TestSecurityHeaders(t *testing.T) {
 
 func TestAuditNeverHoldsSecrets(t *testing.T) {
 	f := newFixture(t)
-	w := f.api("POST", "/dashboard/keys", `{"name":"Audited","mode":"live","scopes":["events:read"]}`)
+	w := f.api("POST", "/dashboard/keys", `{"name":"Audited","mode":"live","scopes":["events:read","links:read"],"metadata":{"customer_email":"pat@example.com"}}`)
 	created := decodeJSON[issuedOut](t, w)
+	f.api("PATCH", "/dashboard/keys/"+created.Key.ID.String(), `{"name":"Audited (renamed)","scopes":["events:read"]}`)
 	w = f.api("POST", "/dashboard/keys/"+created.Key.ID.String()+"/rotate", `{"overlap":"1h"}`)
 	rotated := decodeJSON[issuedOut](t, w)
 	f.api("POST", "/dashboard/keys/"+rotated.Key.ID.String()+"/revoke", "")
+	f.api("POST", "/dashboard/keys/revoke-all", "")
 
 	events := f.audited()
 	want := []struct {
@@ -696,33 +1105,50 @@ func TestAuditNeverHoldsSecrets(t *testing.T) {
 		key    uuid.UUID
 	}{
 		{dashboard.KeyCreated, created.Key.ID},
+		{dashboard.KeyUpdated, created.Key.ID},
 		{dashboard.KeyRotated, rotated.Key.ID},
 		{dashboard.KeyRevoked, rotated.Key.ID},
+		{dashboard.AllKeysRevoked, uuid.Nil},
 	}
 	if len(events) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(events), len(want), events)
 	}
+	alice := dashboard.Operator{Name: "alice", Owner: account, Role: dashboard.Admin}
 	for i, e := range events {
-		if e.Action != want[i].action || e.Key.ID != want[i].key || e.Operator != "alice" || e.Key.Prefix == "" {
+		if e.Action != want[i].action || e.Key.ID != want[i].key || e.Operator != alice || e.Owner != account ||
+			(e.Key.ID != uuid.Nil && e.Key.Prefix == "") {
 			t.Errorf("event %d = %+v, want %s of %v by alice with a prefix", i, e, want[i].action, want[i].key)
 		}
-		if !e.Key.Hash.IsZero() || !e.Replaced.Hash.IsZero() {
+		if !e.Key.Hash.IsZero() || !e.Replaced.Hash.IsZero() || !e.Previous.Hash.IsZero() {
 			t.Errorf("event %d carries a hash", i)
 		}
+		for _, k := range e.Keys {
+			if !k.Hash.IsZero() {
+				t.Errorf("event %d carries a hash", i)
+			}
+		}
+	}
+	if n := len(events[4].Keys); n != 1 { // the rotated key, in its overlap
+		t.Errorf("revoke-all revoked %d keys, want 1", n)
 	}
 
 	logs := f.logs.String()
 	for _, raw := range []string{created.RawKey, rotated.RawKey} {
-		if strings.Contains(logs, raw) {
+		if strings.Contains(logs, raw) || strings.Contains(logs, raw[len(created.Key.Prefix):]) {
 			t.Error("a raw key was logged")
 		}
 		if strings.Contains(logs, apikey.HashOf(raw).String()) {
 			t.Error("a key hash was logged")
 		}
 	}
+	if strings.Contains(logs, "pat@example.com") {
+		t.Error("metadata was logged")
+	}
 	for _, line := range []string{
-		"API key created", "API key rotated", "API key revoked",
-		"audit.operator=alice", "audit.key.id=" + created.Key.ID.String(), "audit.key.prefix=" + created.Key.Prefix,
+		"API key created", "API key updated", "API key rotated", "API key revoked", "all API keys revoked",
+		"audit.operator.name=alice", "audit.operator.owner=" + account, "audit.operator.role=admin", "audit.owner=" + account,
+		"audit.key.id=" + created.Key.ID.String(), "audit.key.prefix=" + created.Key.Prefix,
+		`audit.changed="[name scopes]"`, `audit.previous_name=Audited`,
 		"audit.replaced.id=" + created.Key.ID.String(),
 	} {
 		if !strings.Contains(logs, line) {

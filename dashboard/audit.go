@@ -1,8 +1,8 @@
 package dashboard
 
 import (
-	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/keyward/keyward/apikey"
 )
@@ -12,54 +12,118 @@ type Action string
 
 // The audited actions.
 const (
-	KeyCreated Action = "key.created" // a key was created
-	KeyRevoked Action = "key.revoked" // a key was revoked
-	KeyRotated Action = "key.rotated" // a key was replaced by a new one
+	KeyCreated     Action = "key.created"      // a key was created
+	KeyUpdated     Action = "key.updated"      // a key's name, scopes, metadata or expiry changed
+	KeyRotated     Action = "key.rotated"      // a key was replaced by a new one
+	KeyRevoked     Action = "key.revoked"      // a key was revoked
+	AllKeysRevoked Action = "keys.revoked_all" // every active key of the account was revoked
 )
 
 // An Event reports one audited action. It never holds a raw key; its
-// records have no hash either.
+// records have no hash either. Records carry the keys' metadata, which the
+// log line leaves out (it may be personal data): the hook decides what to
+// keep.
 type Event struct {
 	// Action is what was done.
 	Action Action
-	// Operator is the name the AuthorizeFunc gave for the request.
-	Operator string
-	// Key is the key created, the key revoked (with its revocation time),
-	// or the new key of a rotation.
+	// Operator is who did it, as the AuthorizeFunc named them.
+	Operator Operator
+	// Owner is the account whose keys changed: the operator's.
+	Owner string
+	// Key is the key created, updated (as updated), revoked (with its
+	// revocation time), or the new key of a rotation. It is zero for
+	// AllKeysRevoked.
 	Key apikey.Record
 	// Replaced is, for KeyRotated, the old key, with the expiry the
 	// rotation gave it. Its ID is always set; the rest is zero if the
 	// record could not be read back after the rotation.
 	Replaced apikey.Record
+	// Previous is, for KeyUpdated, the key as it was read just before the
+	// update.
+	Previous apikey.Record
+	// Changed names, for KeyUpdated, what the update changed: any of
+	// "name", "scopes", "metadata" and "expires_at".
+	Changed []string
+	// Keys are, for AllKeysRevoked, the keys revoked, newest first; empty
+	// if the account had no active key.
+	Keys []apikey.Record
 }
 
-// LogValue logs the action, the operator and the keys' identities (ID,
-// name, display prefix, mode), never a secret.
+// LogValue logs the action, the operator, the account and the keys'
+// identities (ID, owner, name, display prefix, mode), never a secret, a
+// hash or metadata.
 func (e Event) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("action", string(e.Action)),
-		slog.String("operator", e.Operator),
-		slog.Any("key", e.Key),
+		slog.Any("operator", e.Operator),
+		slog.String("owner", e.Owner),
 	}
-	if e.Action == KeyRotated {
-		attrs = append(attrs, slog.Any("replaced", e.Replaced),
+	switch e.Action {
+	case AllKeysRevoked:
+		ids := make([]string, len(e.Keys))
+		for i, k := range e.Keys {
+			ids[i] = k.ID.String()
+		}
+		attrs = append(attrs, slog.Int("count", len(e.Keys)), slog.Any("ids", ids))
+	case KeyRotated:
+		attrs = append(attrs, slog.Any("key", e.Key), slog.Any("replaced", e.Replaced),
 			slog.Time("replaced_expires_at", e.Replaced.ExpiresAt))
+	case KeyUpdated:
+		attrs = append(attrs, slog.Any("key", e.Key), slog.Any("changed", e.Changed))
+		if e.Previous.Name != e.Key.Name {
+			attrs = append(attrs, slog.String("previous_name", e.Previous.Name))
+		}
+	default:
+		attrs = append(attrs, slog.Any("key", e.Key))
 	}
 	return slog.GroupValue(attrs...)
 }
 
 var auditMessages = map[Action]string{
-	KeyCreated: "dashboard: API key created",
-	KeyRevoked: "dashboard: API key revoked",
-	KeyRotated: "dashboard: API key rotated",
+	KeyCreated:     "dashboard: API key created",
+	KeyUpdated:     "dashboard: API key updated",
+	KeyRotated:     "dashboard: API key rotated",
+	KeyRevoked:     "dashboard: API key revoked",
+	AllKeysRevoked: "dashboard: all API keys revoked",
 }
 
-// report logs e and passes it to the audit hook.
-func (h *Handler) report(ctx context.Context, e Event) {
+// report logs e, done by the operator of r, and passes it to the audit
+// hook.
+func (h *Handler) report(r *http.Request, e Event) {
+	e.Operator = operator(r)
+	e.Owner = e.Operator.Owner
 	e.Key.Hash = apikey.Hash{}
 	e.Replaced.Hash = apikey.Hash{}
+	e.Previous.Hash = apikey.Hash{}
+	if e.Keys != nil {
+		keys := make([]apikey.Record, len(e.Keys))
+		for i, k := range e.Keys {
+			k.Hash = apikey.Hash{}
+			keys[i] = k
+		}
+		e.Keys = keys
+	}
+	ctx := r.Context()
 	h.logger.LogAttrs(ctx, slog.LevelInfo, auditMessages[e.Action], slog.Any("audit", e))
 	if h.audit != nil {
 		h.audit(ctx, e)
 	}
+}
+
+// changes names what differs between a key before and after an update.
+func changes(before, after apikey.Record) []string {
+	var changed []string
+	if before.Name != after.Name {
+		changed = append(changed, "name")
+	}
+	if !before.Scopes.Equal(after.Scopes) {
+		changed = append(changed, "scopes")
+	}
+	if !before.Metadata.Equal(after.Metadata) {
+		changed = append(changed, "metadata")
+	}
+	if !before.ExpiresAt.Equal(after.ExpiresAt) {
+		changed = append(changed, "expires_at")
+	}
+	return changed
 }

@@ -25,12 +25,15 @@ import (
 )
 
 // TestBrowser drives the dashboard in a real headless Chromium, as an
-// operator would: create a key, copy it from the page, call an API with it,
-// revoke it in the page, and see the API refuse it and the list keep it,
-// revoked, with its time. It does so twice, with JavaScript and with
-// JavaScript disabled, since the page must work without it. It also checks
-// that a page on another origin cannot revoke a key with the operator's
-// cookie.
+// operator would: create a key with an expiry and metadata, copy it from
+// the page, call an API with it, reload the page that showed it (which
+// must not create a second key, nor show the key again), narrow its scopes
+// in the edit form, roll it (the two keys' pages link to each other),
+// revoke the new key in the page, and see the API refuse it and the list
+// keep it, revoked, with its time. It does so twice, with JavaScript and
+// with JavaScript disabled, since the page must work without it. It also
+// checks that a page on another origin cannot revoke a key with the
+// operator's cookie.
 //
 // It needs Chromium (.ci/install-chromium installs Debian's); without it the
 // test skips, except under CI=true, where it fails. It saves screenshots in
@@ -47,14 +50,16 @@ func TestBrowser(t *testing.T) {
 	t.Logf("screenshots in %s", artifacts)
 
 	keys := newKeys(t)
-	seed(t, keys)
+	owner := keys.Owner("acct_acme")
+	seed(t, owner)
+	seed(t, keys.Owner("acct_other")) // never shown: another account's keys
 	const cookieName, cookieValue = "operator_session", "e2e-session-7f3a"
-	dash, err := dashboard.New(keys, func(r *http.Request) (string, error) {
+	dash, err := dashboard.New(keys, func(r *http.Request) (dashboard.Operator, error) {
 		c, err := r.Cookie(cookieName)
 		if err != nil || c.Value != cookieValue {
-			return "", errors.New("no operator session")
+			return dashboard.Operator{}, errors.New("no operator session")
 		}
-		return "ada@example.com", nil
+		return dashboard.Operator{Name: "ada@example.com", Owner: "acct_acme", Role: dashboard.Admin}, nil
 	}, dashboard.WithTitle("Acme Checkout"), dashboard.WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
@@ -72,11 +77,12 @@ func TestBrowser(t *testing.T) {
 		})
 		return err
 	}))
-	o := operator{srv: srv, keys: keys, artifacts: artifacts}
+	o := operator{srv: srv, keys: keys, owner: owner, artifacts: artifacts}
 
 	t.Run("with JavaScript", func(t *testing.T) {
 		ctx := newTab(t, browser, true)
-		id, raw := o.createKey(t, ctx, "Nightly reconciliation job", "sessions:write")
+		name := "Nightly reconciliation job"
+		id, raw := o.createKey(t, ctx, name)
 
 		// Another origin cannot revoke it with the operator's cookie: a
 		// page on another port of the same host (same site, so the browser
@@ -94,15 +100,17 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "h1"); got != "Forbidden" {
 			t.Errorf("the cross-origin post got a page titled %q, want Forbidden", got)
 		}
-		if rec, err := keys.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
+		if rec, err := owner.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
 			t.Fatalf("after a cross-origin post the key is revoked=%v (error %v), want active", rec.Revoked(), err)
 		}
 		if got := callAPI(t, srv.URL, raw); got != http.StatusOK {
 			t.Fatalf("after a cross-origin post the API answered %d, want 200", got)
 		}
 
+		o.editKey(t, ctx, id)
+		newID, newRaw := o.rollKey(t, ctx, id, raw, name)
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
-		o.revokeKey(t, ctx, id, raw, "Nightly reconciliation job")
+		o.revokeKey(t, ctx, newID, newRaw, name)
 
 		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
 		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
@@ -118,8 +126,12 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("without JavaScript", func(t *testing.T) {
 		ctx := newTab(t, browser, false)
-		id, raw := o.createKey(t, ctx, "Fulfilment worker", "links:read")
-		o.revokeKey(t, ctx, id, raw, "Fulfilment worker")
+		name := "Fulfilment worker"
+		id, raw := o.createKey(t, ctx, name)
+		o.editKey(t, ctx, id)
+		newID, newRaw := o.rollKey(t, ctx, id, raw, name)
+		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
+		o.revokeKey(t, ctx, newID, newRaw, name)
 	})
 }
 
@@ -127,7 +139,16 @@ func TestBrowser(t *testing.T) {
 type operator struct {
 	srv       *httptest.Server
 	keys      *keyward.Keys
+	owner     keyward.Owner // the operator's account
 	artifacts string
+}
+
+// suffix names a tab's screenshots.
+func suffix(t *testing.T) string {
+	if strings.HasPrefix(t.Name(), "TestBrowser/with_") {
+		return ""
+	}
+	return "-nojs"
 }
 
 // copyButtonShown reports whether the copy button is on screen. The script
@@ -142,15 +163,30 @@ func copyButtonShown(t *testing.T, ctx context.Context) bool {
 	return shown
 }
 
-// createKey opens the dashboard, creates a test key with one scope in the
-// form, checks the one-time reveal and the key against the API, goes back
-// to the list, and returns the key's ID and raw key.
-func (o operator) createKey(t *testing.T, ctx context.Context, name, scope string) (id, raw string) {
+// named returns the keys of the operator's account with the given name.
+func (o operator) named(t *testing.T, ctx context.Context, name string) []apikey.Record {
 	t.Helper()
-	suffix := "-nojs"
-	if withJS := strings.HasPrefix(t.Name(), "TestBrowser/with_"); withJS {
-		suffix = ""
+	page, err := o.owner.List(ctx, keyward.ListOptions{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
 	}
+	var out []apikey.Record
+	for _, rec := range page.Keys {
+		if rec.Name == name {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// createKey opens the dashboard, creates a test key with two scopes, an
+// expiry and a metadata pair in the form, checks the one-time reveal and
+// the key against the API, reloads the reveal (which creates nothing and
+// shows no key), goes on to the key's page, and returns the key's ID and
+// raw key.
+func (o operator) createKey(t *testing.T, ctx context.Context, name string) (id, raw string) {
+	t.Helper()
+	suffix := suffix(t)
 
 	// The mount point redirects to the key list.
 	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(o.srv.URL+"/dashboard/"))
@@ -164,12 +200,17 @@ func (o operator) createKey(t *testing.T, ctx context.Context, name, scope strin
 		t.Errorf("heading = %q, want %q", got, "API keys")
 	}
 
-	// New key: name, Test mode, one scope.
+	// New key: name, Test mode, two scopes, an expiry, one metadata pair.
+	expires := o.keys.Now().AddDate(0, 2, 0).Format(time.DateOnly)
 	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
 	step(t, ctx, "fill the form",
 		chromedp.SendKeys(chromedp.ID("name"), name),
 		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
-		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="`+scope+`"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="sessions:write"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="links:read"]`)),
+		chromedp.SetValue(chromedp.ID("expires_at"), expires),
+		chromedp.SendKeys(chromedp.CSS(`.metadata-row:nth-child(2) input[name="metadata_key"]`), "integration"),
+		chromedp.SendKeys(chromedp.CSS(`.metadata-row:nth-child(2) input[name="metadata_value"]`), "woocommerce"),
 	)
 	screenshot(t, ctx, filepath.Join(o.artifacts, "new"+suffix+".png"))
 	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
@@ -203,18 +244,125 @@ func (o operator) createKey(t *testing.T, ctx context.Context, name, scope strin
 	screenshot(t, ctx, filepath.Join(o.artifacts, "reveal"+suffix+".png"))
 	id = path.Base(header(resp, "Location"))
 
-	// The key authenticates.
+	// The key authenticates, and has what the form said.
 	if got := callAPI(t, o.srv.URL, raw); got != http.StatusOK {
 		t.Fatalf("the API answered %d to the new key, want 200", got)
 	}
+	rec, err := o.owner.Get(ctx, uuidOf(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := rec.Metadata.Get("integration"); v != "woocommerce" || rec.ExpiresAt.Format(time.RFC3339) != expires+"T00:00:00Z" ||
+		!rec.Scopes.Equal(scope.NewSet(scope.SessionsWrite, scope.LinksRead)) {
+		t.Errorf("the key was created as %+v, metadata %v", rec, rec.Metadata)
+	}
 
-	// Back to the list: the key is there, active.
-	row := `tr[data-key-id="` + id + `"]`
-	step(t, ctx, "back to the list", chromedp.Click(chromedp.ID("done")), chromedp.WaitVisible(chromedp.CSS(row)))
-	if got := attr(t, ctx, row, "data-status"); got != "active" {
-		t.Fatalf("the new key's status = %q, want active", got)
+	// Reloading the page that showed the key posts the form again: no
+	// second key, and no key shown.
+	resp, err = chromedp.RunResponse(ctx, chromedp.Reload())
+	if err != nil {
+		t.Fatalf("reloading the reveal: %v", err)
+	}
+	if resp.Status != http.StatusOK || resp.URL != o.srv.URL+"/dashboard/keys" {
+		t.Errorf("the reload answered %d at %s, want 200 at the create's URL", resp.Status, resp.URL)
+	}
+	if got := text(t, ctx, "h1"); got != "API key already created" {
+		t.Errorf("the reload shows %q, want the page saying the key was already created", got)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#raw-key").length`)); err != nil || n != 0 {
+		t.Errorf("the reload shows a raw key field (%d, %v)", n, err)
+	}
+	if body := text(t, ctx, "body"); strings.Contains(body, raw) || strings.Contains(body, raw[len(rec.Prefix):]) {
+		t.Error("the reload shows the raw key")
+	}
+	if n := len(o.named(t, ctx, name)); n != 1 {
+		t.Fatalf("%d keys named %q after the reload, want 1", n, name)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "repeat"+suffix+".png"))
+
+	// On to the key's page: its metadata and expiry.
+	step(t, ctx, "open the key", chromedp.Click(chromedp.ID("view-key")), chromedp.WaitVisible(chromedp.ID("edit")))
+	if got := text(t, ctx, "dl.metadata"); got != "integration woocommerce" {
+		t.Errorf("the key's metadata reads %q", got)
+	}
+	if got := attr(t, ctx, ".facts:nth-of-type(2) time", "datetime"); got != expires+"T00:00:00Z" {
+		t.Errorf("the key's expiry reads %q, want %s", got, expires)
 	}
 	return id, raw
+}
+
+// editKey narrows the key's scopes from its page, in the edit form.
+func (o operator) editKey(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	step(t, ctx, "open the key", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("edit")))
+	step(t, ctx, "open the edit form", chromedp.Click(chromedp.ID("edit")), chromedp.WaitVisible(chromedp.ID("save")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('input[name="scopes"]').length`)); err != nil || n != 2 {
+		t.Errorf("the edit form offers %d scopes (%v), want the key's 2", n, err)
+	}
+	step(t, ctx, "uncheck links:read", chromedp.Click(chromedp.CSS(`input[name="scopes"][value="links:read"]`)))
+	screenshot(t, ctx, filepath.Join(o.artifacts, "edit"+suffix(t)+".png"))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("save")))
+	if err != nil {
+		t.Fatalf("saving: %v", err)
+	}
+	if resp.Status != http.StatusOK || resp.URL != o.srv.URL+"/dashboard/keys/"+id {
+		t.Errorf("saving ended at %d %s, want the key's page", resp.Status, resp.URL)
+	}
+	if got := text(t, ctx, ".facts .scopes"); got != "sessions:write" {
+		t.Errorf("the key's page lists the scopes %q, want sessions:write", got)
+	}
+	rec, err := o.owner.Get(ctx, uuidOf(t, id))
+	if err != nil || !rec.Scopes.Equal(scope.NewSet(scope.SessionsWrite)) {
+		t.Errorf("after the edit the key has the scopes %v (%v)", rec.Scopes, err)
+	}
+	if v, _ := rec.Metadata.Get("integration"); v != "woocommerce" {
+		t.Errorf("the edit lost the metadata: %v", rec.Metadata)
+	}
+}
+
+// rollKey rolls the key from its page with an hour's overlap, checks that
+// both keys work and that their pages link to each other, and returns the
+// new key's ID and raw key.
+func (o operator) rollKey(t *testing.T, ctx context.Context, id, raw, name string) (newID, newRaw string) {
+	t.Helper()
+	step(t, ctx, "open the key", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("roll")))
+	step(t, ctx, "open the roll form", chromedp.Click(chromedp.ID("roll")), chromedp.WaitVisible(chromedp.ID("confirm-rotate")))
+	step(t, ctx, "choose an hour", chromedp.Click(chromedp.CSS(`input[name="overlap"][value="1h"]`)))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("confirm-rotate")))
+	if err != nil {
+		t.Fatalf("rolling: %v", err)
+	}
+	if resp.Status != http.StatusCreated || header(resp, "Cache-Control") != "no-store" {
+		t.Fatalf("the roll answered %d, Cache-Control %q", resp.Status, header(resp, "Cache-Control"))
+	}
+	if got := text(t, ctx, "h1"); got != "Key rolled" {
+		t.Errorf("heading = %q", got)
+	}
+	newRaw, err = chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
+	if err != nil {
+		t.Fatalf("reading the new key: %v", err)
+	}
+	newID = path.Base(header(resp, "Location"))
+	for which, k := range map[string]string{"old": raw, "new": newRaw} {
+		if got := callAPI(t, o.srv.URL, k); got != http.StatusOK {
+			t.Errorf("during the overlap the API answered %d to the %s key, want 200", got, which)
+		}
+	}
+
+	// The new key's page links to the old one, and back.
+	step(t, ctx, "open the new key", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+newID), chromedp.WaitVisible(chromedp.CSS("a.keylink")))
+	if got := attr(t, ctx, "a.keylink", "href"); got != "keys/"+id {
+		t.Errorf("the new key's page links to %q, want the old key", got)
+	}
+	step(t, ctx, "follow Replaces", chromedp.Click(chromedp.CSS("a.keylink")), chromedp.WaitVisible(chromedp.CSS("a.keylink")))
+	if got := text(t, ctx, "h1"); got != name {
+		t.Errorf("the link led to %q", got)
+	}
+	if got := attr(t, ctx, "a.keylink", "href"); got != "keys/"+newID {
+		t.Errorf("the old key's page links to %q, want the new key", got)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "key"+suffix(t)+".png"))
+	return newID, newRaw
 }
 
 // revokeKey revokes the key from the list, through the confirmation, and
@@ -222,7 +370,7 @@ func (o operator) createKey(t *testing.T, ctx context.Context, name, scope strin
 // its time, after a reload.
 func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name string) {
 	t.Helper()
-	start := time.Now().Add(-time.Second)
+	start := o.keys.Now()
 	row := `tr[data-key-id="` + id + `"]`
 	step(t, ctx, "revoke", chromedp.Click(chromedp.CSS(row+` a.revoke`)), chromedp.WaitVisible(chromedp.ID("confirm-revoke")))
 	if got, want := text(t, ctx, "h1"), "Revoke “"+name+"”?"; got != want {
@@ -254,8 +402,8 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name str
 	if err != nil {
 		t.Fatalf("the revocation time %q is not RFC 3339: %v", stamp, err)
 	}
-	if at.Before(start.Truncate(time.Second)) || at.After(time.Now()) {
-		t.Errorf("revoked at %v, want between %v and now", at, start)
+	if now := o.keys.Now(); at.Before(start.Truncate(time.Second)) || at.After(now) {
+		t.Errorf("revoked at %v, want between %v and %v", at, start, now)
 	}
 }
 
@@ -297,27 +445,27 @@ func callAPI(t *testing.T, base, raw string) int {
 }
 
 // seed creates the keys of a plausible account, so that the screenshot
-// shows live and test keys, uses, and a key being rolled.
-func seed(t *testing.T, keys *keyward.Keys) {
+// shows live and test keys, uses, metadata and a key being rolled.
+func seed(t *testing.T, owner keyward.Owner) {
 	t.Helper()
 	ctx := context.Background()
-	create := func(name string, m apikey.Mode, scopes ...scope.Scope) (apikey.Secret, apikey.Record) {
-		sec, rec, err := keys.Create(ctx, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
+	create := func(name string, m apikey.Mode, md map[string]string, scopes ...scope.Scope) (apikey.Secret, apikey.Record) {
+		sec, rec, err := owner.Create(ctx, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes, Metadata: md})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return sec, rec
 	}
-	create("Staging", apikey.Test, scope.LinksRead, scope.SessionsRead, scope.SessionsWrite, scope.EventsRead)
-	sec, _ := create("Production server", apikey.Live, scope.SessionsWrite, scope.SessionsRead, scope.WebhooksRead)
-	if _, err := keys.Verify(ctx, sec.Reveal()); err != nil {
+	create("Staging", apikey.Test, nil, scope.LinksRead, scope.SessionsRead, scope.SessionsWrite, scope.EventsRead)
+	sec, _ := create("Production server", apikey.Live, map[string]string{"host": "api-1"}, scope.SessionsWrite, scope.SessionsRead, scope.WebhooksRead)
+	if _, err := owner.Keys().Verify(ctx, sec.Reveal()); err != nil {
 		t.Fatal(err)
 	}
-	_, woo := create("WooCommerce plugin", apikey.Live, scope.SessionsWrite, scope.CustomersWrite)
-	if _, _, err := keys.Rotate(ctx, woo.ID, 24*time.Hour); err != nil {
+	_, woo := create("WooCommerce plugin", apikey.Live, map[string]string{"integration": "woocommerce"}, scope.SessionsWrite, scope.CustomersWrite)
+	if _, _, err := owner.Rotate(ctx, woo.ID, keyward.RotateParams{Overlap: 24 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	if err := keys.Flush(ctx); err != nil {
+	if err := owner.Keys().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -9,25 +9,9 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/keyward/keyward"
 )
-
-// An AuthorizeFunc decides whether a request comes from an operator allowed
-// to manage keys. It returns the operator's name, which the audit reports,
-// or an error to refuse the request. It is the mounting application's own
-// check: a session cookie, single sign-on, mutual TLS, HTTP Basic
-// authentication, or a middleware that put the user into the request's
-// context.
-//
-// An empty operator name with a nil error is a refusal too, so that a check
-// that forgot to name its operator fails closed.
-type AuthorizeFunc func(r *http.Request) (operator string, err error)
-
-// ErrNoOperator is the error passed to the unauthorized handler when the
-// [AuthorizeFunc] returned neither an operator nor an error.
-var ErrNoOperator = errors.New("dashboard: the authorization check named no operator")
 
 // Handler is the dashboard: the JSON management API and the HTML page, on
 // the same routes. Create it with [New] and mount it with
@@ -45,7 +29,6 @@ type Handler struct {
 	logger       *slog.Logger
 	audit        func(context.Context, Event)
 	title        string
-	now          func() time.Time
 
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
@@ -98,7 +81,7 @@ func WithCrossOriginProtection(p *http.CrossOriginProtection) Option {
 
 // WithLogger sets where the audit trail and failures are logged. The
 // default is [slog.Default]. Log lines carry key IDs, names, display
-// prefixes and operators, never a raw key.
+// prefixes and operators, never a raw key, a hash or metadata.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -109,8 +92,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithAudit sets a function called after every key created, revoked or
-// rotated, in addition to the log line, for an audit table or a security
+// WithAudit sets a function called after every change an operator makes
+// (a key created, updated, rotated or revoked, all keys revoked), in
+// addition to the log line, for an audit table or a security
 // feed. It runs synchronously, before the response is written; it must not
 // block for long. The [Event] never holds a raw key.
 func WithAudit(f func(ctx context.Context, e Event)) Option {
@@ -172,7 +156,6 @@ func New(keys *keyward.Keys, authorize AuthorizeFunc, opts ...Option) (*Handler,
 		logger:       c.logger,
 		audit:        c.audit,
 		title:        c.title,
-		now:          time.Now,
 		pages:        pages,
 		assets:       assets,
 	}
@@ -189,28 +172,42 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /keys", h.list)
 	m.HandleFunc("POST /keys", h.create)
 	m.HandleFunc("GET /keys/new", h.newForm)
-	m.HandleFunc("GET /keys/{id}", h.get)
+	m.HandleFunc("GET /keys/revoke-all", h.revokeAllForm)
+	m.HandleFunc("POST /keys/revoke-all", h.revokeAll)
+	m.HandleFunc("GET /keys/{id}/edit", h.editForm)
+	m.HandleFunc("POST /keys/{id}/edit", h.update)
 	m.HandleFunc("GET /keys/{id}/revoke", h.revokeForm)
 	m.HandleFunc("POST /keys/{id}/revoke", h.revoke)
 	m.HandleFunc("GET /keys/{id}/rotate", h.rotateForm)
 	m.HandleFunc("POST /keys/{id}/rotate", h.rotate)
 	m.HandleFunc("GET /assets/{name}", h.asset)
 
+	// "/keys/{id}" dispatches on the method itself: "PATCH /keys/{id}" and
+	// "GET /keys/{id}" beside the method-less fallbacks of "/keys/new" and
+	// "/keys/revoke-all" would be conflicting patterns for the mux.
+	m.HandleFunc("/keys/{id}", func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodGet, http.MethodHead:
+			h.get(w, r)
+		case http.MethodPatch:
+			h.update(w, r)
+		default:
+			h.methodNotAllowed(w, r, "GET, HEAD, PATCH")
+		}
+	})
 	// Other methods on known paths, and unknown paths, answer in the
-	// client's format rather than the mux's plain text. ("/keys/{id}"
-	// also covers "/keys/new".)
+	// client's format rather than the mux's plain text.
 	for path, allow := range map[string]string{
 		"/{$}":              "GET, HEAD",
 		"/keys":             "GET, HEAD, POST",
-		"/keys/{id}":        "GET, HEAD",
+		"/keys/new":         "GET, HEAD",
+		"/keys/revoke-all":  "GET, HEAD, POST",
+		"/keys/{id}/edit":   "GET, HEAD, POST",
 		"/keys/{id}/revoke": "GET, HEAD, POST",
 		"/keys/{id}/rotate": "GET, HEAD, POST",
 		"/assets/{name}":    "GET, HEAD",
 	} {
-		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", allow)
-			h.fail(w, r, http.StatusMethodNotAllowed, "The method "+r.Method+" is not allowed here.")
-		})
+		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { h.methodNotAllowed(w, r, allow) })
 	}
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "There is nothing here.")
@@ -218,9 +215,16 @@ func (h *Handler) routes() {
 	h.mux = m
 }
 
+func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow string) {
+	w.Header().Set("Allow", allow)
+	h.fail(w, r, http.StatusMethodNotAllowed, "The method "+r.Method+" is not allowed here.")
+}
+
 // ServeHTTP serves the dashboard. It sets the security headers, refuses
-// cross-origin state-changing requests, asks the [AuthorizeFunc], and only
-// then routes the request.
+// cross-origin state-changing requests, asks the [AuthorizeFunc] and
+// checks the [Operator] it names, and only then routes the request. Every
+// handler acts through the operator's account only
+// ([keyward.Keys.Owner]) and checks the operator's [Role].
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
@@ -238,8 +242,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op, err := h.authorize(r)
-	if err == nil && op == "" {
-		err = ErrNoOperator
+	if err == nil {
+		err = op.check()
 	}
 	if err != nil {
 		h.unauthorized(w, r, err)
@@ -272,10 +276,17 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 type operatorKey struct{}
 
-// operator returns the operator the AuthorizeFunc named for r.
-func operator(r *http.Request) string {
-	op, _ := r.Context().Value(operatorKey{}).(string)
+// operator returns the operator the AuthorizeFunc named for r: a valid
+// one, since ServeHTTP refuses the others.
+func operator(r *http.Request) Operator {
+	op, _ := r.Context().Value(operatorKey{}).(Operator)
 	return op
+}
+
+// owner returns the keys of the operator's account: the only way a
+// handler reaches keys.
+func (h *Handler) owner(r *http.Request) keyward.Owner {
+	return h.keys.Owner(operator(r).Owner)
 }
 
 // root returns the relative reference from r's URL to the dashboard's
@@ -323,68 +334,4 @@ func isForm(r *http.Request) bool {
 func mediaType(r *http.Request) string {
 	ct, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
 	return strings.ToLower(strings.TrimSpace(ct))
-}
-
-// fail answers an error in the client's format. msg is shown to the client
-// and must not carry internal details.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	if wantsJSON(r) {
-		writeProblem(w, problem{Status: status, Detail: msg})
-		return
-	}
-	h.errorPage(w, r, status, msg)
-}
-
-func (h *Handler) defaultUnauthorized(w http.ResponseWriter, r *http.Request, _ error) {
-	h.fail(w, r, http.StatusUnauthorized, "Operator sign-in required.")
-}
-
-// failErr answers the error of a lifecycle call: a missing key is 404, a
-// revoked one 409, bad input 400 naming the field, a store failure 503;
-// anything else is 500. Store failures are logged; their text never
-// reaches the client.
-func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, op string, err error) {
-	var in *keyward.InputError
-	switch {
-	case errors.As(err, &in):
-		h.failField(w, r, in.Field, in.Err)
-	case errors.Is(err, keyward.ErrNotFound):
-		h.fail(w, r, http.StatusNotFound, "No key has this ID.")
-	case errors.Is(err, keyward.ErrAlreadyRevoked):
-		h.fail(w, r, http.StatusConflict, "The key is revoked; revocation is final.")
-	case errors.Is(err, keyward.ErrStoreUnavailable):
-		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: key store unavailable",
-			slog.String("op", op), slog.String("operator", operator(r)), slog.Any("err", err))
-		h.fail(w, r, http.StatusServiceUnavailable, "The key store is unavailable. Nothing was changed; try again.")
-	default:
-		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: unexpected error",
-			slog.String("op", op), slog.String("operator", operator(r)), slog.Any("err", err))
-		h.fail(w, r, http.StatusInternalServerError, "Something went wrong. Nothing was changed; try again.")
-	}
-}
-
-// failField answers a request with an invalid field.
-func (h *Handler) failField(w http.ResponseWriter, r *http.Request, field string, err error) {
-	detail := fieldMessage(field, err)
-	if wantsJSON(r) {
-		writeProblem(w, problem{
-			Type:   invalidFieldType,
-			Title:  "Invalid field",
-			Status: http.StatusBadRequest,
-			Detail: detail,
-			Field:  field,
-		})
-		return
-	}
-	h.errorPage(w, r, http.StatusBadRequest, detail)
-}
-
-// fieldMessage describes what is wrong with a field, for the client: the
-// reason keyward or the decoder gave, which describes the input only.
-func fieldMessage(field string, err error) string {
-	msg := "is invalid"
-	if err != nil {
-		msg = strings.TrimPrefix(err.Error(), "apikey: ")
-	}
-	return field + ": " + msg
 }

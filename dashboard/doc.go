@@ -6,29 +6,62 @@
 //	...
 //	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
 //
-// The page lists every key with its name, prefix, mode, scopes, last use,
-// creation time and status (revoked keys stay listed with their revocation
-// time); creates keys and shows the raw key once; revokes a key after a
-// confirmation; and rolls a key with an overlap. It is rendered on the
-// server with [html/template], its stylesheet and script are embedded, it
-// loads nothing from elsewhere, and it works without JavaScript (the script
-// only adds a copy button and applies filters on change).
+// Each operator manages the keys of one account, as their [Operator] says.
+// The page lists the account's keys with their name, prefix, mode, scopes,
+// last use, creation time and status (revoked keys stay listed with their
+// revocation time); shows each key with its metadata, expiry and the keys
+// it replaced or that replace it; creates keys, with an optional expiry
+// and metadata, and shows the raw key once; edits a key's name, metadata
+// and scopes (narrowing only); revokes a key after a confirmation; rolls a
+// key with an overlap; and revokes all the account's keys at once. It is
+// rendered on the server with [html/template], its stylesheet and script
+// are embedded, it loads nothing from elsewhere, and it works without
+// JavaScript (the script only adds a copy button and applies filters on
+// change).
+//
+// # Accounts and roles
+//
+// The dashboard never authenticates operators itself. [New] requires an
+// [AuthorizeFunc], the application's own check, which says who the
+// operator is ([Operator.Name], for the audit), which account they act for
+// ([Operator.Owner]) and what they may do there ([Operator.Role]). Without
+// one New returns an error, so the dashboard cannot be mounted open by
+// accident. Every request, assets included, passes that check first; an
+// error, or an operator without a name, a valid account or a known role,
+// goes to the unauthorized handler ([WithUnauthorized]), with an error
+// matching [ErrNoOperator] in the second case.
+//
+// Every route, HTML and JSON, acts through the operator's account only
+// ([keyward.Keys.Owner]): another account's keys are not listed, and
+// another account's key ID gets exactly the answer of an ID that no key
+// has (404, "No key has this ID."), whatever the route, method or role, so
+// that no answer reveals that the ID exists elsewhere. The roles:
+//
+//	Role        reads  test keys: create, edit,   live keys: create, edit,   revoke all
+//	                   roll, revoke               roll, revoke
+//	Viewer      yes    no                         no                         no
+//	Developer   yes    yes                        no                         no
+//	Admin       yes    yes                        yes                        yes
+//
+// A change the role does not allow gets 403 Forbidden with a message that
+// says what the role may do, and is logged at Warn level with the
+// operator. The order of the checks keeps answers from depending on other
+// accounts: a Viewer is refused every change with 403, whatever the ID; for
+// the others, a change to a key first reads the key through the account
+// (404 if it has no such key), then checks the role against the key's mode
+// (403). The page hides the buttons and form choices the role cannot use
+// (a Developer's new-key form offers test mode only), and the server
+// checks the role regardless.
 //
 // # Security
 //
-// The dashboard never authenticates operators itself. [New] requires an
-// [AuthorizeFunc], the application's own check, which names the operator
-// for the audit; without one New returns an error, so the dashboard cannot
-// be mounted open by accident. Every request, assets included, passes that
-// check first.
-//
 // State-changing requests pass [http.CrossOriginProtection] before the
-// check: a browser request that the Sec-Fetch-Site or Origin header marks as
-// cross-origin gets 403 Forbidden, so another site cannot revoke or create
-// keys with the operator's cookies or Basic credentials. Requests from
-// non-browser clients, which send neither header, pass. All responses carry
-// a strict Content-Security-Policy, X-Frame-Options: DENY and
-// Cache-Control: no-store.
+// authorization check: a browser request that the Sec-Fetch-Site or Origin
+// header marks as cross-origin gets 403 Forbidden, so another site cannot
+// revoke or create keys with the operator's cookies or Basic credentials.
+// Requests from non-browser clients, which send neither header, pass. All
+// responses carry a strict Content-Security-Policy (no inline script or
+// style), X-Frame-Options: DENY and Cache-Control: no-store.
 //
 // The raw key of a new key is in one response only: the answer to the
 // create (or rotate) request, which is marked Cache-Control: no-store. It is
@@ -36,12 +69,45 @@
 // this works because the form's POST answers with the page that shows the
 // key; the page never redirects to it.
 //
+// Key names are checked by the lifecycle ([apikey.ValidName]): a name with
+// control characters, or with the invisible and bidirectional formatting
+// characters that can make it display as another name, is refused, and the
+// form shows why next to the name field.
+//
+// # Idempotent creation
+//
+// A create is safe to repeat, as Stripe's API makes it. The JSON API reads
+// the Idempotency-Key header (1 to 255 printable ASCII characters, such as
+// a UUID the client generated; see [keyward.CreateParams.IdempotencyKey]).
+// The first request creates the key and answers 201 with its raw key. A
+// repeat with the same key and the same body creates nothing and answers
+// 200 OK with the header Idempotent-Replayed: true and
+//
+//	{"key": {the key the first request created},
+//	 "message": "A key was already created with this Idempotency-Key; …"}
+//
+// without the raw key, which was shown once. The same key with another
+// body is refused with 422 Unprocessable Entity, a problem for the field
+// idempotency_key. Idempotency keys are per account and never expire.
+//
+// The new-key form carries a hidden one-time token, 128 random bits made
+// for each form, which it sends as the idempotency key. Posting the form
+// again, as reloading the page that showed the key does, creates nothing
+// and answers a page that says the key was already created and that its
+// raw key was shown once, with a link to the key; it never shows the raw
+// key. A form shown again after a validation error keeps its token; a form
+// whose token was already used for other values comes back with a new one.
+//
 // # Audit
 //
-// Every key created, revoked or rotated is logged at Info level ([WithLogger],
-// default [slog.Default]) with the operator and the key's ID, name, display
-// prefix and mode, and passed to the hook set with [WithAudit] as an
-// [Event]. Neither ever holds the raw key or its hash.
+// Every change is logged at Info level ([WithLogger], default
+// [slog.Default]) and passed to the hook set with [WithAudit] as an
+// [Event]: [KeyCreated], [KeyUpdated] (with what changed; an update that
+// changes nothing is not reported), [KeyRotated], [KeyRevoked] and
+// [AllKeysRevoked]. Events name the [Operator] (name, account and role),
+// the account, and the keys' IDs, names, display prefixes and modes. They
+// never hold a raw key or a hash; log lines leave out metadata too. A
+// repeated create is logged, but is no event: it changes nothing.
 //
 // # Faces and routes
 //
@@ -49,26 +115,37 @@
 // share them: a request is the API's unless it is a form post or a read
 // whose Accept header includes text/html, as a browser's does.
 //
-//	GET  /                    redirects to keys
-//	GET  /keys                list keys, newest first
-//	POST /keys                create a key
-//	GET  /keys/new            the page's form to create a key
-//	GET  /keys/{id}           get a key
-//	GET  /keys/{id}/revoke    the page's confirmation
-//	POST /keys/{id}/revoke    revoke a key
-//	GET  /keys/{id}/rotate    the page's choice of overlap
-//	POST /keys/{id}/rotate    roll a key: a new key, and the old one expires
-//	GET  /assets/{name}       the stylesheet and the script
+//	GET   /                     redirects to keys
+//	GET   /keys                 list the account's keys, newest first
+//	POST  /keys                 create a key
+//	GET   /keys/new             the page's form to create a key
+//	GET   /keys/revoke-all      the page's confirmation of revoking all keys
+//	POST  /keys/revoke-all      revoke every active key of the account
+//	GET   /keys/{id}            get a key
+//	PATCH /keys/{id}            update a key (JSON)
+//	GET   /keys/{id}/edit       the page's form to edit a key
+//	POST  /keys/{id}/edit       update a key (the form, or JSON)
+//	GET   /keys/{id}/revoke     the page's confirmation
+//	POST  /keys/{id}/revoke     revoke a key
+//	GET   /keys/{id}/rotate     the page's choice of overlap
+//	POST  /keys/{id}/rotate     roll a key: a new key, and the old one expires
+//	GET   /assets/{name}        the stylesheet and the script
 //
 // # The JSON API
 //
 // A key is the JSON of [apikey.Record] (which never includes the hash;
-// absent times are left out) with its status at the time of the request:
+// absent times and links are left out) with its status at the time of the
+// request:
 //
-//	{"id": "0190…", "name": "Production server", "prefix": "ck_live_abc123",
-//	 "mode": "live", "scopes": ["sessions:write"],
+//	{"id": "0190…", "owner": "acct_123", "name": "Production server",
+//	 "prefix": "ck_live_abc123", "mode": "live", "scopes": ["sessions:write"],
+//	 "metadata": {"integration": "woocommerce"},
 //	 "created_at": "2026-11-01T09:30:00Z", "last_used_at": "…",
-//	 "revoked_at": "…", "expires_at": "…", "status": "active"}
+//	 "revoked_at": "…", "expires_at": "…",
+//	 "replaces": "0190…", "replaced_by": "0190…", "status": "active"}
+//
+// replaces names the key this one was rolled from, replaced_by the key it
+// was rolled to.
 //
 // GET /keys takes the query parameters limit (default 100, at most 1000),
 // cursor, mode (live or test) and status (active, revoked or expired), and
@@ -76,42 +153,72 @@
 // for the next page; it is absent on the last page.
 //
 // POST /keys takes {"name": "…", "mode": "live", "scopes": ["…"],
-// "expires_at": "2030-01-02T15:04:05Z"} (expires_at is optional) and
-// answers 201 Created with {"raw_key": "ck_live_…", "key": {…}}. The raw
-// key is in this response only.
+// "metadata": {"key": "value"}, "expires_at": "2030-01-02T15:04:05Z"}
+// (metadata and expires_at are optional) and the optional Idempotency-Key
+// header, and answers 201 Created with {"raw_key": "ck_live_…", "key": {…}}
+// and a Location header. The raw key is in this response only. Metadata is
+// at most 50 pairs of strings ([apikey.Metadata]).
 //
-// POST /keys/{id}/rotate takes {"overlap": "24h"}, a Go duration for which
-// the old key keeps working ("0s" ends it at once), and answers 201 Created
-// with {"raw_key": "…", "key": {the new key}, "replaced": {the old key,
-// with its expiry}}.
+// PATCH /keys/{id} (or POST /keys/{id}/edit with a JSON body) takes
+// {"name": "…", "metadata": {…}, "scopes": ["…"], "expires_at": "…"}, any
+// of them: a field left out (or null) is unchanged. metadata replaces the
+// whole set ({} clears it); scopes only narrow, so they must be held by the
+// key already; expires_at only moves the expiry earlier. It answers 200
+// with the key. A revoked key cannot change (409).
+//
+// POST /keys/{id}/rotate takes {"overlap": "24h", "expires_at": "…"}:
+// overlap is a Go duration for which the old key keeps working ("0s" ends
+// it at once), at most [keyward.Keys.MaxOverlap] (7 days by default);
+// expires_at, optional, is the new key's expiry (by default it keeps the
+// old key's). It answers 201 Created with {"raw_key": "…", "key": {the new
+// key}, "replaced": {the old key, with its expiry}}.
 //
 // POST /keys/{id}/revoke takes no body and answers 200 with the revoked key.
-// GET /keys/{id} answers 200 with the key.
+// POST /keys/revoke-all takes no body and answers 200 with
+// {"keys": [the keys it revoked]}; keys already revoked or expired are left
+// as they are. GET /keys/{id} answers 200 with the key.
 //
 // # Errors
 //
-// Errors are RFC 9457 problem details, application/problem+json, such as
+// Errors are RFC 9457 problem details, application/problem+json (written
+// by package [github.com/keyward/keyward/problem]), such as
 //
 //	{"type": "about:blank", "title": "Not Found", "status": 404,
 //	 "detail": "No key has this ID."}
 //
-// Statuses: 400 invalid request, 401 the AuthorizeFunc refused, 403
-// cross-origin, 404 no such key (or not a key ID), 405 method, 406 a page
-// asked for as JSON, 409 the key is revoked (revocation is final and a
-// revoked key cannot be rolled), 413 body over 64 KiB, 415 not JSON, 503
-// key store unavailable (nothing was changed), 500 anything else. Details
-// never carry internal error text.
+// The pages answer the same statuses with an HTML page, or the form again
+// with the message next to its field.
+//
+//	Status  When
+//	400     an invalid field (see below), or a body that is not a JSON object
+//	401     the AuthorizeFunc refused, or named no valid operator
+//	403     a cross-origin request, or a change the operator's role does not allow
+//	404     no key of the account has this ID: unknown, not a key ID, or another account's
+//	405     the method is not allowed on the route (the Allow header lists those that are)
+//	406     a JSON client asked for one of the page's forms
+//	409     the key is revoked (revocation is final), expired (it cannot be rolled),
+//	        or already being replaced by an active key (it cannot be rolled again)
+//	413     a body over 64 KiB
+//	415     a body that is neither JSON nor a form
+//	422     an Idempotency-Key reused with another body (the field idempotency_key)
+//	503     the key store is unavailable: nothing was changed
+//	500     anything else
+//
+// Details never carry internal error text.
 //
 // # Invalid field
 //
-// A request with an invalid field gets 400 and a problem of the type
+// A request with an invalid field gets 400 (422 for a reused idempotency
+// key) and a problem of the type
 // https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field
-// whose extension member "field" names it: name, mode, scopes, expires_at,
-// overlap, limit, cursor or status, or an unknown field of the body.
+// whose extension member "field" names it: name, mode, scopes, metadata,
+// expires_at, idempotency_key, overlap, limit, cursor or status, or an
+// unknown field of the body.
 //
 //	{"type": "https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field",
-//	 "title": "Invalid field", "status": 400, "field": "scopes",
-//	 "detail": "scopes: scope \"links:delete\": unknown scope"}
+//	 "title": "Invalid field", "status": 400,
+//	 "detail": "scopes: the key does not hold links:write, and scopes can only be narrowed; create a new key to grant more",
+//	 "field": "scopes"}
 //
 // On the page, the form is shown again with what was entered and the
 // message next to the field.

@@ -18,10 +18,10 @@ import (
 	"github.com/keyward/keyward/store/memory"
 )
 
-// The dashboard mounted at /dashboard/ behind HTTP Basic authentication with
-// one operator password: the browser asks for a user name and the password,
-// and the user name is what the audit log records. A real deployment would
-// use its own sign-in instead.
+// The dashboard mounted at /dashboard/ behind HTTP Basic authentication
+// with one operator password, where the user name says who signs in: each
+// user is an operator of one account with one role. A real deployment
+// would use its own sign-in instead.
 func Example() {
 	keys, err := keyward.New(memory.New())
 	if err != nil {
@@ -29,18 +29,27 @@ func Example() {
 	}
 	defer keys.Close()
 
+	// Who may sign in: their account and what they may do there.
+	operators := map[string]dashboard.Operator{
+		"ada":   {Name: "ada", Owner: "acct_ada", Role: dashboard.Admin},
+		"grace": {Name: "grace", Owner: "acct_ada", Role: dashboard.Developer},
+	}
 	password := "correct horse battery staple" // from a flag or a secret store
 	want := sha256.Sum256([]byte(password))
 	dash, err := dashboard.New(keys,
-		func(r *http.Request) (string, error) {
+		func(r *http.Request) (dashboard.Operator, error) {
 			user, pass, ok := r.BasicAuth()
 			// Compare digests in constant time: comparing the passwords
 			// themselves would reveal the password's length.
 			got := sha256.Sum256([]byte(pass))
-			if !ok || user == "" || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-				return "", errors.New("no valid operator credentials")
+			if !ok || subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
+				return dashboard.Operator{}, errors.New("no valid operator credentials")
 			}
-			return user, nil
+			op, ok := operators[user]
+			if !ok {
+				return dashboard.Operator{}, errors.New("unknown operator")
+			}
+			return op, nil
 		},
 		dashboard.WithUnauthorized(func(w http.ResponseWriter, r *http.Request, err error) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="dashboard", charset="UTF-8"`)
@@ -57,13 +66,14 @@ func Example() {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	// Create a key through the JSON API, first without credentials.
-	create := func(user, pass string) *http.Response {
+	// Create a live key through the JSON API: without credentials, as a
+	// developer (who manages test keys only), and as an admin.
+	create := func(user string) *http.Response {
 		req, _ := http.NewRequest("POST", srv.URL+"/dashboard/keys",
 			strings.NewReader(`{"name": "Production server", "mode": "live", "scopes": ["sessions:write"]}`))
 		req.Header.Set("Content-Type", "application/json")
 		if user != "" {
-			req.SetBasicAuth(user, pass)
+			req.SetBasicAuth(user, password)
 		}
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -71,30 +81,95 @@ func Example() {
 		}
 		return resp
 	}
-	resp := create("", "")
+	resp := create("")
 	resp.Body.Close()
 	fmt.Println(resp.Status, resp.Header.Get("WWW-Authenticate"))
 
-	resp = create("ada", password)
+	resp = create("grace")
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+
+	resp = create("ada")
 	defer resp.Body.Close()
 	var out struct {
 		RawKey string `json:"raw_key"`
 		Key    struct {
 			Name   string `json:"name"`
+			Owner  string `json:"owner"`
 			Status string `json:"status"`
 		} `json:"key"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(resp.Status, out.Key.Name, out.Key.Status, strings.HasPrefix(out.RawKey, "ck_live_"))
+	fmt.Println(resp.Status, out.Key.Name, out.Key.Owner, out.Key.Status, strings.HasPrefix(out.RawKey, "ck_live_"))
 	// Output:
 	// 401 Unauthorized Basic realm="dashboard", charset="UTF-8"
-	// 201 Created Production server active true
+	// 403 Forbidden
+	// 201 Created Production server acct_ada active true
+}
+
+// The user is the application's signed-in user, which its own sign-in
+// middleware puts in the request's context.
+type user struct {
+	Email      string
+	AccountID  string
+	IsOwner    bool // the account's owner: an admin
+	IsEngineer bool
+}
+
+type userKey struct{}
+
+// An AuthorizeFunc that maps the application's signed-in user to an
+// operator: the account they belong to, and a role from their
+// permissions. Anyone else is refused.
+func ExampleAuthorizeFunc() {
+	authorize := func(r *http.Request) (dashboard.Operator, error) {
+		u, ok := r.Context().Value(userKey{}).(user)
+		if !ok {
+			return dashboard.Operator{}, errors.New("not signed in")
+		}
+		op := dashboard.Operator{Name: u.Email, Owner: u.AccountID, Role: dashboard.Viewer}
+		switch {
+		case u.IsOwner:
+			op.Role = dashboard.Admin
+		case u.IsEngineer:
+			op.Role = dashboard.Developer
+		}
+		return op, nil
+	}
+
+	keys, err := keyward.New(memory.New())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	dash, err := dashboard.New(keys, authorize, dashboard.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Each user asks for a test key.
+	for _, u := range []user{
+		{Email: "sam@example.com", AccountID: "acct_42"},
+		{Email: "eli@example.com", AccountID: "acct_42", IsEngineer: true},
+	} {
+		req := httptest.NewRequest("POST", "/keys",
+			strings.NewReader(`{"name": "Staging", "mode": "test", "scopes": ["events:read"]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req = req.WithContext(context.WithValue(req.Context(), userKey{}, u))
+		w := httptest.NewRecorder()
+		dash.ServeHTTP(w, req)
+		fmt.Println(u.Email, w.Code)
+	}
+	// Output:
+	// sam@example.com 403
+	// eli@example.com 201
 }
 
 // An audit hook that keeps a trail of who changed which key. The events
-// carry key IDs, names and display prefixes, never a raw key.
+// carry the operator, the account, and key IDs, names and display
+// prefixes, never a raw key.
 func ExampleWithAudit() {
 	keys, err := keyward.New(memory.New())
 	if err != nil {
@@ -103,9 +178,11 @@ func ExampleWithAudit() {
 	defer keys.Close()
 
 	dash, err := dashboard.New(keys,
-		func(r *http.Request) (string, error) { return "ada@example.com", nil }, // your operator check
+		func(r *http.Request) (dashboard.Operator, error) { // your operator check
+			return dashboard.Operator{Name: "ada@example.com", Owner: "acct_123", Role: dashboard.Admin}, nil
+		},
 		dashboard.WithAudit(func(ctx context.Context, e dashboard.Event) {
-			fmt.Println(e.Action, "by", e.Operator+":", e.Key.Name, e.Key.Mode)
+			fmt.Printf("%s by %s (%s, %s): %s %s\n", e.Action, e.Operator.Name, e.Owner, e.Operator.Role, e.Key.Name, e.Key.Mode)
 		}),
 		dashboard.WithLogger(slog.New(slog.DiscardHandler)),
 	)
@@ -120,6 +197,44 @@ func ExampleWithAudit() {
 	dash.ServeHTTP(w, req)
 	fmt.Println(w.Code)
 	// Output:
-	// key.created by ada@example.com: Staging test
+	// key.created by ada@example.com (acct_123, admin): Staging test
 	// 201
+}
+
+// A client that retries a create after a timeout sends the same
+// Idempotency-Key: the retry creates nothing, and answers 200 with the key
+// the first request created, without its raw key.
+func ExampleHandler_idempotency() {
+	keys, err := keyward.New(memory.New())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	dash, err := dashboard.New(keys,
+		func(r *http.Request) (dashboard.Operator, error) {
+			return dashboard.Operator{Name: "deploy-bot", Owner: "acct_123", Role: dashboard.Developer}, nil
+		},
+		dashboard.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	for range 2 {
+		req := httptest.NewRequest("POST", "/keys",
+			strings.NewReader(`{"name": "CI", "mode": "test", "scopes": ["sessions:write"]}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "3f2a6c1e-ci-key")
+		w := httptest.NewRecorder()
+		dash.ServeHTTP(w, req)
+		var out map[string]json.RawMessage
+		if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
+			log.Fatal(err)
+		}
+		_, shown := out["raw_key"]
+		fmt.Printf("%d raw key shown: %v, Idempotent-Replayed: %q\n", w.Code, shown, w.Header().Get("Idempotent-Replayed"))
+	}
+	// Output:
+	// 201 raw key shown: true, Idempotent-Replayed: ""
+	// 200 raw key shown: false, Idempotent-Replayed: "true"
 }

@@ -24,13 +24,28 @@ import (
 	"github.com/keyward/keyward/store/memory"
 )
 
+// The accounts of the fixture: the operators act for account; otherAccount
+// is another customer of the same application, whose keys they must never
+// see or touch.
+const (
+	account      = "acct_alice"
+	otherAccount = "acct_mallory"
+)
+
+// start is the fixture clock's first reading.
+var start = time.Date(2031, 3, 14, 9, 26, 53, 0, time.UTC)
+
 // A fixture is the dashboard mounted at /dashboard/, as an application
-// mounts it, on a memory store that can be made to fail. The operator is
-// named by the X-Operator header.
+// mounts it, on a memory store that can be made to fail, with a clock the
+// test sets. The operator is named by the request's headers (see
+// operatorHeader): by default alice, an admin of account.
 type fixture struct {
 	t     *testing.T
 	keys  *keyward.Keys
+	clock *testClock
 	store *flakyStore
+	owner keyward.Owner  // account's keys
+	other keyward.Owner  // otherAccount's keys
 	mux   *http.ServeMux // the application's mux, with the dashboard at /dashboard/
 	dash  http.Handler   // the dashboard behind http.StripPrefix, without the mux
 	logs  *logBuffer
@@ -40,14 +55,22 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, opts ...dashboard.Option) *fixture {
+	return newFixtureWith(t, nil, opts...)
+}
+
+// newFixtureWith is newFixture with options for the lifecycle too.
+func newFixtureWith(t *testing.T, keyOpts []keyward.Option, opts ...dashboard.Option) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &logBuffer{}}
-	keys, err := keyward.New(f.store, keyward.WithFlushInterval(time.Hour), keyward.WithLogger(testLogger(t)))
+	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &logBuffer{}, clock: newTestClock(start)}
+	keyOpts = append([]keyward.Option{keyward.WithFlushInterval(time.Hour), keyward.WithLogger(testLogger(t)),
+		keyward.WithClock(f.clock.Now)}, keyOpts...)
+	keys, err := keyward.New(f.store, keyOpts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
 	f.keys = keys
+	f.owner, f.other = keys.Owner(account), keys.Owner(otherAccount)
 	logger := slog.New(slog.NewTextHandler(io.MultiWriter(f.logs, testWriter{t}), nil))
 	opts = append([]dashboard.Option{
 		dashboard.WithLogger(logger),
@@ -67,16 +90,33 @@ func newFixture(t *testing.T, opts ...dashboard.Option) *fixture {
 	return f
 }
 
-// operatorHeader is the fixture's AuthorizeFunc.
-func operatorHeader(r *http.Request) (string, error) {
-	op := r.Header.Get("X-Operator")
-	if op == "" {
-		return "", errors.New("no X-Operator header")
+// operatorHeader is the fixture's AuthorizeFunc. X-Operator names the
+// operator ("nobody" plays a broken check that returns no operator and no
+// error); X-Account sets the account (default account; "-" for none) and
+// X-Role the role (default admin; an empty X-Role is no role).
+func operatorHeader(r *http.Request) (dashboard.Operator, error) {
+	name := r.Header.Get("X-Operator")
+	if name == "" {
+		return dashboard.Operator{}, errors.New("no X-Operator header")
 	}
-	if op == "nobody" {
-		return "", nil // a broken check: no operator, no error
+	if name == "nobody" {
+		return dashboard.Operator{}, nil // a broken check: no operator, no error
+	}
+	op := dashboard.Operator{Name: name, Owner: account, Role: dashboard.Admin}
+	if a := r.Header.Get("X-Account"); a == "-" {
+		op.Owner = ""
+	} else if a != "" {
+		op.Owner = a
+	}
+	if role := r.Header.Values("X-Role"); len(role) > 0 {
+		op.Role = dashboard.Role(role[0])
 	}
 	return op, nil
+}
+
+// as returns the headers of a request by alice with role.
+func as(role dashboard.Role) http.Header {
+	return http.Header{"X-Role": {string(role)}}
 }
 
 // A call is a request to the dashboard.
@@ -90,7 +130,8 @@ type call struct {
 	unmuxed bool
 }
 
-// do sends c as operator alice, unless c's header says otherwise.
+// do sends c as operator alice, an admin of account, unless c's header
+// says otherwise.
 func (f *fixture) do(c call) *httptest.ResponseRecorder {
 	f.t.Helper()
 	var body io.Reader
@@ -114,7 +155,8 @@ func (f *fixture) do(c call) *httptest.ResponseRecorder {
 	return w
 }
 
-// api sends a JSON request (or none, for an empty body).
+// api sends a JSON request (or none, for an empty body) as alice, an
+// admin.
 func (f *fixture) api(method, path, body string) *httptest.ResponseRecorder {
 	f.t.Helper()
 	c := call{method: method, path: path, body: body}
@@ -124,17 +166,36 @@ func (f *fixture) api(method, path, body string) *httptest.ResponseRecorder {
 	return f.do(c)
 }
 
-// create makes a key through the lifecycle, not the dashboard.
+// create makes a key of account through the lifecycle, not the dashboard.
 func (f *fixture) create(name string, m apikey.Mode, scopes ...scope.Scope) (string, apikey.Record) {
 	f.t.Helper()
-	if len(scopes) == 0 {
-		scopes = []scope.Scope{scope.SessionsWrite}
+	return f.createFor(f.owner, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
+}
+
+// createFor makes a key of owner through the lifecycle; it has the scope
+// sessions:write unless p says otherwise. The clock moves on a
+// millisecond, so that keys are listed in the order they were made.
+func (f *fixture) createFor(owner keyward.Owner, p keyward.CreateParams) (string, apikey.Record) {
+	f.t.Helper()
+	if len(p.Scopes) == 0 {
+		p.Scopes = []scope.Scope{scope.SessionsWrite}
 	}
-	sec, rec, err := f.keys.Create(context.Background(), keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
+	sec, rec, err := owner.Create(context.Background(), p)
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.clock.Advance(time.Millisecond)
 	return sec.Reveal(), rec
+}
+
+// get reads a key of account.
+func (f *fixture) get(id uuid.UUID) apikey.Record {
+	f.t.Helper()
+	rec, err := f.owner.Get(context.Background(), id)
+	if err != nil {
+		f.t.Fatalf("reading key %v: %v", id, err)
+	}
+	return rec
 }
 
 func (f *fixture) audited() []dashboard.Event {
@@ -143,11 +204,46 @@ func (f *fixture) audited() []dashboard.Event {
 	return append([]dashboard.Event(nil), f.events...)
 }
 
-// count returns the number of keys in the store.
+// count returns the number of keys in the store, of every account.
 func (f *fixture) count() int {
 	f.t.Helper()
 	return f.store.Len()
 }
+
+// all returns every key of owner, newest first.
+func (f *fixture) all(owner keyward.Owner) []apikey.Record {
+	f.t.Helper()
+	var out []apikey.Record
+	opts := keyward.ListOptions{Limit: store.MaxLimit}
+	for range 100 {
+		pg, err := owner.List(context.Background(), opts)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		out = append(out, pg.Keys...)
+		if pg.Next == "" {
+			return out
+		}
+		opts.Cursor = pg.Next
+	}
+	f.t.Fatal("the list does not end")
+	return nil
+}
+
+// A testClock is a clock that moves only when the test says.
+type testClock struct{ micros atomic.Int64 }
+
+func newTestClock(t time.Time) *testClock {
+	c := new(testClock)
+	c.micros.Store(t.UnixMicro())
+	return c
+}
+
+// Now returns the clock's time.
+func (c *testClock) Now() time.Time { return time.UnixMicro(c.micros.Load()).UTC() }
+
+// Advance moves the clock forward by d.
+func (c *testClock) Advance(d time.Duration) { c.micros.Add(d.Microseconds()) }
 
 // decodeJSON decodes a response body into a value of type T.
 func decodeJSON[T any](t *testing.T, w *httptest.ResponseRecorder) T {
@@ -161,16 +257,20 @@ func decodeJSON[T any](t *testing.T, w *httptest.ResponseRecorder) T {
 
 // keyOut is a key as the JSON API returns it.
 type keyOut struct {
-	ID         uuid.UUID  `json:"id"`
-	Name       string     `json:"name"`
-	Prefix     string     `json:"prefix"`
-	Mode       string     `json:"mode"`
-	Scopes     []string   `json:"scopes"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at"`
-	RevokedAt  *time.Time `json:"revoked_at"`
-	ExpiresAt  *time.Time `json:"expires_at"`
-	Status     string     `json:"status"`
+	ID         uuid.UUID         `json:"id"`
+	Owner      string            `json:"owner"`
+	Name       string            `json:"name"`
+	Prefix     string            `json:"prefix"`
+	Mode       string            `json:"mode"`
+	Scopes     []string          `json:"scopes"`
+	Metadata   map[string]string `json:"metadata"`
+	CreatedAt  time.Time         `json:"created_at"`
+	LastUsedAt *time.Time        `json:"last_used_at"`
+	RevokedAt  *time.Time        `json:"revoked_at"`
+	ExpiresAt  *time.Time        `json:"expires_at"`
+	Replaces   *uuid.UUID        `json:"replaces"`
+	ReplacedBy *uuid.UUID        `json:"replaced_by"`
+	Status     string            `json:"status"`
 }
 
 type issuedOut struct {
@@ -212,8 +312,8 @@ func problemOf(t *testing.T, w *httptest.ResponseRecorder, status int) problemOu
 	return p
 }
 
-// flakyStore is a memory store whose every method fails while it is down,
-// with an error whose text must never reach a client.
+// flakyStore is a memory store whose every method the dashboard uses fails
+// while it is down, with an error whose text must never reach a client.
 type flakyStore struct {
 	*memory.Store
 	down atomic.Bool
@@ -221,37 +321,51 @@ type flakyStore struct {
 
 var errDown = errors.New("dial tcp 10.9.8.7:5432: connection refused")
 
-func (s *flakyStore) Create(ctx context.Context, rec apikey.Record) error {
-	if s.down.Load() {
-		return errDown
-	}
-	return s.Store.Create(ctx, rec)
-}
-
-func (s *flakyStore) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
+func (s *flakyStore) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
 	if s.down.Load() {
 		return apikey.Record{}, errDown
 	}
-	return s.Store.Get(ctx, id)
+	return s.Store.Create(ctx, rec, idem)
 }
 
-func (s *flakyStore) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
+func (s *flakyStore) Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Record, error) {
+	if s.down.Load() {
+		return apikey.Record{}, errDown
+	}
+	return s.Store.Get(ctx, owner, id)
+}
+
+func (s *flakyStore) List(ctx context.Context, owner string, opts store.ListOptions) (store.Page, error) {
 	if s.down.Load() {
 		return store.Page{}, errDown
 	}
-	return s.Store.List(ctx, opts)
+	return s.Store.List(ctx, owner, opts)
 }
 
-func (s *flakyStore) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *flakyStore) Update(ctx context.Context, owner string, id uuid.UUID, u store.Update) (apikey.Record, error) {
 	if s.down.Load() {
 		return apikey.Record{}, errDown
 	}
-	return s.Store.Revoke(ctx, id, at)
+	return s.Store.Update(ctx, owner, id, u)
 }
 
-func (s *flakyStore) SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *flakyStore) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
+	if s.down.Load() {
+		return apikey.Record{}, apikey.Record{}, errDown
+	}
+	return s.Store.Rotate(ctx, owner, id, next, overlapEnd)
+}
+
+func (s *flakyStore) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
 	if s.down.Load() {
 		return apikey.Record{}, errDown
 	}
-	return s.Store.SetExpiry(ctx, id, at)
+	return s.Store.Revoke(ctx, owner, id, at)
+}
+
+func (s *flakyStore) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+	if s.down.Load() {
+		return nil, errDown
+	}
+	return s.Store.RevokeAll(ctx, owner, at)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -15,11 +16,12 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/problem"
 	"github.com/keyward/keyward/scope"
-	"github.com/keyward/keyward/store"
 )
 
-// maxBody bounds request bodies: a create request is a few hundred bytes.
+// maxBody bounds request bodies: a create request is a few hundred bytes,
+// a few kilobytes with metadata.
 const maxBody = 64 << 10
 
 // pageSize is the number of keys on one page of the HTML list.
@@ -33,10 +35,18 @@ type keyJSON struct {
 }
 
 func (h *Handler) keyJSON(rec apikey.Record) keyJSON {
-	return keyJSON{Record: rec, Status: rec.Status(h.now())}
+	return keyJSON{Record: rec, Status: rec.Status(h.keys.Now())}
 }
 
-// listJSON is a page of the key list.
+func (h *Handler) keysJSON(recs []apikey.Record) []keyJSON {
+	out := make([]keyJSON, len(recs))
+	for i, rec := range recs {
+		out[i] = h.keyJSON(rec)
+	}
+	return out
+}
+
+// listJSON is a page of the key list, or the keys revoked by revoke-all.
 type listJSON struct {
 	Keys []keyJSON `json:"keys"`
 	// NextCursor, passed as ?cursor=, returns the next page; it is absent
@@ -51,18 +61,42 @@ type issuedJSON struct {
 	Replaced *keyJSON `json:"replaced,omitempty"`
 }
 
+// repeatedJSON answers the repeat of an idempotent create: the key the
+// first request created, without its raw key.
+type repeatedJSON struct {
+	Key     keyJSON `json:"key"`
+	Message string  `json:"message"`
+}
+
+// repeatedMessage is the message of repeatedJSON.
+const repeatedMessage = "A key was already created with this Idempotency-Key; nothing was created. " +
+	"Its raw key was shown once, in the response to the first request, and is never shown again."
+
 type createRequest struct {
-	Name      string   `json:"name"`
-	Mode      string   `json:"mode"`
-	Scopes    []string `json:"scopes"`
-	ExpiresAt string   `json:"expires_at"`
+	Name      string            `json:"name"`
+	Mode      string            `json:"mode"`
+	Scopes    []string          `json:"scopes"`
+	Metadata  map[string]string `json:"metadata"`
+	ExpiresAt string            `json:"expires_at"`
+	// IdempotencyKey is the Idempotency-Key header, or the form's
+	// one-time token.
+	IdempotencyKey string `json:"-"`
+}
+
+// updateRequest is a PATCH: an absent (or null) field is unchanged.
+type updateRequest struct {
+	Name      *string           `json:"name"`
+	Scopes    []string          `json:"scopes"`
+	Metadata  map[string]string `json:"metadata"`
+	ExpiresAt string            `json:"expires_at"`
 }
 
 type rotateRequest struct {
-	Overlap string `json:"overlap"`
+	Overlap   string `json:"overlap"`
+	ExpiresAt string `json:"expires_at"`
 }
 
-// list serves GET /keys: a page of keys, newest first.
+// list serves GET /keys: a page of the account's keys, newest first.
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	opts, err := listOptions(q)
@@ -73,21 +107,13 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	if !wantsJSON(r) && opts.Limit == 0 {
 		opts.Limit = pageSize
 	}
-	opts.Now = h.now()
-	page, err := h.keys.List(r.Context(), opts)
-	if errors.Is(err, store.ErrInvalidCursor) {
-		err = &keyward.InputError{Field: "cursor", Err: errors.New("is not a cursor of this list")}
-	}
+	page, err := h.owner(r).List(r.Context(), opts)
 	if err != nil {
 		h.failErr(w, r, "list", err)
 		return
 	}
 	if wantsJSON(r) {
-		out := listJSON{Keys: make([]keyJSON, len(page.Records)), NextCursor: page.Next}
-		for i, rec := range page.Records {
-			out.Keys[i] = h.keyJSON(rec)
-		}
-		writeJSON(w, http.StatusOK, "application/json", out)
+		writeJSON(w, http.StatusOK, listJSON{Keys: h.keysJSON(page.Keys), NextCursor: page.Next})
 		return
 	}
 	h.listPage(w, r, q, page)
@@ -95,8 +121,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 
 // listOptions reads the list's query parameters: limit, cursor, mode and
 // status.
-func listOptions(q url.Values) (store.ListOptions, error) {
-	var opts store.ListOptions
+func listOptions(q url.Values) (keyward.ListOptions, error) {
+	var opts keyward.ListOptions
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
@@ -129,19 +155,22 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, "application/json", h.keyJSON(rec))
+		writeJSON(w, http.StatusOK, h.keyJSON(rec))
 		return
 	}
-	h.keyPage(w, r, "key", rec)
+	h.keyPage(w, r, rec)
 }
 
-// record returns the key named by the path's {id}, or answers the error.
+// record returns the account's key named by the path's {id}, or answers
+// 404: an ID that is not a key ID, that no key has, or that another
+// account's key has, all get the same answer.
 func (h *Handler) record(w http.ResponseWriter, r *http.Request, op string) (apikey.Record, bool) {
-	id, ok := h.pathID(w, r)
-	if !ok {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil || id == uuid.Nil {
+		h.fail(w, r, http.StatusNotFound, notFound)
 		return apikey.Record{}, false
 	}
-	rec, err := h.keys.Get(r.Context(), id)
+	rec, err := h.owner(r).Get(r.Context(), id)
 	if err != nil {
 		h.failErr(w, r, op, err)
 		return apikey.Record{}, false
@@ -149,73 +178,162 @@ func (h *Handler) record(w http.ResponseWriter, r *http.Request, op string) (api
 	return rec, true
 }
 
-// pathID parses the path's {id}. Text that is not a key ID is a key that
-// does not exist: 404.
-func (h *Handler) pathID(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil || id == uuid.Nil {
-		h.fail(w, r, http.StatusNotFound, "No key has this ID.")
-		return uuid.UUID{}, false
+// changeable returns the key named by the path's {id} for a change (edit,
+// rotate, revoke, and their pages), or answers the refusal, in this order:
+// a role that may change no key gets 403 whatever the ID; then an ID the
+// account does not have gets 404 ([Handler.record]); then a key of a mode
+// the role may not change gets 403. No answer depends on another account's
+// keys.
+func (h *Handler) changeable(w http.ResponseWriter, r *http.Request, op string) (apikey.Record, bool) {
+	role := operator(r).Role
+	if !role.canCreate() {
+		h.forbid(w, r, role.refusal(apikey.Test))
+		return apikey.Record{}, false
 	}
-	return id, true
+	rec, ok := h.record(w, r, op)
+	if !ok {
+		return apikey.Record{}, false
+	}
+	if !role.CanChange(rec.Mode) {
+		h.forbid(w, r, role.refusal(rec.Mode))
+		return apikey.Record{}, false
+	}
+	return rec, true
 }
 
 // create serves POST /keys: a JSON body for the API, a form for the page.
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	role := operator(r).Role
+	if !role.canCreate() {
+		h.forbid(w, r, role.refusal(apikey.Test))
+		return
+	}
+	form := !wantsJSON(r)
 	var req createRequest
-	if wantsJSON(r) {
-		if !h.decode(w, r, &req) {
-			return
-		}
-	} else {
+	var rows []metaRow
+	var mdErr error
+	if form {
 		if !h.parseForm(w, r) {
 			return
 		}
-		req = createRequest{Name: r.PostForm.Get("name"), Mode: r.PostForm.Get("mode"), Scopes: r.PostForm["scopes"]}
-	}
-	p, err := h.createParams(req)
-	if err == nil {
-		var sec apikey.Secret
-		var rec apikey.Record
-		sec, rec, err = h.keys.Create(r.Context(), p)
-		if err == nil {
-			h.report(r.Context(), Event{Action: KeyCreated, Operator: operator(r), Key: rec})
-			h.issued(w, r, sec, rec, nil)
+		f := r.PostForm
+		req = createRequest{Name: f.Get("name"), Mode: f.Get("mode"), Scopes: f["scopes"],
+			ExpiresAt: f.Get("expires_at"), IdempotencyKey: f.Get("idempotency_key")}
+		rows, req.Metadata, mdErr = formMetadata(f)
+	} else {
+		if !h.decode(w, r, &req) {
 			return
 		}
+		req.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	}
-	var in *keyward.InputError
-	if !wantsJSON(r) && errors.As(err, &in) {
-		h.newPage(w, r, http.StatusBadRequest, req, map[string]string{in.Field: formMessage(in)})
+	refuse := func(err error) {
+		var in *keyward.InputError
+		if form && errors.As(err, &in) {
+			h.newPage(w, r, fieldStatus(in), req, rows, map[string]string{in.Field: formMessage(in.Field, in.Err)})
+			return
+		}
+		h.failErr(w, r, "create", err)
+	}
+	mode, err := parseMode(req.Mode)
+	if err != nil {
+		refuse(err)
 		return
 	}
-	h.failErr(w, r, "create", err)
+	if !role.CanChange(mode) {
+		if form {
+			h.logRefusal(r)
+			h.newPage(w, r, http.StatusForbidden, req, rows, map[string]string{"mode": role.refusal(mode)})
+			return
+		}
+		h.forbid(w, r, role.refusal(mode))
+		return
+	}
+	if mdErr != nil {
+		refuse(mdErr)
+		return
+	}
+	p, err := createParams(req, mode, form)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	sec, rec, err := h.owner(r).Create(r.Context(), p)
+	switch {
+	case err == nil:
+		h.report(r, Event{Action: KeyCreated, Key: rec})
+		h.issued(w, r, sec, rec, nil)
+	case errors.Is(err, keyward.ErrAlreadyCreated):
+		h.repeated(w, r, rec)
+	default:
+		refuse(err)
+	}
+}
+
+// fieldStatus is the status of a form shown again for an invalid field.
+func fieldStatus(in *keyward.InputError) int {
+	if errors.Is(in.Err, keyward.ErrIdempotencyConflict) {
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadRequest
+}
+
+// parseMode reads a mode, which is required.
+func parseMode(s string) (apikey.Mode, error) {
+	if s == "" {
+		return 0, &keyward.InputError{Field: "mode", Err: errors.New(`is required: "live" or "test"`)}
+	}
+	m, err := apikey.ParseMode(s)
+	if err != nil {
+		return 0, &keyward.InputError{Field: "mode", Err: err}
+	}
+	return m, nil
 }
 
 // createParams turns a request into lifecycle parameters. Only the mode
 // and the expiry are parsed here; keyward validates the rest.
-func (h *Handler) createParams(req createRequest) (keyward.CreateParams, error) {
-	p := keyward.CreateParams{Name: req.Name}
-	if req.Mode == "" {
-		return p, &keyward.InputError{Field: "mode", Err: errors.New(`is required: "live" or "test"`)}
+func createParams(req createRequest, mode apikey.Mode, form bool) (keyward.CreateParams, error) {
+	p := keyward.CreateParams{
+		Name:           req.Name,
+		Mode:           mode,
+		Scopes:         scopes(req.Scopes),
+		Metadata:       req.Metadata,
+		IdempotencyKey: req.IdempotencyKey,
 	}
-	m, err := apikey.ParseMode(req.Mode)
-	if err != nil {
-		return p, &keyward.InputError{Field: "mode", Err: err}
+	var err error
+	p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
+	return p, err
+}
+
+// scopes converts the scopes of a request, keeping nil apart from empty.
+func scopes(list []string) []scope.Scope {
+	if list == nil {
+		return nil
 	}
-	p.Mode = m
-	p.Scopes = make([]scope.Scope, len(req.Scopes))
-	for i, s := range req.Scopes {
-		p.Scopes[i] = scope.Scope(s)
+	out := make([]scope.Scope, len(list))
+	for i, s := range list {
+		out[i] = scope.Scope(s)
 	}
-	if req.ExpiresAt != "" {
-		t, err := time.Parse(time.RFC3339, req.ExpiresAt)
+	return out
+}
+
+// parseExpiry reads an optional expiry: an RFC 3339 time from the JSON
+// API, a date from a form's date field, meaning 00:00 UTC on that day.
+func parseExpiry(s string, form bool) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if form {
+		t, err := time.Parse(time.DateOnly, s)
 		if err != nil {
-			return p, &keyward.InputError{Field: "expires_at", Err: errors.New("must be an RFC 3339 time, such as 2030-01-02T15:04:05Z")}
+			return time.Time{}, &keyward.InputError{Field: "expires_at", Err: errors.New("must be a date such as 2030-01-31")}
 		}
-		p.ExpiresAt = t
+		return t, nil
 	}
-	return p, nil
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, &keyward.InputError{Field: "expires_at", Err: errors.New("must be an RFC 3339 time, such as 2030-01-02T15:04:05Z")}
+	}
+	return t, nil
 }
 
 // issued answers a new key: 201 Created with the raw key, shown this once.
@@ -231,28 +349,116 @@ func (h *Handler) issued(w http.ResponseWriter, r *http.Request, sec apikey.Secr
 			old := h.keyJSON(*replaced)
 			out.Replaced = &old
 		}
-		writeJSON(w, http.StatusCreated, "application/json", out)
+		writeJSON(w, http.StatusCreated, out)
 		return
 	}
 	h.revealPage(w, r, sec, rec, replaced)
 }
 
-// revoke serves POST /keys/{id}/revoke. The body, if any, is ignored.
-func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.pathID(w, r)
+// repeated answers the repeat of an idempotent create, such as the reload
+// of the page that showed a new key: 200 with the key the first request
+// created, and the reminder that its raw key was shown once. It never
+// shows a raw key.
+func (h *Handler) repeated(w http.ResponseWriter, r *http.Request, rec apikey.Record) {
+	h.logger.LogAttrs(r.Context(), slog.LevelInfo, "dashboard: repeated create answered with the key it created",
+		slog.Any("operator", operator(r)), slog.Any("key", rec))
+	w.Header().Set("Idempotent-Replayed", "true")
+	w.Header().Set("Location", root(r)+"keys/"+rec.ID.String())
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, repeatedJSON{Key: h.keyJSON(rec), Message: repeatedMessage})
+		return
+	}
+	h.repeatPage(w, r, rec)
+}
+
+// update serves PATCH /keys/{id} (JSON) and POST /keys/{id}/edit (the
+// edit form, or JSON): it changes the name, the metadata, the scopes
+// (narrowing only) or the expiry (earlier only).
+func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.changeable(w, r, "update")
 	if !ok {
 		return
 	}
-	rec, err := h.keys.Revoke(r.Context(), id)
+	form := r.Method == http.MethodPost && isForm(r)
+	var req updateRequest
+	var rows []metaRow
+	var mdErr error
+	if form {
+		if !h.parseForm(w, r) {
+			return
+		}
+		f := r.PostForm
+		name := f.Get("name")
+		req = updateRequest{Name: &name, Scopes: f["scopes"], ExpiresAt: f.Get("expires_at")}
+		if req.Scopes == nil {
+			req.Scopes = []string{} // every box unchecked: no scopes, which is refused
+		}
+		rows, req.Metadata, mdErr = formMetadata(f)
+	} else if !h.decode(w, r, &req) {
+		return
+	}
+	p, err := updateParams(req, form)
 	if err == nil {
-		h.report(r.Context(), Event{Action: KeyRevoked, Operator: operator(r), Key: rec})
+		err = mdErr
+	}
+	var after apikey.Record
+	if err == nil {
+		after, err = h.owner(r).Update(r.Context(), rec.ID, p)
+	}
+	if err != nil {
+		var in *keyward.InputError
+		if form && errors.As(err, &in) {
+			h.editPage(w, r, http.StatusBadRequest, rec, editValues{name: *req.Name, scopes: req.Scopes, rows: rows,
+				expiresAt: req.ExpiresAt}, map[string]string{in.Field: formMessage(in.Field, in.Err)})
+			return
+		}
+		h.failErr(w, r, "update", err)
+		return
+	}
+	if changed := changes(rec, after); len(changed) > 0 {
+		h.report(r, Event{Action: KeyUpdated, Key: after, Previous: rec, Changed: changed})
+	}
+	if form {
+		seeOther(w, r, "keys/"+after.ID.String())
+		return
+	}
+	writeJSON(w, http.StatusOK, h.keyJSON(after))
+}
+
+// updateParams turns an update request into lifecycle parameters.
+func updateParams(req updateRequest, form bool) (keyward.UpdateParams, error) {
+	var p keyward.UpdateParams
+	if req.Name != nil {
+		if strings.TrimSpace(*req.Name) == "" {
+			// The lifecycle reads an empty name as "unchanged"; a name
+			// sent empty is a mistake to refuse.
+			return p, &keyward.InputError{Field: "name", Err: apikey.ValidName("")}
+		}
+		p.Name = *req.Name
+	}
+	p.Scopes = scopes(req.Scopes)
+	p.Metadata = req.Metadata
+	var err error
+	p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
+	return p, err
+}
+
+// revoke serves POST /keys/{id}/revoke. The body, if any, is ignored.
+func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.changeable(w, r, "revoke")
+	if !ok {
+		return
+	}
+	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID)
+	if err == nil {
+		h.report(r, Event{Action: KeyRevoked, Key: revoked})
 	}
 	if wantsJSON(r) {
 		if err != nil {
 			h.failErr(w, r, "revoke", err)
 			return
 		}
-		writeJSON(w, http.StatusOK, "application/json", h.keyJSON(rec))
+		writeJSON(w, http.StatusOK, h.keyJSON(revoked))
 		return
 	}
 	// The page's answer to a second click is the same as to the first:
@@ -261,60 +467,92 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		h.failErr(w, r, "revoke", err)
 		return
 	}
-	seeOther(w, r, "keys?"+url.Values{"revoked": {id.String()}}.Encode())
+	seeOther(w, r, "keys?"+url.Values{"revoked": {rec.ID.String()}}.Encode())
 }
 
-// rotate serves POST /keys/{id}/rotate with an overlap: a JSON body
-// {"overlap": "24h"} for the API, a form for the page.
+// revokeAll serves POST /keys/revoke-all: every active key of the account
+// is revoked at once. The API answers the revoked keys; the page
+// redirects to the list, which says how many.
+func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
+	role := operator(r).Role
+	if !role.CanRevokeAll() {
+		h.forbid(w, r, role.refusalAll())
+		return
+	}
+	recs, err := h.owner(r).RevokeAll(r.Context())
+	if err != nil {
+		h.failErr(w, r, "revoke all", err)
+		return
+	}
+	if recs == nil {
+		recs = []apikey.Record{}
+	}
+	h.report(r, Event{Action: AllKeysRevoked, Keys: recs})
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, listJSON{Keys: h.keysJSON(recs)})
+		return
+	}
+	// The notice is found again from the store, by the revocation time:
+	// a link cannot make the list say anything the store does not.
+	when := "none"
+	if len(recs) > 0 {
+		when = strconv.FormatInt(recs[0].RevokedAt.UnixMicro(), 10)
+	}
+	seeOther(w, r, "keys?"+url.Values{"revoked_all": {when}}.Encode())
+}
+
+// rotate serves POST /keys/{id}/rotate with an overlap and an optional
+// expiry of the new key: a JSON body {"overlap": "24h"} for the API, a
+// form for the page.
 func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
-	id, ok := h.pathID(w, r)
+	rec, ok := h.changeable(w, r, "rotate")
 	if !ok {
 		return
 	}
+	form := !wantsJSON(r)
 	var req rotateRequest
-	if wantsJSON(r) {
-		if !h.decode(w, r, &req) {
-			return
-		}
-	} else {
+	if form {
 		if !h.parseForm(w, r) {
 			return
 		}
-		req.Overlap = r.PostForm.Get("overlap")
+		req = rotateRequest{Overlap: r.PostForm.Get("overlap"), ExpiresAt: r.PostForm.Get("expires_at")}
+	} else if !h.decode(w, r, &req) {
+		return
 	}
+	var p keyward.RotateParams
 	var err error
-	var overlap time.Duration
 	switch {
 	case req.Overlap == "":
 		err = &keyward.InputError{Field: "overlap", Err: errors.New(`is required: a duration such as "24h"; "0s" ends the old key now`)}
 	default:
-		overlap, err = time.ParseDuration(req.Overlap)
+		p.Overlap, err = time.ParseDuration(req.Overlap)
 		if err != nil {
 			err = &keyward.InputError{Field: "overlap", Err: errors.New(`must be a duration such as "24h"`)}
 		}
 	}
 	if err == nil {
+		p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
+	}
+	if err == nil {
 		var sec apikey.Secret
-		var rec apikey.Record
-		sec, rec, err = h.keys.Rotate(r.Context(), id, overlap)
+		var created apikey.Record
+		sec, created, err = h.owner(r).Rotate(r.Context(), rec.ID, p)
 		if err == nil {
 			// Read the old key back for its new expiry. The rotation is done
 			// either way: if this read fails, the raw key must still be
 			// shown, and the event names the old key by ID only.
-			old, gerr := h.keys.Get(r.Context(), id)
+			old, gerr := h.owner(r).Get(r.Context(), rec.ID)
 			if gerr != nil {
-				old = apikey.Record{ID: id}
+				old = apikey.Record{ID: rec.ID}
 			}
-			h.report(r.Context(), Event{Action: KeyRotated, Operator: operator(r), Key: rec, Replaced: old})
-			h.issued(w, r, sec, rec, &old)
+			h.report(r, Event{Action: KeyRotated, Key: created, Replaced: old})
+			h.issued(w, r, sec, created, &old)
 			return
 		}
 	}
 	var in *keyward.InputError
-	if !wantsJSON(r) && errors.As(err, &in) {
-		if rec, ok := h.record(w, r, "rotate"); ok {
-			h.rotatePage(w, r, http.StatusBadRequest, rec, req.Overlap, formMessage(in))
-		}
+	if form && errors.As(err, &in) {
+		h.rotatePage(w, r, http.StatusBadRequest, rec, req, map[string]string{in.Field: formMessage(in.Field, in.Err)})
 		return
 	}
 	h.failErr(w, r, "rotate", err)
@@ -325,7 +563,7 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 // are refused; the problem names the field where there is one.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := mediaType(r); ct != "application/json" {
-		writeProblem(w, problem{Status: http.StatusUnsupportedMediaType,
+		problem.Write(w, problem.Problem{Status: http.StatusUnsupportedMediaType,
 			Detail: "Send a JSON object with Content-Type: application/json, or an HTML form."})
 		return false
 	}
@@ -344,10 +582,10 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	var typeErr *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &tooBig):
-		writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge,
+		problem.Write(w, problem.Problem{Status: http.StatusRequestEntityTooLarge,
 			Detail: "The request body is larger than " + strconv.Itoa(maxBody) + " bytes."})
 	case errors.Is(err, io.EOF):
-		writeProblem(w, problem{Status: http.StatusBadRequest, Detail: "The request body is empty; send a JSON object."})
+		problem.Write(w, problem.Problem{Status: http.StatusBadRequest, Detail: "The request body is empty; send a JSON object."})
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		field, _, _ := strings.Cut(typeErr.Field, ".")
 		h.failField(w, r, field, errors.New("must be "+jsonKind(typeErr.Type)))
@@ -355,9 +593,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		field, _ := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
 		h.failField(w, r, field, errors.New("is not a field of this request"))
 	case errors.As(err, &typeErr):
-		writeProblem(w, problem{Status: http.StatusBadRequest, Detail: "The request body must be a JSON object."})
+		problem.Write(w, problem.Problem{Status: http.StatusBadRequest, Detail: "The request body must be a JSON object."})
 	default:
-		writeProblem(w, problem{Status: http.StatusBadRequest, Detail: "The request body is not valid JSON."})
+		problem.Write(w, problem.Problem{Status: http.StatusBadRequest, Detail: "The request body is not valid JSON."})
 	}
 	return false
 }
@@ -367,6 +605,8 @@ var errTrailing = errors.New("trailing data after the JSON object")
 // jsonKind names a Go type as JSON does, for decoding errors.
 func jsonKind(t reflect.Type) string {
 	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonKind(t.Elem())
 	case reflect.String:
 		return "a string"
 	case reflect.Slice, reflect.Array:
@@ -393,20 +633,35 @@ func (h *Handler) parseForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
-// formMessage is the message shown next to a form field.
-func formMessage(in *keyward.InputError) string {
-	switch in.Field {
-	case "mode":
-		return "Choose Live or Test."
-	case "overlap":
-		return "Choose when the current key stops working."
+// A metaRow is one key-value row of a form's metadata.
+type metaRow struct{ Key, Value string }
+
+// formMetadata reads a form's metadata: the parallel fields metadata_key
+// and metadata_value, one pair per row. Rows left empty are skipped; keys
+// are trimmed. It returns the rows as entered, to show the form again, and
+// the metadata, never nil (a form always sends the whole set).
+func formMetadata(f url.Values) ([]metaRow, map[string]string, error) {
+	keys, values := f["metadata_key"], f["metadata_value"]
+	rows := make([]metaRow, 0, len(keys))
+	md := make(map[string]string, len(keys))
+	var err error
+	if len(keys) != len(values) {
+		err = &keyward.InputError{Field: "metadata", Err: errors.New("every metadata key needs a value field")}
 	}
-	msg := ""
-	if in.Err != nil {
-		msg = strings.TrimPrefix(in.Err.Error(), "apikey: ")
+	for i, k := range keys {
+		v := ""
+		if i < len(values) {
+			v = values[i]
+		}
+		rows = append(rows, metaRow{Key: k, Value: v})
+		k = strings.TrimSpace(k)
+		if k == "" && v == "" {
+			continue
+		}
+		if _, dup := md[k]; dup && err == nil {
+			err = &keyward.InputError{Field: "metadata", Err: errors.New("the key " + strconv.Quote(k) + " is given twice")}
+		}
+		md[k] = v
 	}
-	if msg == "" {
-		return "This field is invalid."
-	}
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	return rows, md, err
 }

@@ -2,7 +2,10 @@ package dashboard_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -64,4 +67,25 @@ func uuidOf(t *testing.T, s string) uuid.UUID {
 		t.Fatalf("%q is not a key ID: %v", s, err)
 	}
 	return id
+}
+
+// An httptestResponse is what a test keeps of a response.
+type httptestResponse struct {
+	code   int
+	header http.Header
+	body   string
+}
+
+func record(w *httptest.ResponseRecorder) *httptestResponse {
+	return &httptestResponse{code: w.Code, header: w.Header(), body: w.Body.String()}
+}
+
+// decodeBody decodes a kept response's body into a value of type T.
+func decodeBody[T any](t *testing.T, r *httptestResponse) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal([]byte(r.body), &v); err != nil {
+		t.Fatalf("decoding %q: %v", r.body, err)
+	}
+	return v
 }

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -13,13 +14,16 @@ import (
 	"net/url"
 	"path"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
+	"github.com/keyward/keyward/problem"
 	"github.com/keyward/keyward/scope"
-	"github.com/keyward/keyward/store"
 )
 
 //go:embed templates/*.html
@@ -29,18 +33,19 @@ var templateFS embed.FS
 var assetFS embed.FS
 
 // pageNames are the templates in templates/, each rendered inside
-// layout.html.
-var pageNames = []string{"list", "key", "new", "reveal", "revoke", "rotate", "error"}
+// layout.html, with the form fields of fields.html.
+var pageNames = []string{"list", "key", "new", "reveal", "repeat", "edit", "revoke", "revokeall", "rotate", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"date":  func(t time.Time) string { return t.UTC().Format("2006-01-02") },
 		"clock": func(t time.Time) string { return t.UTC().Format("15:04") },
 		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"inc":   func(i int) int { return i + 1 },
 	}
 	pages := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/fields.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, err
 		}
@@ -93,43 +98,95 @@ func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
 
 // page holds what every page shows.
 type page struct {
-	Title    string // the page's title, before the brand
-	Brand    string // WithTitle
-	Root     string // the <base href>: the mount point, relative
-	Operator string // the signed-in operator, if any
+	Title    string   // the page's title, before the brand
+	Brand    string   // WithTitle
+	Root     string   // the <base href>: the mount point, relative
+	Operator Operator // the signed-in operator; zero on the sign-in error page
+	// CanCreate and CanRevokeAll say which buttons the operator's role
+	// may use; the handlers check the role again.
+	CanCreate    bool
+	CanRevokeAll bool
 }
 
 func (h *Handler) page(r *http.Request, title string) page {
-	return page{Title: title, Brand: h.title, Root: root(r), Operator: operator(r)}
+	op := operator(r)
+	return page{Title: title, Brand: h.title, Root: root(r), Operator: op,
+		CanCreate: op.Role.canCreate(), CanRevokeAll: op.Role.CanRevokeAll()}
 }
 
 // keyView is a key as the page shows it.
 type keyView struct {
-	ID       string
-	Name     string
-	Prefix   string
-	Mode     string // "live" or "test"
-	Scopes   []string
-	Created  time.Time
-	LastUsed time.Time // zero: never used
-	Revoked  time.Time
-	Expires  time.Time
-	Status   string // "active", "revoked" or "expired"
+	ID         string
+	Name       string
+	Prefix     string
+	Mode       string // "live" or "test"
+	Scopes     []string
+	Metadata   []metaRow
+	Created    time.Time
+	LastUsed   time.Time // zero: never used
+	Revoked    time.Time
+	Expires    time.Time
+	Status     string // "active", "revoked" or "expired"
+	Replaces   string // the ID of the key this one replaced, if any
+	ReplacedBy string // the ID of the key that replaces this one, if any
+	// CanChange reports that the operator may edit and revoke the key:
+	// the role allows its mode, and it is not revoked.
+	CanChange bool
+	// CanRoll reports that the operator may also roll it: it is active.
+	CanRoll bool
 }
 
-func (h *Handler) view(rec apikey.Record) keyView {
-	return keyView{
+func (h *Handler) view(r *http.Request, rec apikey.Record) keyView {
+	v := keyView{
 		ID:       rec.ID.String(),
 		Name:     rec.Name,
 		Prefix:   rec.Prefix,
 		Mode:     rec.Mode.String(),
 		Scopes:   rec.Scopes.Strings(),
+		Metadata: metaRows(rec.Metadata),
 		Created:  rec.CreatedAt,
 		LastUsed: rec.LastUsedAt,
 		Revoked:  rec.RevokedAt,
 		Expires:  rec.ExpiresAt,
-		Status:   rec.Status(h.now()).String(),
 	}
+	status := rec.Status(h.keys.Now())
+	v.Status = status.String()
+	if rec.Replaces != uuid.Nil {
+		v.Replaces = rec.Replaces.String()
+	}
+	if rec.ReplacedBy != uuid.Nil {
+		v.ReplacedBy = rec.ReplacedBy.String()
+	}
+	v.CanChange = operator(r).Role.CanChange(rec.Mode) && status != apikey.Revoked
+	v.CanRoll = v.CanChange && status == apikey.Active
+	return v
+}
+
+func metaRows(md apikey.Metadata) []metaRow {
+	rows := make([]metaRow, 0, md.Len())
+	for k, v := range md.All() {
+		rows = append(rows, metaRow{Key: k, Value: v})
+	}
+	return rows
+}
+
+// emptyRows is the number of empty metadata rows a form offers, to add
+// pairs without JavaScript.
+const emptyRows = 3
+
+// formRows returns the rows a form shows: the pairs entered or stored,
+// then empty rows to add more, up to the limit of pairs.
+func formRows(rows []metaRow) []metaRow {
+	out := make([]metaRow, 0, len(rows)+emptyRows)
+	for _, row := range rows {
+		if row.Key != "" || row.Value != "" {
+			out = append(out, row)
+		}
+	}
+	for i := 0; i < emptyRows && len(out) < apikey.MaxMetadataPairs; i++ {
+		out = append(out, metaRow{})
+	}
+	return out
 }
 
 // render executes a page into a buffer, so that a template failure is a
@@ -139,7 +196,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, nam
 	if err := h.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: rendering a page",
 			slog.String("page", name), slog.Any("err", err))
-		http.Error(w, "internal error", http.StatusInternalServerError)
+		problem.Write(w, problem.Problem{Status: http.StatusInternalServerError, Detail: "The page could not be shown; try again."})
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -153,7 +210,8 @@ func (h *Handler) notAcceptable(w http.ResponseWriter, r *http.Request) bool {
 	if !wantsJSON(r) {
 		return false
 	}
-	writeProblem(w, problem{Status: http.StatusNotAcceptable, Detail: "This is a page of the HTML dashboard; the JSON API has no resource here."})
+	problem.Write(w, problem.Problem{Status: http.StatusNotAcceptable,
+		Detail: "This is a page of the HTML dashboard; the JSON API has no resource here."})
 	return true
 }
 
@@ -194,10 +252,10 @@ type listPage struct {
 	Newest   string // the first page's URL, when not on it
 }
 
-func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, q url.Values, pg store.Page) {
+func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, q url.Values, pg keyward.Page) {
 	data := listPage{page: h.page(r, "API keys")}
-	for _, rec := range pg.Records {
-		data.Keys = append(data.Keys, h.view(rec))
+	for _, rec := range pg.Keys {
+		data.Keys = append(data.Keys, h.view(r, rec))
 	}
 	mode, status := q.Get("mode"), q.Get("status")
 	data.Filtered = mode != "" || status != ""
@@ -223,15 +281,87 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, q url.Values,
 			data.Newest += "?" + filters.Encode()
 		}
 	}
+	data.Notice = h.listNotice(r, q)
+	h.render(w, r, http.StatusOK, "list", data)
+}
+
+// listNotice is the notice the list shows after a revocation. It is
+// found from the store, never taken from the URL, so that a link cannot
+// make the page say anything the store does not.
+func (h *Handler) listNotice(r *http.Request, q url.Values) *notice {
+	ctx, o := r.Context(), h.owner(r)
 	if id, err := uuid.Parse(q.Get("revoked")); err == nil {
-		// The revocation notice names the key from the store, never from
-		// the URL, so a link cannot make the page say anything else.
-		if rec, err := h.keys.Get(r.Context(), id); err == nil && rec.Revoked() {
-			data.Notice = &notice{Kind: "success", Text: "Revoked “" + rec.Name + "” (" + rec.Prefix +
+		if rec, err := o.Get(ctx, id); err == nil && rec.Revoked() {
+			return &notice{Kind: "success", Text: "Revoked “" + rec.Name + "” (" + rec.Prefix +
 				"). Requests using it now get 401 Unauthorized."}
 		}
 	}
-	h.render(w, r, http.StatusOK, "list", data)
+	switch all := q.Get("revoked_all"); all {
+	case "":
+	case "none":
+		// Revoke-all found no active key: say so if it is still true.
+		active, err := o.List(ctx, keyward.ListOptions{Status: apikey.Active, Limit: 1})
+		if err == nil && len(active.Keys) == 0 {
+			return &notice{Kind: "info", Text: "No key is active: there was nothing to revoke."}
+		}
+	default:
+		// The time of the revocation: the keys revoked then.
+		micros, err := strconv.ParseInt(all, 10, 64)
+		if err != nil {
+			return nil
+		}
+		at := time.UnixMicro(micros)
+		n, complete, err := h.countKeys(r, keyward.ListOptions{Status: apikey.Revoked},
+			func(rec apikey.Record) bool { return rec.RevokedAt.Equal(at) })
+		if err == nil && n > 0 {
+			more := ""
+			if !complete {
+				more = " or more"
+			}
+			return &notice{Kind: "success", Text: "Revoked all active keys: " + plural(n, "key") + more +
+				". Requests using them now get 401 Unauthorized."}
+		}
+	}
+	return nil
+}
+
+// countKeys reads at most maxScan pages of scanLimit keys, the longest
+// page the lifecycle returns.
+const (
+	maxScan   = 10
+	scanLimit = 1000
+)
+
+// countKeys counts the account's keys that opts lists and match accepts,
+// reading at most maxScan pages; complete is false if it stopped before
+// the end.
+func (h *Handler) countKeys(r *http.Request, opts keyward.ListOptions, match func(apikey.Record) bool) (n int, complete bool, err error) {
+	opts.Limit = scanLimit
+	for range maxScan {
+		pg, err := h.owner(r).List(r.Context(), opts)
+		if err != nil {
+			return 0, false, err
+		}
+		for _, rec := range pg.Keys {
+			if match(rec) {
+				n++
+			}
+		}
+		if pg.Next == "" {
+			return n, true, nil
+		}
+		opts.Cursor = pg.Next
+	}
+	return n, false, nil
+}
+
+// plural writes n and the noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	s := strconv.Itoa(n) + " " + noun
+	if n != 1 {
+		s += "s"
+	}
+	return s
 }
 
 func options(current string, pairs ...string) []option {
@@ -242,51 +372,41 @@ func options(current string, pairs ...string) []option {
 	return out
 }
 
+// A keyLink is a link to a key related to the one shown.
+type keyLink struct {
+	ID     string
+	Name   string // empty if the key could not be read
+	Prefix string
+}
+
 type keyPage struct {
 	page
-	Key      keyView
-	Overlaps []option // rotate
-	Error    string   // rotate
+	Key        keyView
+	Replaces   *keyLink
+	ReplacedBy *keyLink
 }
 
-// keyPage renders one of the pages about one key: "key", "revoke" or
-// "rotate".
-func (h *Handler) keyPage(w http.ResponseWriter, r *http.Request, name string, rec apikey.Record) {
-	title := map[string]string{"key": rec.Name, "revoke": "Revoke key", "rotate": "Roll key"}[name]
-	data := keyPage{page: h.page(r, title), Key: h.view(rec)}
-	if name == "rotate" {
-		data.Overlaps = overlapOptions(defaultOverlap)
+// keyPage renders the page of one key, with links to the keys it replaced
+// and that replace it.
+func (h *Handler) keyPage(w http.ResponseWriter, r *http.Request, rec apikey.Record) {
+	data := keyPage{page: h.page(r, rec.Name), Key: h.view(r, rec)}
+	data.Replaces = h.link(r, rec.Replaces)
+	data.ReplacedBy = h.link(r, rec.ReplacedBy)
+	h.render(w, r, http.StatusOK, "key", data)
+}
+
+// link returns the link to the account's key id, or nil for none. The
+// rotation links of a record never leave its owner; should a read fail,
+// the link shows the ID alone.
+func (h *Handler) link(r *http.Request, id uuid.UUID) *keyLink {
+	if id == uuid.Nil {
+		return nil
 	}
-	h.render(w, r, http.StatusOK, name, data)
-}
-
-func (h *Handler) rotatePage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, overlap, msg string) {
-	h.render(w, r, status, "rotate", keyPage{
-		page:     h.page(r, "Roll key"),
-		Key:      h.view(rec),
-		Overlaps: overlapOptions(overlap),
-		Error:    msg,
-	})
-}
-
-// The overlaps the page offers when rolling a key.
-const defaultOverlap = "24h"
-
-func overlapOptions(current string) []option {
-	return options(current,
-		"0s", "Now: the current key stops working at once",
-		"1h", "In 1 hour",
-		"24h", "In 24 hours",
-		"168h", "In 7 days",
-	)
-}
-
-// newForm serves GET /keys/new, the form to create a key.
-func (h *Handler) newForm(w http.ResponseWriter, r *http.Request) {
-	if h.notAcceptable(w, r) {
-		return
+	l := &keyLink{ID: id.String()}
+	if rec, err := h.owner(r).Get(r.Context(), id); err == nil {
+		l.Name, l.Prefix = rec.Name, rec.Prefix
 	}
-	h.newPage(w, r, http.StatusOK, createRequest{Mode: "test"}, nil)
+	return l
 }
 
 // revokeForm serves GET /keys/{id}/revoke, the confirmation.
@@ -294,9 +414,43 @@ func (h *Handler) revokeForm(w http.ResponseWriter, r *http.Request) {
 	if h.notAcceptable(w, r) {
 		return
 	}
-	if rec, ok := h.record(w, r, "get"); ok {
-		h.keyPage(w, r, "revoke", rec)
+	if rec, ok := h.changeable(w, r, "get"); ok {
+		h.render(w, r, http.StatusOK, "revoke", keyPage{page: h.page(r, "Revoke key"), Key: h.view(r, rec)})
 	}
+}
+
+type revokeAllPage struct {
+	page
+	Active   int  // the account's active keys
+	Complete bool // false if there are more than Active
+}
+
+// revokeAllForm serves GET /keys/revoke-all, the confirmation of revoking
+// every active key of the account.
+func (h *Handler) revokeAllForm(w http.ResponseWriter, r *http.Request) {
+	if h.notAcceptable(w, r) {
+		return
+	}
+	role := operator(r).Role
+	if !role.CanRevokeAll() {
+		h.forbid(w, r, role.refusalAll())
+		return
+	}
+	n, complete, err := h.countKeys(r, keyward.ListOptions{Status: apikey.Active}, func(apikey.Record) bool { return true })
+	if err != nil {
+		h.failErr(w, r, "list", err)
+		return
+	}
+	h.render(w, r, http.StatusOK, "revokeall", revokeAllPage{page: h.page(r, "Revoke all keys"), Active: n, Complete: complete})
+}
+
+type rotatePage struct {
+	page
+	Key       keyView
+	Overlaps  []option
+	ExpiresAt string
+	MinDate   string
+	Errors    map[string]string // by field
 }
 
 // rotateForm serves GET /keys/{id}/rotate, the choice of overlap.
@@ -304,9 +458,79 @@ func (h *Handler) rotateForm(w http.ResponseWriter, r *http.Request) {
 	if h.notAcceptable(w, r) {
 		return
 	}
-	if rec, ok := h.record(w, r, "get"); ok {
-		h.keyPage(w, r, "rotate", rec)
+	if rec, ok := h.changeable(w, r, "get"); ok {
+		h.rotatePage(w, r, http.StatusOK, rec, rotateRequest{}, nil)
 	}
+}
+
+func (h *Handler) rotatePage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, req rotateRequest, errs map[string]string) {
+	h.render(w, r, status, "rotate", rotatePage{
+		page:      h.page(r, "Roll key"),
+		Key:       h.view(r, rec),
+		Overlaps:  overlapOptions(h.keys.MaxOverlap(), req.Overlap),
+		ExpiresAt: req.ExpiresAt,
+		MinDate:   h.minDate(),
+		Errors:    errs,
+	})
+}
+
+// The overlaps the page offers when rolling a key, those up to the
+// lifecycle's maximum; the maximum itself is offered too.
+var overlapChoices = []struct {
+	d     time.Duration
+	label string
+}{
+	{0, "Now: the current key stops working at once"},
+	{time.Hour, "In 1 hour"},
+	{24 * time.Hour, "In 24 hours"},
+	{7 * 24 * time.Hour, "In 7 days"},
+}
+
+// defaultOverlap is the overlap chosen unless the maximum is shorter.
+const defaultOverlap = 24 * time.Hour
+
+func overlapOptions(max time.Duration, current string) []option {
+	var out []option
+	listed := false
+	for _, c := range overlapChoices {
+		if c.d <= max {
+			out = append(out, option{Value: clock.ShortDuration(c.d), Label: c.label})
+			listed = listed || c.d == max
+		}
+	}
+	if !listed {
+		out = append(out, option{Value: clock.ShortDuration(max), Label: "In " + humanDuration(max) + ", the longest allowed"})
+	}
+	if current == "" || !slices.ContainsFunc(out, func(o option) bool { return o.Value == current }) {
+		current = out[len(out)-1].Value
+		if defaultOverlap <= max {
+			current = clock.ShortDuration(defaultOverlap)
+		}
+	}
+	for i := range out {
+		out[i].Selected = out[i].Value == current
+	}
+	return out
+}
+
+// humanDuration writes d in words where it is whole days, hours or
+// minutes.
+func humanDuration(d time.Duration) string {
+	for _, u := range []struct {
+		d    time.Duration
+		name string
+	}{{24 * time.Hour, "day"}, {time.Hour, "hour"}, {time.Minute, "minute"}} {
+		if d >= u.d && d%u.d == 0 {
+			return plural(int(d/u.d), u.name)
+		}
+	}
+	return clock.ShortDuration(d)
+}
+
+// minDate is the earliest date a form's expiry field accepts: tomorrow,
+// by the lifecycle's clock, in UTC.
+func (h *Handler) minDate() string {
+	return h.keys.Now().AddDate(0, 0, 1).Format(time.DateOnly)
 }
 
 type scopeChoice struct {
@@ -314,18 +538,69 @@ type scopeChoice struct {
 	Checked           bool
 }
 
+type modeChoice struct {
+	Value, Label, Description string
+	Checked                   bool
+}
+
 type newPage struct {
 	page
-	Name   string
-	Mode   string
-	Scopes []scopeChoice
+	Name      string
+	Modes     []modeChoice // those the role may create
+	LiveNeeds string       // why live keys are not offered, if they are not
+	Scopes    []scopeChoice
+	Metadata  []metaRow
+	ExpiresAt string
+	MinDate   string
+	// Token is the form's one-time idempotency key: posting the form twice
+	// creates one key.
+	Token  string
 	Errors map[string]string // by field
 }
 
+// newForm serves GET /keys/new, the form to create a key.
+func (h *Handler) newForm(w http.ResponseWriter, r *http.Request) {
+	if h.notAcceptable(w, r) {
+		return
+	}
+	role := operator(r).Role
+	if !role.canCreate() {
+		h.forbid(w, r, role.refusal(apikey.Test))
+		return
+	}
+	h.newPage(w, r, http.StatusOK, createRequest{Mode: "test"}, nil, nil)
+}
+
 // newPage renders the create form with the values given and the errors by
-// field, so that a refused form loses nothing.
-func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, status int, req createRequest, errs map[string]string) {
-	data := newPage{page: h.page(r, "New API key"), Name: req.Name, Mode: req.Mode, Errors: errs}
+// field, so that a refused form loses nothing. The form keeps its token,
+// unless the token itself was refused: then it gets a new one, and posting
+// the form again creates a new key.
+func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, status int, req createRequest, rows []metaRow, errs map[string]string) {
+	role := operator(r).Role
+	data := newPage{
+		page:      h.page(r, "New API key"),
+		Name:      req.Name,
+		Metadata:  formRows(rows),
+		ExpiresAt: req.ExpiresAt,
+		MinDate:   h.minDate(),
+		Token:     req.IdempotencyKey,
+		Errors:    errs,
+	}
+	if _, refused := errs["idempotency_key"]; refused || data.Token == "" {
+		data.Token = newToken()
+	}
+	for _, m := range []modeChoice{
+		{Value: "live", Label: "Live", Description: "Production: real payments, real funds."},
+		{Value: "test", Label: "Test", Description: "Development and staging."},
+	} {
+		mode, _ := apikey.ParseMode(m.Value)
+		if !role.CanChange(mode) {
+			data.LiveNeeds = "Live keys need the admin role."
+			continue
+		}
+		m.Checked = req.Mode == m.Value
+		data.Modes = append(data.Modes, m)
+	}
 	for _, s := range h.keys.Catalog().Scopes() {
 		data.Scopes = append(data.Scopes, scopeChoice{
 			Name:        string(s),
@@ -335,6 +610,10 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, status int, re
 	}
 	h.render(w, r, status, "new", data)
 }
+
+// newToken returns a new one-time token for the create form: 128 random
+// bits, a valid idempotency key.
+func newToken() string { return "form_" + rand.Text() }
 
 // scopeDescriptions are the product documentation's words for the default
 // catalog's scopes.
@@ -350,6 +629,57 @@ var scopeDescriptions = map[scope.Scope]string{
 	scope.CustomersWrite: "Create and update customers",
 }
 
+// editValues are the values an edit form shows: the key's, or those
+// entered.
+type editValues struct {
+	name      string
+	scopes    []string
+	rows      []metaRow
+	expiresAt string
+}
+
+type editPage struct {
+	page
+	Key       keyView
+	Name      string
+	Scopes    []scopeChoice // the key's scopes only: they can only narrow
+	Metadata  []metaRow
+	ExpiresAt string
+	MinDate   string
+	Errors    map[string]string // by field
+}
+
+// editForm serves GET /keys/{id}/edit, the form to change a key's name,
+// scopes, metadata and expiry.
+func (h *Handler) editForm(w http.ResponseWriter, r *http.Request) {
+	if h.notAcceptable(w, r) {
+		return
+	}
+	if rec, ok := h.changeable(w, r, "get"); ok {
+		h.editPage(w, r, http.StatusOK, rec, editValues{name: rec.Name, scopes: rec.Scopes.Strings(), rows: metaRows(rec.Metadata)}, nil)
+	}
+}
+
+func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, v editValues, errs map[string]string) {
+	data := editPage{
+		page:      h.page(r, "Edit key"),
+		Key:       h.view(r, rec),
+		Name:      v.name,
+		Metadata:  formRows(v.rows),
+		ExpiresAt: v.expiresAt,
+		MinDate:   h.minDate(),
+		Errors:    errs,
+	}
+	for _, s := range rec.Scopes.Scopes() {
+		data.Scopes = append(data.Scopes, scopeChoice{
+			Name:        string(s),
+			Description: scopeDescriptions[s],
+			Checked:     slices.Contains(v.scopes, string(s)),
+		})
+	}
+	h.render(w, r, status, "edit", data)
+}
+
 type revealPage struct {
 	page
 	RawKey   string
@@ -362,13 +692,20 @@ type revealPage struct {
 // revealPage shows a new raw key, this once.
 func (h *Handler) revealPage(w http.ResponseWriter, r *http.Request, sec apikey.Secret, rec apikey.Record, replaced *apikey.Record) {
 	title := "API key created"
-	data := revealPage{RawKey: sec.Reveal(), Key: h.view(rec)}
+	data := revealPage{RawKey: sec.Reveal(), Key: h.view(r, rec)}
 	if replaced != nil {
 		title = "Key rolled"
-		old := h.view(*replaced)
+		old := h.view(r, *replaced)
 		data.Replaced = &old
-		data.ReplacedEnded = !replaced.ExpiresAt.IsZero() && !replaced.ExpiresAt.After(h.now())
+		data.ReplacedEnded = replaced.Expired(h.keys.Now())
 	}
 	data.page = h.page(r, title)
 	h.render(w, r, http.StatusCreated, "reveal", data)
+}
+
+// repeatPage answers a create form posted again, as the reload of the
+// page that showed the key does: the key exists, and its raw key is not
+// shown again.
+func (h *Handler) repeatPage(w http.ResponseWriter, r *http.Request, rec apikey.Record) {
+	h.render(w, r, http.StatusOK, "repeat", keyPage{page: h.page(r, "API key already created"), Key: h.view(r, rec)})
 }

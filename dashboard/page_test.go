@@ -3,27 +3,43 @@ package dashboard_test
 import (
 	"context"
 	"fmt"
+	"html"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/scope"
 )
 
-// page sends a browser's request: Accept text/html, and forms encoded as
-// browsers encode them.
+// browserAccept is the Accept header of a browser's navigation.
+const browserAccept = "text/html,application/xhtml+xml,*/*;q=0.8"
+
+// page sends a browser's request as alice, an admin: Accept text/html,
+// and forms encoded as browsers encode them.
 func (f *fixture) page(method, path string, form url.Values) (int, http.Header, string) {
 	f.t.Helper()
-	c := call{method: method, path: path, header: http.Header{"Accept": {"text/html,application/xhtml+xml,*/*;q=0.8"}}}
+	return f.pageAs(nil, method, path, form)
+}
+
+// pageAs is page with more headers, such as the operator's role.
+func (f *fixture) pageAs(header http.Header, method, path string, form url.Values) (int, http.Header, string) {
+	f.t.Helper()
+	c := call{method: method, path: path, header: http.Header{"Accept": {browserAccept}}}
 	if method == "POST" {
 		c.body, c.contentType = form.Encode(), "application/x-www-form-urlencoded"
 		c.header.Set("Sec-Fetch-Site", "same-origin")
+	}
+	for k, v := range header {
+		c.header[k] = v
 	}
 	w := f.do(c)
 	return w.Code, w.Header(), w.Body.String()
@@ -36,6 +52,47 @@ func mustContain(t *testing.T, body string, wants ...string) {
 			t.Errorf("the page lacks %q", want)
 		}
 	}
+}
+
+func mustNotContain(t *testing.T, body string, unwanted ...string) {
+	t.Helper()
+	for _, s := range unwanted {
+		if strings.Contains(body, s) {
+			t.Errorf("the page has %q", s)
+		}
+	}
+}
+
+var (
+	rawKeyField = regexp.MustCompile(`id="raw-key" type="text" value="([^"]+)"`)
+	tokenField  = regexp.MustCompile(`name="idempotency_key" value="([^"]+)"`)
+)
+
+// rawKeyOf returns the raw key a page reveals, or "".
+func rawKeyOf(body string) string {
+	if m := rawKeyField.FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// tokenOf returns the one-time token of a create form.
+func tokenOf(t *testing.T, body string) string {
+	t.Helper()
+	m := tokenField.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("the form has no one-time token:\n%s", body)
+	}
+	return m[1]
+}
+
+// fieldError returns the error shown next to a form field, or "".
+func fieldError(body, id string) string {
+	m := regexp.MustCompile(`<p class="error" id="` + id + `-error">([^<]*)</p>`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
 }
 
 func TestIndexRedirectsToTheList(t *testing.T) {
@@ -60,15 +117,16 @@ func TestListPage(t *testing.T) {
 	if err := f.keys.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	used, _ = f.keys.Get(ctx, used.ID)
+	used = f.get(used.ID)
 	if used.LastUsedAt.IsZero() {
 		t.Fatal("the use was not recorded")
 	}
 	_, revoked := f.create("Old <script>alert(1)</script>", apikey.Test)
-	if _, err := f.keys.Revoke(ctx, revoked.ID); err != nil {
+	if _, err := f.owner.Revoke(ctx, revoked.ID); err != nil {
 		t.Fatal(err)
 	}
-	revoked, _ = f.keys.Get(ctx, revoked.ID)
+	revoked = f.get(revoked.ID)
+	_, foreign := f.createFor(f.other, keyward.CreateParams{Name: "Mallory's server", Mode: apikey.Live})
 
 	status, header, body := f.page("GET", "/dashboard/keys", nil)
 	if status != http.StatusOK || header.Get("Content-Type") != "text/html; charset=utf-8" {
@@ -86,25 +144,23 @@ func TestListPage(t *testing.T) {
 		`<base href="./">`,
 		`<title>API keys · Acme Checkout</title>`,
 		`Signed in as <strong>alice</strong>`,
+		`<span class="account" title="Account">`+account+`</span>`,
+		`<span class="badge role role-admin" title="Role">admin</span>`,
 		`href="keys/new"`,
+		`href="keys/revoke-all"`,
 		`data-key-id="`+used.ID.String()+`" data-status="active"`,
 		used.Prefix, "links:read", "sessions:write",
 		`datetime="`+used.LastUsedAt.Format("2006-01-02T15:04:05Z07:00")+`"`,
 		`data-key-id="`+revoked.ID.String()+`" data-status="revoked"`,
 		`<span class="badge status-revoked">Revoked</span> <span class="when"><time datetime="`+revoked.RevokedAt.Format("2006-01-02T15:04:05Z07:00")+`"`,
 		"Old &lt;script&gt;alert(1)&lt;/script&gt;",
+		`href="keys/`+used.ID.String()+`/edit"`,
 		`href="keys/`+used.ID.String()+`/revoke"`,
 		`href="keys/`+used.ID.String()+`/rotate"`,
 	)
-	if strings.Contains(body, "<script>alert(1)") {
-		t.Error("a key name is not escaped")
-	}
-	if strings.Contains(body, `href="keys/`+revoked.ID.String()+`/revoke"`) {
-		t.Error("a revoked key offers Revoke")
-	}
-	if strings.Contains(body, raw) {
-		t.Error("the list shows a raw key")
-	}
+	mustNotContain(t, body, "<script>alert(1)", raw,
+		`href="keys/`+revoked.ID.String()+`/revoke"`, `href="keys/`+revoked.ID.String()+`/edit"`,
+		foreign.ID.String(), foreign.Prefix, "Mallory")
 }
 
 func TestListPagePagesAndFilters(t *testing.T) {
@@ -153,14 +209,26 @@ func TestCreateFromTheForm(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("form: %d", status)
 	}
+	tomorrow := f.keys.Now().AddDate(0, 0, 1).Format(time.DateOnly)
 	mustContain(t, body, `<base href="../">`, `action="keys"`, `name="name"`,
-		`name="mode" value="live"`, `name="mode" value="test" checked`)
+		`name="mode" value="live"`, `name="mode" value="test" checked`,
+		`type="date" value="" min="`+tomorrow+`"`, "00:00 UTC on this date",
+		`name="metadata_key"`, `name="metadata_value"`)
+	if n := strings.Count(body, `name="metadata_key"`); n != 3 {
+		t.Errorf("the form offers %d metadata rows, want 3", n)
+	}
 	for _, s := range scope.Default.Scopes() {
 		mustContain(t, body, `name="scopes" value="`+string(s)+`"`)
 	}
 	mustContain(t, body, "Create checkout sessions") // the documentation's words
+	token := tokenOf(t, body)
+	if _, _, again := f.page("GET", "/dashboard/keys/new", nil); tokenOf(t, again) == token {
+		t.Error("two forms have the same one-time token")
+	}
 
-	form := url.Values{"name": {"WooCommerce plugin"}, "mode": {"live"}, "scopes": {"sessions:write", "customers:write"}}
+	form := url.Values{"name": {"WooCommerce plugin"}, "mode": {"live"}, "scopes": {"sessions:write", "customers:write"},
+		"expires_at": {"2031-06-01"}, "idempotency_key": {token},
+		"metadata_key": {"integration", "", "order_source"}, "metadata_value": {"woocommerce", "", "web"}}
 	status, header, body := f.page("POST", "/dashboard/keys", form)
 	if status != http.StatusCreated {
 		t.Fatalf("create: %d\n%s", status, body)
@@ -168,14 +236,15 @@ func TestCreateFromTheForm(t *testing.T) {
 	if header.Get("Cache-Control") != "no-store" || header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Errorf("reveal headers: %v", header)
 	}
-	m := regexp.MustCompile(`id="raw-key" type="text" value="([^"]+)"`).FindStringSubmatch(body)
-	if m == nil {
+	raw := rawKeyOf(body)
+	if raw == "" {
 		t.Fatalf("no raw key on the page:\n%s", body)
 	}
-	raw := m[1]
 	rec, err := f.keys.Verify(context.Background(), raw)
-	if err != nil || rec.Name != "WooCommerce plugin" || rec.Mode != apikey.Live ||
-		!rec.Scopes.Equal(scope.NewSet(scope.SessionsWrite, scope.CustomersWrite)) {
+	if err != nil || rec.Name != "WooCommerce plugin" || rec.Mode != apikey.Live || rec.Owner != account ||
+		!rec.Scopes.Equal(scope.NewSet(scope.SessionsWrite, scope.CustomersWrite)) ||
+		!rec.ExpiresAt.Equal(time.Date(2031, 6, 1, 0, 0, 0, 0, time.UTC)) ||
+		!rec.Metadata.Equal(apikey.MustMetadata(map[string]string{"integration": "woocommerce", "order_source": "web"})) {
 		t.Fatalf("the revealed key verifies as %+v, %v", rec, err)
 	}
 	if n := strings.Count(body, raw); n != 1 {
@@ -192,30 +261,115 @@ func TestCreateFromTheForm(t *testing.T) {
 	}
 }
 
+func TestCreateFormPostedTwiceCreatesOneKey(t *testing.T) {
+	f := newFixture(t)
+	_, _, body := f.page("GET", "/dashboard/keys/new", nil)
+	form := url.Values{"name": {"Nightly job"}, "mode": {"test"}, "scopes": {"events:read"},
+		"metadata_key": {"owner", ""}, "metadata_value": {"ops", ""}, "idempotency_key": {tokenOf(t, body)}}
+	status, header, body := f.page("POST", "/dashboard/keys", form)
+	raw := rawKeyOf(body)
+	if status != http.StatusCreated || raw == "" {
+		t.Fatalf("create: %d", status)
+	}
+	id := uuidOf(t, strings.TrimPrefix(header.Get("Location"), "./keys/"))
+
+	// The reload of the page that showed the key posts the same form.
+	f.clock.Advance(time.Minute)
+	status, header, body = f.page("POST", "/dashboard/keys", form)
+	if status != http.StatusOK {
+		t.Fatalf("the repeat: %d, want 200\n%s", status, body)
+	}
+	if rawKeyOf(body) != "" || strings.Contains(body, raw) || strings.Contains(body, raw[len(apikey.Default.ModePrefix(apikey.Test)):]) {
+		t.Error("the repeat shows a raw key")
+	}
+	if header.Get("Idempotent-Replayed") != "true" || header.Get("Cache-Control") != "no-store" {
+		t.Errorf("the repeat's headers: %v", header)
+	}
+	mustContain(t, body, "API key already created", "Nothing new was created", "shown once and cannot be shown again",
+		"Nightly job", `href="keys/`+id.String()+`"`)
+	if n := len(f.all(f.owner)); n != 1 {
+		t.Errorf("%d keys after posting the form twice, want 1", n)
+	}
+	if n := len(f.audited()); n != 1 {
+		t.Errorf("%d audit events, want 1", n)
+	}
+
+	// The same form, changed: its token is spent, so the form comes back
+	// with a new one; submitting that creates a second key.
+	form.Set("name", "Nightly job (EU)")
+	status, _, body = f.page("POST", "/dashboard/keys", form)
+	if status != http.StatusUnprocessableEntity {
+		t.Fatalf("the changed form: %d, want 422\n%s", status, body)
+	}
+	mustContain(t, body, "This form was already used to create a key with other values", `value="Nightly job (EU)"`)
+	fresh := tokenOf(t, body)
+	if fresh == form.Get("idempotency_key") {
+		t.Fatal("the form came back with its spent token")
+	}
+	form.Set("idempotency_key", fresh)
+	if status, _, _ = f.page("POST", "/dashboard/keys", form); status != http.StatusCreated {
+		t.Errorf("the form with its new token: %d, want 201", status)
+	}
+	if n := len(f.all(f.owner)); n != 2 {
+		t.Errorf("%d keys, want 2", n)
+	}
+}
+
 func TestCreateFormKeepsInputOnError(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct {
 		name  string
 		form  url.Values
+		field string // the field whose error is shown next to it
 		error string
 		keeps []string
 	}{
 		{"no scopes", url.Values{"name": {"Nightly <job>"}, "mode": {"live"}},
-			"At least one scope is required.", []string{`value="Nightly &lt;job&gt;"`, `value="live" checked`}},
+			"scopes", "At least one scope is required.", []string{`value="Nightly &lt;job&gt;"`, `value="live" checked`}},
 		{"no name", url.Values{"mode": {"test"}, "scopes": {"events:read"}},
-			"Name is required.", []string{`value="test" checked`, `value="events:read" checked`, `aria-invalid="true"`}},
+			"name", "Name is required.", []string{`value="test" checked`, `value="events:read" checked`, `aria-invalid="true"`}},
 		{"no mode", url.Values{"name": {"n"}, "scopes": {"events:read", "links:read"}},
-			"Choose Live or Test.", []string{`value="events:read" checked`, `value="links:read" checked`}},
+			"mode", "Choose Live or Test.", []string{`value="events:read" checked`, `value="links:read" checked`}},
 		{"unknown scope", url.Values{"name": {"n"}, "mode": {"live"}, "scopes": {"links:delete"}},
-			"unknown scope", []string{`value="n"`}},
+			"scopes", `Scope "links:delete": unknown scope.`, []string{`value="n"`}},
+		{"expiry in the past", url.Values{"name": {"n"}, "mode": {"test"}, "scopes": {"links:read"}, "expires_at": {"2001-02-03"}},
+			"expires", "Must be in the future.", []string{`value="2001-02-03"`}},
+		{"expiry not a date", url.Values{"name": {"n"}, "mode": {"test"}, "scopes": {"links:read"}, "expires_at": {"next week"}},
+			"expires", "Must be a date such as 2030-01-31.", []string{`value="next week"`}},
+		{"metadata key twice", url.Values{"name": {"n"}, "mode": {"test"}, "scopes": {"links:read"},
+			"metadata_key": {"team", "team"}, "metadata_value": {"a", "b"}},
+			"metadata", `The key "team" is given twice.`, []string{`name="metadata_key" value="team"`, `name="metadata_value" value="b"`}},
+		{"metadata value without a key", url.Values{"name": {"n"}, "mode": {"test"}, "scopes": {"links:read"},
+			"metadata_key": {""}, "metadata_value": {"orphan"}},
+			"metadata", "Invalid metadata: a key is empty.", []string{`name="metadata_value" value="orphan"`}},
+		{"metadata key with brackets", url.Values{"name": {"n"}, "mode": {"test"}, "scopes": {"links:read"},
+			"metadata_key": {"a[b]"}, "metadata_value": {"c"}},
+			"metadata", `Invalid metadata: key "a[b]" holds '[' or ']'.`, []string{`name="metadata_key" value="a[b]"`}},
+	}
+	for _, s := range spoofedNames {
+		tests = append(tests, struct {
+			name  string
+			form  url.Values
+			field string
+			error string
+			keeps []string
+		}{"name with " + s.name, url.Values{"name": {s.value}, "mode": {"test"}, "scopes": {"links:read"}},
+			"name", "Name contains invisible or bidirectional formatting characters.", []string{`value="test" checked`}})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.form.Set("idempotency_key", "form_"+strings.ReplaceAll(tt.name, " ", "-"))
 			status, _, body := f.page("POST", "/dashboard/keys", tt.form)
 			if status != http.StatusBadRequest {
 				t.Fatalf("status = %d, want 400", status)
 			}
-			mustContain(t, body, append([]string{tt.error, "The key was not created"}, tt.keeps...)...)
+			if got := fieldError(body, tt.field); got != tt.error {
+				t.Errorf("the error next to %s = %q, want %q", tt.field, got, tt.error)
+			}
+			mustContain(t, body, append([]string{"The key was not created"}, tt.keeps...)...)
+			if got := tokenOf(t, body); got != tt.form.Get("idempotency_key") {
+				t.Errorf("the form came back with token %q, want its own, %q", got, tt.form.Get("idempotency_key"))
+			}
 		})
 	}
 	if n := f.count(); n != 0 {
@@ -232,7 +386,7 @@ func TestRevokeFromThePage(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("confirmation: %d", status)
 	}
-	mustContain(t, body, `<base href="../../">`, "Revoke “Checkout server”?", "401 Unauthorized",
+	mustContain(t, body, `<base href="../../">`, "Revoke “<bdi>Checkout server</bdi>”?", "401 Unauthorized",
 		`action="keys/`+id+`/revoke"`, `id="confirm-revoke"`)
 
 	status, header, _ := f.page("POST", "/dashboard/keys/"+id+"/revoke", url.Values{})
@@ -266,13 +420,38 @@ func TestRevokeFromThePage(t *testing.T) {
 
 func TestRevokedNoticeComesFromTheStore(t *testing.T) {
 	f := newFixture(t)
+	ctx := context.Background()
 	_, active := f.create("Still active", apikey.Live)
-	for _, q := range []string{active.ID.String(), uuid.NewString(), "<b>forged</b>"} {
-		_, _, body := f.page("GET", "/dashboard/keys?revoked="+url.QueryEscape(q), nil)
-		if strings.Contains(body, "notice success") || strings.Contains(body, "forged") {
-			t.Errorf("?revoked=%s shows a notice", q)
+	_, foreign := f.createFor(f.other, keyward.CreateParams{Name: "Mallory's key", Mode: apikey.Live})
+	if _, err := f.other.Revoke(ctx, foreign.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		"revoked=" + active.ID.String(),
+		"revoked=" + uuid.NewString(),
+		"revoked=" + url.QueryEscape("<b>forged</b>"),
+		"revoked=" + foreign.ID.String(), // revoked, but another account's
+		"revoked_all=" + strconv.FormatInt(f.keys.Now().UnixMicro(), 10),
+		"revoked_all=" + strconv.FormatInt(f.get(active.ID).CreatedAt.UnixMicro(), 10),
+		"revoked_all=" + strconv.FormatInt(f.keys.Now().UnixMicro(), 10) + "0",
+		"revoked_all=" + strconv.FormatInt(f.must(f.other.Get(ctx, foreign.ID)).RevokedAt.UnixMicro(), 10),
+		"revoked_all=lots",
+		"revoked_all=none", // there is an active key
+	} {
+		_, _, body := f.page("GET", "/dashboard/keys?"+q, nil)
+		if strings.Contains(body, `class="notice`) || strings.Contains(body, "forged") || strings.Contains(body, "Mallory") {
+			t.Errorf("?%s shows a notice", q)
 		}
 	}
+}
+
+// must returns rec, or ends the test on err.
+func (f *fixture) must(rec apikey.Record, err error) apikey.Record {
+	f.t.Helper()
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return rec
 }
 
 func TestRotateFromThePage(t *testing.T) {
@@ -284,45 +463,286 @@ func TestRotateFromThePage(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("rotate form: %d", status)
 	}
-	mustContain(t, body, `action="keys/`+id+`/rotate"`, `value="0s"`, `value="1h"`, `value="24h" checked`, `value="168h"`)
+	mustContain(t, body, `action="keys/`+id+`/rotate"`, `value="0s"`, `value="1h"`, `value="24h" checked`, `value="168h"`,
+		`name="expires_at" type="date"`)
 
 	status, _, body = f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{})
-	if status != http.StatusBadRequest || !strings.Contains(body, "Choose when the current key stops working.") {
-		t.Errorf("no overlap: %d", status)
+	if status != http.StatusBadRequest || fieldError(body, "overlap") != "Choose when the current key stops working." {
+		t.Errorf("no overlap: %d, error %q", status, fieldError(body, "overlap"))
 	}
+	status, _, body = f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{"overlap": {"1h"}, "expires_at": {"2001-01-01"}})
+	if status != http.StatusBadRequest || fieldError(body, "expires") != "Must be in the future." {
+		t.Errorf("an expiry in the past: %d, error %q", status, fieldError(body, "expires"))
+	}
+	mustContain(t, body, `value="1h" checked`, `value="2001-01-01"`)
 
-	status, header, body := f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{"overlap": {"1h"}})
+	status, header, body := f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{"overlap": {"1h"}, "expires_at": {"2031-12-31"}})
 	if status != http.StatusCreated || header.Get("Cache-Control") != "no-store" {
 		t.Fatalf("rotate: %d, Cache-Control %q", status, header.Get("Cache-Control"))
 	}
-	m := regexp.MustCompile(`id="raw-key" type="text" value="([^"]+)"`).FindStringSubmatch(body)
-	if m == nil {
+	raw := rawKeyOf(body)
+	if raw == "" {
 		t.Fatal("no raw key on the page")
 	}
-	for _, raw := range []string{oldRaw, m[1]} {
+	for _, raw := range []string{oldRaw, raw} {
 		if _, err := f.keys.Verify(context.Background(), raw); err != nil {
 			t.Errorf("a key does not verify during the overlap: %v", err)
 		}
 	}
-	mustContain(t, body, "Key rolled", "The previous key <code>"+old.Prefix+"</code> keeps working until")
+	newID := strings.TrimPrefix(header.Get("Location"), "../../keys/")
+	if got := f.get(uuidOf(t, newID)).ExpiresAt; !got.Equal(time.Date(2031, 12, 31, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("the new key expires at %v", got)
+	}
+	mustContain(t, body, "Key rolled", `The previous key <a href="keys/`+id+`"><code>`+old.Prefix+`</code></a> keeps working until`)
+
+	// The two keys' pages link to each other.
+	_, _, body = f.page("GET", "/dashboard/keys/"+newID, nil)
+	mustContain(t, body, `<dt>Replaces</dt><dd><a class="keylink" href="keys/`+id+`"><bdi>WooCommerce plugin</bdi> <code>`+old.Prefix+`</code></a>`)
+	_, _, body = f.page("GET", "/dashboard/keys/"+id, nil)
+	mustContain(t, body, `<dt>Replaced by</dt><dd><a class="keylink" href="keys/`+newID+`">`)
+
+	// The replaced key cannot be rolled again while its replacement lives.
+	_, _, body = f.page("GET", "/dashboard/keys/"+id+"/rotate", nil)
+	mustContain(t, body, `This key was rolled before: <a href="keys/`+newID+`">its replacement</a>`)
+	status, _, body = f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{"overlap": {"0s"}})
+	if status != http.StatusConflict || !strings.Contains(body, "already being replaced") {
+		t.Errorf("rolling the replaced key again: %d", status)
+	}
 
 	_, other := f.create("Backend", apikey.Test)
 	_, _, body = f.page("POST", "/dashboard/keys/"+other.ID.String()+"/rotate", url.Values{"overlap": {"0s"}})
-	mustContain(t, body, "The previous key <code>"+other.Prefix+"</code> has stopped working.")
+	mustContain(t, body, `The previous key <a href="keys/`+other.ID.String()+`"><code>`+other.Prefix+`</code></a> has stopped working.`)
+}
+
+func TestRotateFormRespectsMaxOverlap(t *testing.T) {
+	tests := []struct {
+		max     time.Duration
+		offered []string // the values, the checked one marked with *
+		label   string
+	}{
+		{7 * 24 * time.Hour, []string{"0s", "1h", "24h*", "168h"}, ""},
+		{2 * time.Hour, []string{"0s", "1h", "2h*"}, "In 2 hours, the longest allowed"},
+		{24 * time.Hour, []string{"0s", "1h", "24h*"}, ""},
+		{30 * time.Minute, []string{"0s", "30m*"}, "In 30 minutes, the longest allowed"},
+		{72 * time.Hour, []string{"0s", "1h", "24h*", "72h"}, "In 3 days, the longest allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.max.String(), func(t *testing.T) {
+			f := newFixtureWith(t, []keyward.Option{keyward.WithMaxOverlap(tt.max)})
+			_, rec := f.create("k", apikey.Test)
+			_, _, body := f.page("GET", "/dashboard/keys/"+rec.ID.String()+"/rotate", nil)
+			var got []string
+			for _, m := range regexp.MustCompile(`name="overlap" value="([^"]+)"( checked)?`).FindAllStringSubmatch(body, -1) {
+				v := m[1]
+				if m[2] != "" {
+					v += "*"
+				}
+				got = append(got, v)
+			}
+			if strings.Join(got, " ") != strings.Join(tt.offered, " ") {
+				t.Errorf("offered %v, want %v", got, tt.offered)
+			}
+			if tt.label != "" {
+				mustContain(t, body, tt.label)
+			}
+			// Every offered choice is accepted.
+			for _, v := range got {
+				_, r := f.create("k", apikey.Test)
+				if status, _, _ := f.page("POST", "/dashboard/keys/"+r.ID.String()+"/rotate",
+					url.Values{"overlap": {strings.TrimSuffix(v, "*")}}); status != http.StatusCreated {
+					t.Errorf("rolling with the offered overlap %s: %d", v, status)
+				}
+			}
+			// A longer one, posted by hand, is refused next to the field.
+			status, _, body := f.page("POST", "/dashboard/keys/"+rec.ID.String()+"/rotate",
+				url.Values{"overlap": {(tt.max + time.Second).String()}})
+			if status != http.StatusBadRequest || fieldError(body, "overlap") == "" {
+				t.Errorf("an overlap above the maximum: %d", status)
+			}
+		})
+	}
 }
 
 func TestKeyPage(t *testing.T) {
 	f := newFixture(t)
-	_, rec := f.create("Production server", apikey.Live)
+	_, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Production server", Mode: apikey.Live,
+		Metadata:  map[string]string{"integration": "woocommerce", "note": "<b>bold</b>"},
+		ExpiresAt: time.Date(2031, 9, 1, 0, 0, 0, 0, time.UTC)})
 	status, _, body := f.page("GET", "/dashboard/keys/"+rec.ID.String(), nil)
 	if status != http.StatusOK {
 		t.Fatalf("%d", status)
 	}
-	mustContain(t, body, `<base href="../">`, "<h1>Production server</h1>", rec.Prefix, "Roll key", "Revoke")
+	id := rec.ID.String()
+	mustContain(t, body, `<base href="../">`, "<h1><bdi>Production server</bdi></h1>", rec.Prefix,
+		`<dt>Expires</dt><dd><time datetime="2031-09-01T00:00:00Z"`,
+		`<dt><code>integration</code></dt><dd>woocommerce</dd>`, `<dd>&lt;b&gt;bold&lt;/b&gt;</dd>`,
+		`<dt>Replaces</dt><dd><span class="muted">None</span>`,
+		`href="keys/`+id+`/edit"`, `href="keys/`+id+`/rotate"`, `href="keys/`+id+`/revoke"`)
+	mustNotContain(t, body, "<b>bold</b>")
+
 	status, _, _ = f.page("GET", "/dashboard/keys/"+uuid.NewString(), nil)
 	if status != http.StatusNotFound {
 		t.Errorf("unknown key page: %d", status)
 	}
+}
+
+func TestEditFromThePage(t *testing.T) {
+	f := newFixture(t)
+	raw, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Warehouse sync", Mode: apikey.Test,
+		Scopes:   []scope.Scope{scope.LinksRead, scope.LinksWrite, scope.EventsRead},
+		Metadata: map[string]string{"team": "logistics", "ticket": "OPS-1"}})
+	id := rec.ID.String()
+	path := "/dashboard/keys/" + id + "/edit"
+
+	status, _, body := f.page("GET", path, nil)
+	if status != http.StatusOK {
+		t.Fatalf("edit form: %d", status)
+	}
+	mustContain(t, body, `<base href="../../">`, `action="keys/`+id+`/edit"`, `name="name" type="text" value="Warehouse sync"`,
+		`name="metadata_key" value="team"`, `name="metadata_value" value="logistics"`,
+		`name="metadata_key" value="ticket"`, `name="metadata_value" value="OPS-1"`,
+		"Scopes can only be narrowed: to grant more, create a new key.")
+	var offered []string
+	for _, m := range regexp.MustCompile(`name="scopes" value="([^"]+)" checked`).FindAllStringSubmatch(body, -1) {
+		offered = append(offered, m[1])
+	}
+	if strings.Join(offered, " ") != "events:read links:read links:write" || strings.Count(body, `name="scopes"`) != 3 {
+		t.Errorf("the form offers the scopes %v (%d boxes), want the key's three, checked", offered, strings.Count(body, `name="scopes"`))
+	}
+	if n := strings.Count(body, `name="metadata_key"`); n != 2+3 {
+		t.Errorf("%d metadata rows, want the 2 pairs and 3 empty rows", n)
+	}
+
+	t.Run("errors are shown next to their fields", func(t *testing.T) {
+		tests := []struct {
+			name  string
+			form  url.Values
+			field string
+			error string
+			keeps []string
+		}{
+			{"spoofed name", url.Values{"name": {"Warehouse\u202esync"}, "scopes": {"links:read"}},
+				"name", "Name contains invisible or bidirectional formatting characters.", []string{`value="links:read" checked`}},
+			{"empty name", url.Values{"name": {" "}, "scopes": {"links:read"}}, "name", "Name is required.", nil},
+			{"no scopes", url.Values{"name": {"Renamed"}}, "scopes", "At least one scope is required.", []string{`value="Renamed"`}},
+			{"widening", url.Values{"name": {"Renamed"}, "scopes": {"links:read", "customers:write"}},
+				"scopes", "The key does not hold customers:write, and scopes can only be narrowed; create a new key to grant more.", nil},
+			{"metadata key twice", url.Values{"name": {"Renamed"}, "scopes": {"links:read"},
+				"metadata_key": {"a", "a"}, "metadata_value": {"1", "2"}},
+				"metadata", `The key "a" is given twice.`, []string{`name="metadata_value" value="2"`}},
+			{"later expiry", url.Values{"name": {"Renamed"}, "scopes": {"links:read"}, "expires_at": {"2001-01-01"}},
+				"expires", "Must be in the future.", []string{`value="2001-01-01"`}},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, _, body := f.page("POST", path, tt.form)
+				if status != http.StatusBadRequest {
+					t.Fatalf("status = %d, want 400", status)
+				}
+				if got := fieldError(body, tt.field); got != tt.error {
+					t.Errorf("the error next to %s = %q, want %q", tt.field, got, tt.error)
+				}
+				mustContain(t, body, append([]string{"The key was not changed"}, tt.keeps...)...)
+			})
+		}
+		if after := f.get(rec.ID); after.Name != rec.Name || !after.Scopes.Equal(rec.Scopes) || !after.Metadata.Equal(rec.Metadata) {
+			t.Errorf("refused edits changed the key: %+v", after)
+		}
+	})
+
+	// Narrow a scope, rename, change the metadata.
+	form := url.Values{"name": {"Warehouse sync (EU)"}, "scopes": {"links:read", "events:read"},
+		"metadata_key": {"team", "ticket", "region", ""}, "metadata_value": {"logistics", "", "eu", ""}}
+	status, header, _ := f.page("POST", path, form)
+	if status != http.StatusSeeOther || header.Get("Location") != "../../keys/"+id {
+		t.Fatalf("edit: %d to %q", status, header.Get("Location"))
+	}
+	after := f.get(rec.ID)
+	if after.Name != "Warehouse sync (EU)" || !after.Scopes.Equal(scope.NewSet(scope.LinksRead, scope.EventsRead)) ||
+		!after.Metadata.Equal(apikey.MustMetadata(map[string]string{"team": "logistics", "ticket": "", "region": "eu"})) {
+		t.Errorf("edited key = %+v, metadata %v", after, after.Metadata)
+	}
+	if got, err := f.keys.Verify(context.Background(), raw); err != nil || got.Scopes.Has(scope.LinksWrite) {
+		t.Errorf("the key verifies with scopes %v (error %v), want links:write gone", got.Scopes, err)
+	}
+	_, _, body = f.page("GET", "/dashboard/keys/"+id, nil)
+	mustContain(t, body, "<h1><bdi>Warehouse sync (EU)</bdi></h1>", `<dt><code>region</code></dt><dd>eu</dd>`)
+
+	// Clearing every row clears the metadata.
+	form = url.Values{"name": {"Warehouse sync (EU)"}, "scopes": {"links:read"}, "metadata_key": {"", ""}, "metadata_value": {"", ""}}
+	if status, _, _ := f.page("POST", path, form); status != http.StatusSeeOther {
+		t.Fatalf("clearing the metadata: %d", status)
+	}
+	if md := f.get(rec.ID).Metadata; !md.IsEmpty() {
+		t.Errorf("metadata after clearing every row = %v", md)
+	}
+	events := f.audited()
+	if len(events) != 2 || events[0].Action != dashboard.KeyUpdated || events[1].Action != dashboard.KeyUpdated ||
+		strings.Join(events[0].Changed, " ") != "name scopes metadata" {
+		t.Errorf("audit events = %+v", events)
+	}
+
+	t.Run("a revoked key", func(t *testing.T) {
+		if _, err := f.owner.Revoke(context.Background(), rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		status, _, body := f.page("GET", path, nil)
+		if status != http.StatusOK || strings.Contains(body, `id="save"`) || !strings.Contains(body, "revoked and cannot be changed") {
+			t.Errorf("the edit form of a revoked key: %d, offers to save: %v", status, strings.Contains(body, `id="save"`))
+		}
+		status, _, _ = f.page("POST", path, url.Values{"name": {"x"}, "scopes": {"links:read"}})
+		if status != http.StatusConflict {
+			t.Errorf("editing a revoked key: %d, want 409", status)
+		}
+	})
+}
+
+func TestRevokeAllFromThePage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for i, m := range []apikey.Mode{apikey.Live, apikey.Test, apikey.Test} {
+		f.create(fmt.Sprintf("key %d", i), m)
+	}
+	_, gone := f.create("Gone", apikey.Live)
+	if _, err := f.owner.Revoke(ctx, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	_, foreign := f.createFor(f.other, keyward.CreateParams{Name: "Mallory's key", Mode: apikey.Live})
+
+	status, _, body := f.page("GET", "/dashboard/keys/revoke-all", nil)
+	if status != http.StatusOK {
+		t.Fatalf("confirmation: %d", status)
+	}
+	mustContain(t, body, `<base href="../">`, "Revoke all keys of "+account+"?", "This revokes <strong>3 active keys</strong>",
+		`action="keys/revoke-all"`, `id="confirm-revoke-all"`)
+
+	f.clock.Advance(time.Second)
+	status, header, _ := f.page("POST", "/dashboard/keys/revoke-all", url.Values{})
+	want := "../keys?revoked_all=" + strconv.FormatInt(f.keys.Now().UnixMicro(), 10)
+	if status != http.StatusSeeOther || header.Get("Location") != want {
+		t.Fatalf("revoke all: %d to %q, want 303 to %q", status, header.Get("Location"), want)
+	}
+	_, _, body = f.page("GET", "/dashboard/"+strings.TrimPrefix(want, "../"), nil)
+	mustContain(t, body, `class="notice success"`, "Revoked all active keys: 3 keys.")
+	if n := strings.Count(body, `data-status="revoked"`); n != 4 {
+		t.Errorf("%d keys listed revoked, want 4", n)
+	}
+	if rec := f.must(f.other.Get(ctx, foreign.ID)); rec.Revoked() {
+		t.Error("revoke-all revoked another account's key")
+	}
+
+	// Once more: nothing is left to revoke.
+	status, _, body = f.page("GET", "/dashboard/keys/revoke-all", nil)
+	if status != http.StatusOK || strings.Contains(body, `id="confirm-revoke-all"`) {
+		t.Errorf("the confirmation offers to revoke nothing: %d", status)
+	}
+	mustContain(t, body, "nothing to revoke")
+	status, header, _ = f.page("POST", "/dashboard/keys/revoke-all", url.Values{})
+	if status != http.StatusSeeOther {
+		t.Fatalf("revoke all again: %d", status)
+	}
+	_, _, body = f.page("GET", "/dashboard/"+strings.TrimPrefix(header.Get("Location"), "../"), nil)
+	mustContain(t, body, `class="notice info"`, "No key is active: there was nothing to revoke.")
 }
 
 func TestAssets(t *testing.T) {
@@ -340,11 +760,39 @@ func TestAssets(t *testing.T) {
 			}
 		})
 	}
-	// The page loads nothing from elsewhere.
-	_, _, body := f.page("GET", "/dashboard/keys/new", nil)
-	for _, link := range regexp.MustCompile(`(?:href|src|action)="([^"]*)"`).FindAllStringSubmatch(body, -1) {
-		if strings.Contains(link[1], "//") {
-			t.Errorf("the page refers to another host: %s", link[1])
+	// The pages load nothing from elsewhere, and have no inline script or
+	// style, which the Content-Security-Policy would block.
+	_, rec := f.create("k", apikey.Live)
+	for _, path := range []string{"keys", "keys/new", "keys/" + rec.ID.String(), "keys/" + rec.ID.String() + "/edit",
+		"keys/" + rec.ID.String() + "/rotate", "keys/" + rec.ID.String() + "/revoke", "keys/revoke-all"} {
+		_, _, body := f.page("GET", "/dashboard/"+path, nil)
+		for _, link := range regexp.MustCompile(`(?:href|src|action)="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+			if strings.Contains(link[1], "//") {
+				t.Errorf("%s refers to another host: %s", path, link[1])
+			}
+		}
+		if regexp.MustCompile(`<script>|<script [^>]*>[^<]|<style|style="| on[a-z]+="`).MatchString(body) {
+			t.Errorf("%s has an inline script or style", path)
+		}
+	}
+}
+
+// TestNamesAreIsolated: a name stored before names refused bidirectional
+// formatting characters (say, in PostgreSQL, or by another application)
+// cannot reorder the text around it: every place a page shows a key's name
+// isolates it in a <bdi> element.
+func TestNamesAreIsolated(t *testing.T) {
+	f := newFixture(t)
+	_, rec := f.create("Spoofable", apikey.Test, scope.LinksRead)
+	id := rec.ID.String()
+	for _, path := range []string{"/dashboard/keys", "/dashboard/keys/" + id, "/dashboard/keys/" + id + "/edit",
+		"/dashboard/keys/" + id + "/revoke", "/dashboard/keys/" + id + "/rotate"} {
+		_, _, body := f.page("GET", path, nil)
+		// The <title> and form values cannot hold elements; the body's text
+		// can, and must.
+		body = regexp.MustCompile(`(?s)<title>.*?</title>|value="[^"]*"`).ReplaceAllString(body, "")
+		if strings.Count(body, "Spoofable") == 0 || strings.Count(body, "Spoofable") != strings.Count(body, "<bdi>Spoofable</bdi>") {
+			t.Errorf("%s shows the name outside a <bdi> element", path)
 		}
 	}
 }

@@ -1,6 +1,8 @@
 // Package keywardtest helps test code that uses keyward: it issues real
 // keys against the in-memory store in one line, and makes key records for
-// handler tests that need no key at all.
+// handler tests that need no key at all. Keys belong to
+// [keyward.DefaultOwner] unless a test issues them for another owner with
+// [Issue].
 //
 //	func TestCreateSession(t *testing.T) {
 //		key := keywardtest.NewKey(t, scope.SessionsWrite)
@@ -19,12 +21,12 @@ import (
 	"context"
 	"net/http"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store/memory"
 )
@@ -32,7 +34,8 @@ import (
 // A Key is a key issued for a test.
 type Key struct {
 	// Keys is the lifecycle the key was issued by: pass it to
-	// middleware.Authenticate, or use it to revoke or rotate the key.
+	// middleware.Authenticate, or use Keys.Owner(Record.Owner) to revoke,
+	// update or rotate the key.
 	Keys *keyward.Keys
 	// Raw is the raw key, to send as "Authorization: Bearer " + Raw. Outside
 	// tests, a raw key lives only in an [apikey.Secret].
@@ -62,18 +65,24 @@ func NewKeys(t testing.TB, opts ...keyward.Option) *keyward.Keys {
 	return keys
 }
 
-// NewKey issues a test-mode key holding scopes, by a new lifecycle over a
-// new memory store (see [NewKeys]). At least one scope is required.
+// NewKey issues a test-mode key holding scopes, owned by
+// [keyward.DefaultOwner], by a new lifecycle over a new memory store (see
+// [NewKeys]). At least one scope is required.
 func NewKey(t testing.TB, scopes ...scope.Scope) Key {
 	t.Helper()
-	return Issue(t, NewKeys(t), keyward.CreateParams{Scopes: scopes})
+	keys := NewKeys(t)
+	return Issue(t, keys.Owner(keyward.DefaultOwner), keyward.CreateParams{Scopes: scopes})
 }
 
-// Issue creates a key with keys, for tests that need several keys from one
-// lifecycle, a live key, or an expiry. An empty Name becomes "keywardtest"
-// and a zero Mode becomes [apikey.Test]; the rest of p is passed as is to
-// [keyward.Keys.Create].
-func Issue(t testing.TB, keys *keyward.Keys, p keyward.CreateParams) Key {
+// Issue creates a key for owner, for tests that need several keys from one
+// lifecycle, keys of several owners, a live key, metadata or an expiry:
+//
+//	keys := keywardtest.NewKeys(t)
+//	acme := keywardtest.Issue(t, keys.Owner("acme"), keyward.CreateParams{Scopes: ...})
+//
+// An empty Name becomes "keywardtest" and a zero Mode becomes
+// [apikey.Test]; the rest of p is passed as is to [keyward.Owner.Create].
+func Issue(t testing.TB, owner keyward.Owner, p keyward.CreateParams) Key {
 	t.Helper()
 	if p.Name == "" {
 		p.Name = "keywardtest"
@@ -81,15 +90,17 @@ func Issue(t testing.TB, keys *keyward.Keys, p keyward.CreateParams) Key {
 	if p.Mode == 0 {
 		p.Mode = apikey.Test
 	}
-	sec, rec, err := keys.Create(context.Background(), p)
+	sec, rec, err := owner.Create(context.Background(), p)
 	if err != nil {
 		t.Fatalf("keywardtest: creating a key: %v", err)
 	}
-	return Key{Keys: keys, Raw: sec.Reveal(), Record: rec}
+	return Key{Keys: owner.Keys(), Raw: sec.Reveal(), Record: rec}
 }
 
-// Record returns the record of an active test-mode key holding scopes, as
-// [keyward.Keys.Verify] would return it, without creating any key. Put it
+// Record returns the record of an active test-mode key of
+// [keyward.DefaultOwner] holding scopes, as [keyward.Keys.Verify] would
+// return it, without creating any key. Set its Owner or Metadata for a
+// handler that reads them. Put it
 // in a request's context with middleware.NewContext to unit-test a handler:
 //
 //	ctx := middleware.NewContext(req.Context(), keywardtest.Record(scope.SessionsRead))
@@ -99,9 +110,10 @@ func Record(scopes ...scope.Scope) apikey.Record {
 	if err != nil {
 		panic(err) // crypto/rand does not fail
 	}
-	now := time.Now().UTC().Truncate(time.Microsecond)
+	now := clock.New().Now()
 	return apikey.Record{
 		ID:         uuid.Must(uuid.NewV7()),
+		Owner:      keyward.DefaultOwner,
 		Name:       "keywardtest",
 		Prefix:     sec.DisplayPrefix(),
 		Mode:       apikey.Test,

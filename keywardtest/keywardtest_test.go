@@ -25,8 +25,8 @@ func TestNewKeyVerifies(t *testing.T) {
 	if got, want := rec.Scopes.Strings(), []string{"links:read", "sessions:write"}; len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
 		t.Errorf("scopes %v, want %v", got, want)
 	}
-	if rec.Mode != apikey.Test || rec.Name != "keywardtest" {
-		t.Errorf("mode %v, name %q; want test, keywardtest", rec.Mode, rec.Name)
+	if rec.Mode != apikey.Test || rec.Name != "keywardtest" || rec.Owner != keyward.DefaultOwner {
+		t.Errorf("mode %v, name %q, owner %q; want test, keywardtest, %s", rec.Mode, rec.Name, rec.Owner, keyward.DefaultOwner)
 	}
 }
 
@@ -42,10 +42,13 @@ func TestAuthorize(t *testing.T) {
 func TestIssue(t *testing.T) {
 	keys := keywardtest.NewKeys(t)
 	expires := time.Now().Add(time.Hour)
-	live := keywardtest.Issue(t, keys, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.EventsRead}, ExpiresAt: expires})
-	test := keywardtest.Issue(t, keys, keyward.CreateParams{Scopes: []scope.Scope{scope.EventsRead}})
-	if live.Record.Mode != apikey.Live || live.Record.Name != "Backend" || live.Record.ExpiresAt.IsZero() {
+	live := keywardtest.Issue(t, keys.Owner("acme"), keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.EventsRead}, ExpiresAt: expires})
+	test := keywardtest.Issue(t, keys.Owner("globex"), keyward.CreateParams{Scopes: []scope.Scope{scope.EventsRead}})
+	if live.Record.Mode != apikey.Live || live.Record.Name != "Backend" || live.Record.ExpiresAt.IsZero() || live.Record.Owner != "acme" {
 		t.Errorf("live key record %+v", live.Record)
+	}
+	if test.Record.Owner != "globex" {
+		t.Errorf("test key owned by %q, want globex", test.Record.Owner)
 	}
 	if live.Keys != keys || test.Keys != keys {
 		t.Error("Issue did not use the given keys")
@@ -67,7 +70,7 @@ func TestNewKeysClosedAfterTest(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	rec, err := key.Keys.Store().Get(context.Background(), key.Record.ID)
+	rec, err := key.Keys.Owner(keyward.DefaultOwner).Get(context.Background(), key.Record.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +115,7 @@ func TestIssueFailsTheTest(t *testing.T) {
 				t.Fatalf("recovered %v, want a fatal error", r)
 			}
 		}()
-		keywardtest.Issue(f, keys, keyward.CreateParams{}) // no scopes
+		keywardtest.Issue(f, keys.Owner("acme"), keyward.CreateParams{}) // no scopes
 	}()
 	if f.fatal == "" {
 		t.Error("Issue without scopes did not fail the test")

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -74,6 +75,7 @@ func benchSetup(b *testing.B, n int) *benchStore {
 		}
 		rec := apikey.Record{
 			ID:        uuid.New(),
+			Owner:     "acct_bench",
 			Name:      "bench",
 			Prefix:    sec.DisplayPrefix(),
 			Mode:      apikey.Test,
@@ -81,7 +83,7 @@ func benchSetup(b *testing.B, n int) *benchStore {
 			Hash:      sec.Hash(),
 			CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
 		}
-		if err := st.Create(ctx, rec); err != nil {
+		if _, err := st.Create(ctx, rec, store.Idempotency{}); err != nil {
 			b.Fatal(err)
 		}
 		if i%(n/benchUsed) == 0 && len(bs.raws) < benchUsed {

@@ -52,8 +52,10 @@ func NewContext(ctx context.Context, rec apikey.Record) context.Context {
 
 // KeyFrom returns the record of the key that authenticated the request
 // whose context is ctx, and whether there is one. Behind [Authenticate],
-// there always is. Its LastUsedAt is the time of this request's
-// verification.
+// there always is. Its Owner is the account the key belongs to: scope
+// everything the handler reads or changes to it. Its Metadata is the
+// application's own pairs on the key, and its LastUsedAt the time of this
+// request's verification.
 func KeyFrom(ctx context.Context) (apikey.Record, bool) {
 	c, ok := fromContext(ctx)
 	if !ok {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
@@ -139,5 +140,24 @@ func TestRequireScopesWithoutAuthenticate(t *testing.T) {
 		if p := decodeProblem(t, rr); p.Status != 500 {
 			t.Errorf("body status = %d", p.Status)
 		}
+	}
+}
+
+// TestKeyFromCarriesOwnerAndMetadata: behind Authenticate, a handler finds
+// whose key called it and the key's metadata, with no lookup of its own.
+func TestKeyFromCarriesOwnerAndMetadata(t *testing.T) {
+	e := newEnv(t)
+	var got apikey.Record
+	h := middleware.Authenticate(e.keys)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got, _ = middleware.KeyFrom(r.Context())
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/", nil)
+	e.all.Authorize(req)
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if got.Owner != "acct_mw" {
+		t.Errorf("KeyFrom(ctx).Owner = %q, want acct_mw", got.Owner)
+	}
+	if plan, ok := got.Metadata.Get("plan"); !ok || plan != "gold" {
+		t.Errorf("KeyFrom(ctx).Metadata = %v, want plan=gold", got.Metadata)
 	}
 }

@@ -1,7 +1,6 @@
 package middleware
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/problem"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -231,15 +231,6 @@ func joinScopes(scopes []scope.Scope, sep string) string {
 	return b.String()
 }
 
-// problem is the RFC 9457 body of an error response.
-type problem struct {
-	Type           string        `json:"type"`
-	Title          string        `json:"title"`
-	Status         int           `json:"status"`
-	Detail         string        `json:"detail"`
-	RequiredScopes []scope.Scope `json:"required_scopes,omitempty"`
-}
-
 // WriteError writes the standard response for err, the error an error
 // handler receives: the status, the RFC 6750 challenge and an RFC 9457
 // body. An error handler that only logs can end with it:
@@ -262,8 +253,9 @@ type problem struct {
 //   - anything else: 500.
 //
 // Every body is application/problem+json with type, title, status and
-// detail, plus required_scopes for insufficient_scope. An error that is not
-// an [*Error] is answered with a generic 500; its text is never sent.
+// detail, plus required_scopes for insufficient_scope, written by package
+// [github.com/keyward/keyward/problem]. An error that is not an [*Error] is
+// answered with a generic 500; its text is never sent.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
@@ -276,21 +268,11 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if e.Status == http.StatusServiceUnavailable {
 		h.Set("Retry-After", retryAfter)
 	}
-	h.Set("Content-Type", "application/problem+json")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
-	body, merr := json.Marshal(problem{
-		Type:           e.Type,
-		Title:          e.Title,
-		Status:         e.Status,
-		Detail:         e.Detail,
-		RequiredScopes: e.Scopes,
-	})
-	if merr != nil { // only strings and ints: cannot happen
-		body = []byte(`{"type":"about:blank","title":"Internal Server Error","status":500}`)
+	p := problem.Problem{Type: e.Type, Title: e.Title, Status: e.Status, Detail: e.Detail}
+	if len(e.Scopes) > 0 {
+		p.Extensions = map[string]any{"required_scopes": e.Scopes}
 	}
-	w.WriteHeader(e.Status)
-	w.Write(append(body, '\n'))
+	problem.Write(w, p)
 }
 
 // challenge returns the WWW-Authenticate value of e, or "" if its

@@ -20,11 +20,12 @@ import (
 )
 
 // createSession is an ordinary handler; the key that called it is in the
-// request context.
+// request context, with the account it belongs to.
 func createSession(w http.ResponseWriter, r *http.Request) {
 	key, _ := middleware.KeyFrom(r.Context()) // always present behind Authenticate
+	// Scope everything to the key's owner: this merchant's data only.
 	w.WriteHeader(http.StatusCreated)
-	fmt.Fprintf(w, "session created in %s mode by %q\n", key.Mode, key.Name)
+	fmt.Fprintf(w, "session created for %s in %s mode by %q\n", key.Owner, key.Mode, key.Name)
 }
 
 func listSessions(w http.ResponseWriter, r *http.Request) {
@@ -71,7 +72,8 @@ func Example() {
 	// The one new line: no valid key, no access.
 	handler := middleware.Authenticate(keys)(mux)
 
-	sec, _, err := keys.Create(context.Background(), keyward.CreateParams{
+	// A key of the account "acct_123" (your own account ID).
+	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Backend server",
 		Mode:   apikey.Test,
 		Scopes: []scope.Scope{scope.SessionsWrite},
@@ -79,8 +81,8 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Show sec.Reveal() to the key's owner now: it is never stored and
-	// cannot be retrieved again.
+	// Show sec.Reveal() to the account now: it is never stored and cannot
+	// be retrieved again.
 
 	srv := httptest.NewServer(handler) // http.ListenAndServe(addr, handler) in a real server
 	defer srv.Close()
@@ -89,7 +91,7 @@ func Example() {
 	send("POST", srv.URL+"/api/v1/sessions", "")
 	// Output:
 	// POST /api/v1/sessions 201
-	//   session created in test mode by "Backend server"
+	//   session created for acct_123 in test mode by "Backend server"
 	// GET /api/v1/sessions 403
 	//   WWW-Authenticate: Bearer realm="api", error="insufficient_scope", scope="sessions:read"
 	// POST /api/v1/sessions 401
@@ -128,11 +130,11 @@ func Example_routeGroups() {
 	// GET /healthz 200
 	//   ok
 	// POST /api/v1/sessions 201
-	//   session created in test mode by "example"
+	//   session created for acct_123 in test mode by "example"
 	// POST /api/v1/payouts/ 401
 	//   WWW-Authenticate: Bearer realm="api", error="invalid_token"
 	// POST /api/v1/payouts/ 201
-	//   session created in live mode by "example"
+	//   session created for acct_123 in live mode by "example"
 }
 
 // group mounts a new mux at pattern behind the given middleware, like
@@ -149,7 +151,7 @@ func group(parent *http.ServeMux, pattern string, mws ...func(http.Handler) http
 }
 
 func issue(keys *keyward.Keys, mode apikey.Mode, scopes ...scope.Scope) string {
-	sec, _, err := keys.Create(context.Background(), keyward.CreateParams{Name: "example", Mode: mode, Scopes: scopes})
+	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{Name: "example", Mode: mode, Scopes: scopes})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -179,8 +181,9 @@ func ExampleWithErrorHandler() {
 	})
 	handler := middleware.Authenticate(keys, onError)(http.HandlerFunc(listSessions))
 
-	sec, rec, _ := keys.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead}})
-	keys.Revoke(context.Background(), rec.ID)
+	acct := keys.Owner("acct_123")
+	sec, rec, _ := acct.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead}})
+	acct.Revoke(context.Background(), rec.ID)
 	req := httptest.NewRequest("GET", "/api/v1/sessions", nil)
 	req.RemoteAddr = "203.0.113.9:4711"
 	req.Header.Set("Authorization", "Bearer "+sec.Reveal())
@@ -204,7 +207,7 @@ func ExampleNewContext() {
 	createSession(rr, req)
 	fmt.Print(rr.Code, " ", rr.Body)
 	// Output:
-	// 201 session created in test mode by "unit test"
+	// 201 session created for default in test mode by "unit test"
 }
 
 // Handlers can branch on the key's scopes.

@@ -74,14 +74,15 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() { keys.Close() })
 	e.keys = keys
 	every := scope.Default.Scopes()
-	e.all = keywardtest.Issue(t, keys, keyward.CreateParams{Scopes: every})
-	e.live = keywardtest.Issue(t, keys, keyward.CreateParams{Mode: apikey.Live, Scopes: every})
-	e.sessions = keywardtest.Issue(t, keys, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsWrite}})
-	e.revoked = keywardtest.Issue(t, keys, keyward.CreateParams{Scopes: every})
-	if _, err := keys.Revoke(context.Background(), e.revoked.Record.ID); err != nil {
+	acct := keys.Owner("acct_mw")
+	e.all = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every, Metadata: map[string]string{"plan": "gold"}})
+	e.live = keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Live, Scopes: every})
+	e.sessions = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsWrite}})
+	e.revoked = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every})
+	if _, err := acct.Revoke(context.Background(), e.revoked.Record.ID); err != nil {
 		t.Fatal(err)
 	}
-	e.expired = keywardtest.Issue(t, keys, keyward.CreateParams{Scopes: every, ExpiresAt: e.clock.Now().Add(time.Hour)})
+	e.expired = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every, ExpiresAt: e.clock.Now().Add(time.Hour)})
 	e.clock.advance(2 * time.Hour)
 	sec, err := apikey.Generate(apikey.Test)
 	if err != nil {

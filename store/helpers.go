@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,6 +23,17 @@ func Time(t time.Time) time.Time {
 		return time.Time{}
 	}
 	return t.UTC().Truncate(time.Microsecond)
+}
+
+// Normalize returns rec with every time in store precision ([Time]). It
+// copies nothing else: scope sets, metadata and strings are immutable and
+// may be shared.
+func Normalize(rec apikey.Record) apikey.Record {
+	rec.CreatedAt = Time(rec.CreatedAt)
+	rec.LastUsedAt = Time(rec.LastUsedAt)
+	rec.RevokedAt = Time(rec.RevokedAt)
+	rec.ExpiresAt = Time(rec.ExpiresAt)
+	return rec
 }
 
 // Check validates the options and returns them with Limit resolved to a
@@ -95,4 +107,125 @@ func ParseCursor(s string) (Cursor, error) {
 		return Cursor{}, ErrInvalidCursor
 	}
 	return c, nil
+}
+
+// Check validates the values u sets, as every store must before applying
+// it: a valid name, well-formed scopes. It returns u with its expiry in
+// store precision. An invalid value returns an error wrapping
+// [apikey.ErrInvalidRecord].
+func (u Update) Check() (Update, error) {
+	if u.Name != "" {
+		if err := apikey.ValidName(u.Name); err != nil {
+			return u, fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
+		}
+	}
+	for _, s := range u.Scopes.Scopes() {
+		if !s.Valid() {
+			return u, fmt.Errorf("%w: malformed scope %q", apikey.ErrInvalidRecord, s)
+		}
+	}
+	u.ExpiresAt = Time(u.ExpiresAt)
+	return u, nil
+}
+
+// Apply applies u, checked by [Update.Check], to rec by the rules of
+// [Store.Update]: it refuses a revoked key and scopes that are not a subset
+// of rec's, and moves the expiry only earlier. Stores call it on the
+// current record, under whatever lock makes the change atomic.
+func (u Update) Apply(rec *apikey.Record) error {
+	if rec.Revoked() {
+		return ErrAlreadyRevoked
+	}
+	if !u.Scopes.IsEmpty() && !u.Scopes.SubsetOf(rec.Scopes) {
+		return ErrWidening
+	}
+	if u.Name != "" {
+		rec.Name = u.Name
+	}
+	if !u.Scopes.IsEmpty() {
+		rec.Scopes = u.Scopes
+	}
+	if u.Metadata != nil {
+		rec.Metadata = *u.Metadata
+	}
+	rec.ExpiresAt = EarlierExpiry(rec.ExpiresAt, u.ExpiresAt)
+	return nil
+}
+
+// EarlierExpiry returns the earlier of two expiries, in store precision,
+// where a zero time means "never".
+func EarlierExpiry(a, b time.Time) time.Time {
+	a, b = Time(a), Time(b)
+	switch {
+	case a.IsZero():
+		return b
+	case b.IsZero() || a.Before(b):
+		return a
+	}
+	return b
+}
+
+// CheckRotation validates next, the replacement of the key with the given
+// ID and owner, for [Store.Rotate], before anything is stored: next must be
+// a valid new record of the owner that names the key in Replaces. It
+// returns next in store precision ([Normalize]).
+func CheckRotation(owner string, id uuid.UUID, next apikey.Record) (apikey.Record, error) {
+	if err := next.Validate(); err != nil {
+		return next, err
+	}
+	switch {
+	case next.Owner != owner:
+		return next, fmt.Errorf("%w: the replacement belongs to another owner", apikey.ErrInvalidRecord)
+	case next.Replaces != id:
+		return next, fmt.Errorf("%w: the replacement does not name the key it replaces", apikey.ErrInvalidRecord)
+	}
+	return Normalize(next), nil
+}
+
+// Rotation applies a rotation to old, the current record of the key being
+// replaced, by the rules of [Store.Rotate]: replacement is the current
+// record of the key old.ReplacedBy names (the zero Record if old has no
+// replacement, or if it was not found, which refuses the rotation).
+// It refuses a key that is not active at next.CreatedAt or that is
+// replaced by a key that is not revoked, and scopes in next that old
+// lacks. It returns old and next as they must be stored. Stores call it
+// under whatever lock makes the rotation atomic.
+func Rotation(old, replacement, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
+	switch {
+	case old.Revoked():
+		return old, next, ErrAlreadyRevoked
+	case old.Expired(next.CreatedAt):
+		return old, next, ErrKeyExpired
+	case old.ReplacedBy != uuid.Nil && !replacement.Revoked():
+		return old, next, ErrReplaced
+	case next.Mode != old.Mode:
+		return old, next, fmt.Errorf("%w: the replacement has another mode", apikey.ErrInvalidRecord)
+	case !next.Scopes.SubsetOf(old.Scopes):
+		return old, next, ErrWidening
+	}
+	if next.ExpiresAt.IsZero() {
+		next.ExpiresAt = old.ExpiresAt
+	}
+	old.ExpiresAt = EarlierExpiry(old.ExpiresAt, overlapEnd)
+	old.ReplacedBy = next.ID
+	return old, next, nil
+}
+
+// IsAnswer reports whether err is one of the answers of the [Store]
+// contract (a sentinel error of this package, or an error wrapping
+// [apikey.ErrInvalidRecord]), by which a store refuses a call and changes
+// nothing, rather than a failure, after which the store may or may not have
+// done what was asked.
+func IsAnswer(err error) bool {
+	for _, answer := range answers {
+		if errors.Is(err, answer) {
+			return true
+		}
+	}
+	return false
+}
+
+var answers = []error{
+	ErrNotFound, ErrDuplicate, ErrAlreadyRevoked, ErrKeyExpired, ErrReplaced, ErrWidening,
+	ErrAlreadyCreated, ErrIdempotencyConflict, ErrInvalidCursor, apikey.ErrInvalidRecord,
 }

@@ -7,9 +7,12 @@
 // database/sql). Any other store proves it keeps the contract by passing the
 // conformance suite, [github.com/keyward/keyward/store/storetest].
 //
-// Stores keep records; they make no decisions. Generating keys, validating
-// names and scopes against a catalog, refusing revoked or expired keys and
-// batching last-used writes is the work of the lifecycle type in package
+// Stores keep records, each under its owner, and the rules that must hold
+// however many processes change them at once: revocation is final, scopes
+// only shrink, an expiry only moves earlier, a key is replaced by one key
+// at a time. Everything else (generating keys, validating names and scopes
+// against a catalog, refusing revoked or expired keys at verification,
+// batching last-used writes) is the work of the lifecycle type in package
 // keyward, which is what applications use.
 package store
 
@@ -21,19 +24,36 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/scope"
 )
 
 // Sentinel errors. Stores return them, possibly wrapped; test with
 // [errors.Is]. Any other error from a store means the store could not answer
 // (it is down, timed out, or the context ended) and callers must fail closed.
 var (
-	// ErrNotFound: no key has the given ID or hash.
+	// ErrNotFound: no key has the given ID or hash, or the key with that ID
+	// belongs to another owner: the two are indistinguishable.
 	ErrNotFound = errors.New("store: key not found")
 	// ErrDuplicate: a key with the same ID or the same hash already exists.
 	ErrDuplicate = errors.New("store: duplicate key")
 	// ErrAlreadyRevoked: the key was revoked before; its revocation time
 	// is unchanged.
 	ErrAlreadyRevoked = errors.New("store: key already revoked")
+	// ErrKeyExpired: the key has expired, so it cannot be rotated.
+	ErrKeyExpired = errors.New("store: key expired")
+	// ErrReplaced: the key is already being replaced by an active key, so
+	// it cannot be rotated again.
+	ErrReplaced = errors.New("store: key already being replaced")
+	// ErrWidening: a change would give a key a scope it does not hold.
+	// Scopes only ever shrink.
+	ErrWidening = errors.New("store: scopes can only be narrowed")
+	// ErrAlreadyCreated: the owner already has a key created with this
+	// idempotency key and the same request; the store returns that key's
+	// record and creates nothing.
+	ErrAlreadyCreated = errors.New("store: key already created with this idempotency key")
+	// ErrIdempotencyConflict: the owner already has a key created with
+	// this idempotency key, for a different request.
+	ErrIdempotencyConflict = errors.New("store: idempotency key already used for a different request")
 	// ErrInvalidCursor: a List cursor was not produced by this store.
 	ErrInvalidCursor = errors.New("store: invalid cursor")
 )
@@ -48,6 +68,12 @@ const (
 // contract; [github.com/keyward/keyward/store/storetest.Run] checks every
 // sentence of it.
 //
+// Every key belongs to an owner ([apikey.Record.Owner]), and every method
+// but the verification lookup and the recording of uses names the owner it
+// acts for: a key of another owner is, to it, a key that does not exist
+// ([ErrNotFound]), whatever the method, so that no answer reveals that an
+// ID exists elsewhere.
+//
 // All methods are safe for concurrent use, take a context first and return
 // promptly with an error wrapping ctx.Err() once the context is done.
 //
@@ -59,33 +85,75 @@ type Store interface {
 	// [apikey.Record.Validate]; otherwise Create returns an error wrapping
 	// [apikey.ErrInvalidRecord]. If a record with the same ID or the same
 	// hash exists, Create returns [ErrDuplicate] and changes nothing.
-	Create(ctx context.Context, rec apikey.Record) error
+	// On success it returns the record as stored.
+	//
+	// If idem is not zero and the record's owner already has a key created
+	// with the same idem.Key, Create stores nothing and returns that key's
+	// record with [ErrAlreadyCreated] if it was created with the same
+	// idem.Request, or [ErrIdempotencyConflict] (and no record) if not.
+	// Idempotency keys of different owners never meet. Of concurrent
+	// creates with one idempotency key, exactly one creates its key.
+	Create(ctx context.Context, rec apikey.Record, idem Idempotency) (apikey.Record, error)
 
-	// Get returns the record with the given ID, or [ErrNotFound].
-	Get(ctx context.Context, id uuid.UUID) (apikey.Record, error)
+	// Get returns the record with the given ID and owner, or [ErrNotFound].
+	Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Record, error)
 
-	// GetByHash returns the record whose hash is h, or [ErrNotFound]. It is
-	// the verification lookup: it returns revoked and expired records too,
-	// and the caller decides. It must not write anything.
+	// GetByHash returns the record whose hash is h, or [ErrNotFound], of
+	// any owner. It is the verification lookup: it returns revoked and
+	// expired records too, and the caller decides. It must not write
+	// anything.
 	GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error)
 
-	// List returns records newest first: by CreatedAt descending, then by ID
-	// descending for equal times. It returns at most opts.Limit records
-	// ([DefaultLimit] if 0, at most [MaxLimit]) that match the filters, and
-	// Page.Next, a cursor for the following page, which is empty on the last
-	// page. A listing walked page by page returns every record that existed
-	// when it began exactly once, even while records are created; records
-	// created meanwhile appear at most once. A cursor from elsewhere returns
-	// [ErrInvalidCursor]; a negative limit or an invalid filter value returns
-	// an error.
-	List(ctx context.Context, opts ListOptions) (Page, error)
+	// List returns the owner's records newest first: by CreatedAt
+	// descending, then by ID descending for equal times. It returns at most
+	// opts.Limit records ([DefaultLimit] if 0, at most [MaxLimit]) that match
+	// the filters, and Page.Next, a cursor for the following page, which is
+	// empty on the last page. A listing walked page by page returns every
+	// record of the owner that existed when it began exactly once, even
+	// while records are created; records created meanwhile appear at most
+	// once. A cursor from elsewhere returns [ErrInvalidCursor]; a negative
+	// limit or an invalid filter value returns an error.
+	List(ctx context.Context, owner string, opts ListOptions) (Page, error)
 
-	// Revoke sets the revocation time of the key with the given ID to at and
-	// returns the updated record. Revocation is final: if the key is already
-	// revoked, Revoke returns [ErrAlreadyRevoked] and keeps the first
-	// revocation time; no method ever clears it. An unknown ID returns
-	// [ErrNotFound]. A zero at is refused with an error.
-	Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error)
+	// Update changes the fields of the key with the given ID and owner
+	// that u sets, all at once or none, and returns the updated record. The
+	// new scopes must be a non-empty subset of the key's scopes
+	// ([ErrWidening] otherwise); an expiry only moves earlier (a later one
+	// leaves the expiry unchanged). A revoked key cannot change
+	// ([ErrAlreadyRevoked]); an unknown ID returns [ErrNotFound]. Invalid
+	// values return an error wrapping [apikey.ErrInvalidRecord]. Nothing
+	// else of the record changes.
+	Update(ctx context.Context, owner string, id uuid.UUID, u Update) (apikey.Record, error)
+
+	// Rotate stores next, the replacement of the key with the given ID and
+	// owner, and in the same atomic step links the two (next.Replaces and
+	// the old key's ReplacedBy) and makes the old key expire at overlapEnd,
+	// unless it already expires sooner. next must pass
+	// [apikey.Record.Validate], belong to the owner and name the old key in
+	// Replaces; its scopes must be a subset of the old key's ([ErrWidening]
+	// otherwise), and a zero next.ExpiresAt gives it the old key's expiry.
+	// It returns the old record and next as stored.
+	//
+	// The old key must be active at next.CreatedAt: a revoked key returns
+	// [ErrAlreadyRevoked], an expired one [ErrKeyExpired], and a key
+	// already replaced by a key that is not revoked returns [ErrReplaced];
+	// an unknown ID returns [ErrNotFound]. On any error nothing changes. Of
+	// concurrent rotations of one key, at most one succeeds.
+	Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (old, created apikey.Record, err error)
+
+	// Revoke sets the revocation time of the key with the given ID and
+	// owner to at and returns the updated record. Revocation is final: if
+	// the key is already revoked, Revoke returns [ErrAlreadyRevoked] and
+	// keeps the first revocation time; no method ever clears it. An unknown
+	// ID returns [ErrNotFound]. A zero at is refused with an error.
+	Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error)
+
+	// RevokeAll revokes, in one atomic step, every key of the owner that is
+	// active at time at (neither revoked nor expired), setting its
+	// revocation time to at, and returns the revoked records in List
+	// order. Keys of other owners are untouched. An owner with no active
+	// key gets an empty result. A zero at is refused with an error.
+	RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error)
 
 	// RecordUses sets the last-used time of each listed key to the later of
 	// its current value and the given time, so a last-used time never moves
@@ -94,14 +162,41 @@ type Store interface {
 	// Unknown IDs are ignored. If an ID is listed several times, the latest
 	// time wins. An empty list does nothing.
 	RecordUses(ctx context.Context, uses []Use) error
-
-	// SetExpiry makes the key with the given ID expire at the given time and
-	// returns the updated record. An expiry only moves earlier: if the key
-	// already expires before at, its expiry is unchanged. A revoked key
-	// returns [ErrAlreadyRevoked]; an unknown ID, [ErrNotFound]. A zero at is
-	// refused with an error.
-	SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error)
 }
+
+// An Update says which fields of a key [Store.Update] changes; its zero
+// value changes nothing.
+type Update struct {
+	// Name, if not empty, is the new name.
+	Name string
+	// Scopes, if not empty, are the new scopes: a subset of the key's.
+	Scopes scope.Set
+	// Metadata, if not nil, replaces the key's metadata.
+	Metadata *apikey.Metadata
+	// ExpiresAt, if not zero, is the new expiry, applied only if it is
+	// earlier than the key's expiry or the key has none.
+	ExpiresAt time.Time
+}
+
+// IsZero reports whether u changes nothing.
+func (u Update) IsZero() bool {
+	return u.Name == "" && u.Scopes.IsEmpty() && u.Metadata == nil && u.ExpiresAt.IsZero()
+}
+
+// An Idempotency identifies a create request for [Store.Create], so that
+// a repeat of the request creates nothing: Key is a digest of the
+// idempotency key the client sent, unique per owner, and Request a digest
+// of the request's parameters. A store keeps both beside the key they
+// created, so they take the same fixed space, however long what the
+// client sent, and live as long as the key. The zero Idempotency means
+// none.
+type Idempotency struct {
+	Key     [32]byte
+	Request [32]byte
+}
+
+// IsZero reports whether i is the zero Idempotency.
+func (i Idempotency) IsZero() bool { return i == Idempotency{} }
 
 // A Use is one successful authentication of a key, for [Store.RecordUses].
 type Use struct {
@@ -134,13 +229,15 @@ type Page struct {
 }
 
 // A ChangeFeed is implemented by stores that several processes share, so
-// that a verification cache in one process learns of revocations and expiry
-// changes made through another. The PostgreSQL and memory stores implement
-// it.
+// that a verification cache in one process learns of the changes made
+// through another. The PostgreSQL and memory stores implement it.
 type ChangeFeed interface {
-	// Changes returns the hashes of keys revoked, or whose expiry was set,
-	// since the position since, and the position to pass next time. Called
-	// with since == "", it returns no hashes and the current position.
+	// Changes returns the hashes of keys changed since the position since,
+	// and the position to pass next time. A change is anything that
+	// changes a key's record other than its last-used time: a revocation,
+	// an expiry, an update of its name, scopes or metadata, a rotation.
+	// Called with since == "", it returns no hashes and the current
+	// position.
 	//
 	// Delivery is at least once. In a chain of calls, each passing the
 	// position the previous one returned, a change completed before a call

@@ -9,11 +9,13 @@ import (
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/middleware"
+	"github.com/keyward/keyward/problem"
 	"github.com/keyward/keyward/scope"
 )
 
-// The API's resources. Each belongs to the mode of the key that created
-// it: test keys see test data only, live keys live data only.
+// The API's resources. Each belongs to the merchant (the owner) and the
+// mode of the key that created it: a key sees its own merchant's data only,
+// and of its own mode only.
 
 // Amount is a sum of money, as the SDK sends it: a decimal string and an
 // ISO 4217 currency code.
@@ -85,42 +87,52 @@ var eventTypes = []string{
 	"webhook_endpoint.deleted",
 }
 
-// table holds one resource, oldest first.
+// A tenant is whose data a request sees: the owner (the merchant) and the
+// mode of the key that called. Every object belongs to one tenant, and no
+// request reads or changes another tenant's objects.
+type tenant struct {
+	owner string
+	mode  apikey.Mode
+}
+
+// table holds one resource of every tenant, oldest first.
 type table[T any] struct {
 	mu   sync.RWMutex
 	rows []row[T]
 }
 
 type row[T any] struct {
-	id   string
-	mode apikey.Mode
-	v    T
+	tenant tenant
+	id     string
+	v      T
 }
 
-func (t *table[T]) add(id string, mode apikey.Mode, v T) {
+func (t *table[T]) add(tn tenant, id string, v T) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.rows = append(t.rows, row[T]{id, mode, v})
+	t.rows = append(t.rows, row[T]{tn, id, v})
 }
 
-// list returns the rows of mode, newest first.
-func (t *table[T]) list(mode apikey.Mode) []T {
+// list returns the tenant's rows, newest first.
+func (t *table[T]) list(tn tenant) []T {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	out := []T{}
 	for i := len(t.rows) - 1; i >= 0; i-- {
-		if t.rows[i].mode == mode {
+		if t.rows[i].tenant == tn {
 			out = append(out, t.rows[i].v)
 		}
 	}
 	return out
 }
 
-func (t *table[T]) get(id string, mode apikey.Mode) (T, bool) {
+// get returns the tenant's row with the given ID. Another tenant's row is
+// not found, exactly as an unknown ID.
+func (t *table[T]) get(tn tenant, id string) (T, bool) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	for _, r := range t.rows {
-		if r.id == id && r.mode == mode {
+		if r.tenant == tn && r.id == id {
 			return r.v, true
 		}
 	}
@@ -128,11 +140,13 @@ func (t *table[T]) get(id string, mode apikey.Mode) (T, bool) {
 	return zero, false
 }
 
-func (t *table[T]) remove(id string, mode apikey.Mode) (T, bool) {
+// remove deletes the tenant's row with the given ID and returns it. Another
+// tenant's row is not found, exactly as an unknown ID.
+func (t *table[T]) remove(tn tenant, id string) (T, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, r := range t.rows {
-		if r.id == id && r.mode == mode {
+		if r.tenant == tn && r.id == id {
 			t.rows = slices.Delete(t.rows, i, i+1)
 			return r.v, true
 		}
@@ -141,9 +155,9 @@ func (t *table[T]) remove(id string, mode apikey.Mode) (T, bool) {
 	return zero, false
 }
 
-// data is the API's in-memory database.
+// data is the API's in-memory database, shared by every merchant.
 type data struct {
-	now       func() time.Time
+	now       func() time.Time // the key lifecycle's clock (keyward.Keys.Now)
 	links     table[Link]
 	sessions  table[Session]
 	webhooks  table[Webhook]
@@ -151,23 +165,25 @@ type data struct {
 	customers table[Customer]
 }
 
-// newData returns the database with a few test-mode records, created at
-// now, so that the first GET shows something.
-func newData(now time.Time) *data {
-	d := &data{now: time.Now}
-	at := now.UTC().Truncate(time.Second)
-	for _, c := range []Customer{
-		{Email: "ada@example.com", Name: "Ada Lovelace"},
-		{Email: "grace@example.com", Name: "Grace Hopper"},
-	} {
-		c.ID, c.Object, c.Mode, c.CreatedAt = newID("cus", apikey.Test), "customer", apikey.Test, at
-		d.customers.add(c.ID, c.Mode, c)
-		d.emit(apikey.Test, "customer.created", c, at)
+// newData returns the database with each merchant's test-mode records
+// (merchant.customers and merchant.links), so that the first GET shows
+// something. Timestamps come from now.
+func newData(now func() time.Time, ms []merchant) *data {
+	d := &data{now: now}
+	at := d.timestamp()
+	for _, m := range ms {
+		tn := tenant{owner: m.id, mode: apikey.Test}
+		for _, c := range m.customers {
+			c.ID, c.Object, c.Mode, c.CreatedAt = newID("cus", tn.mode), "customer", tn.mode, at
+			d.customers.add(tn, c.ID, c)
+			d.emit(tn, "customer.created", c, at)
+		}
+		for _, l := range m.links {
+			l.ID, l.Object, l.Mode, l.CreatedAt = newID("plink", tn.mode), "payment_link", tn.mode, at
+			d.links.add(tn, l.ID, l)
+			d.emit(tn, "payment_link.created", l, at)
+		}
 	}
-	l := Link{ID: newID("plink", apikey.Test), Object: "payment_link", Mode: apikey.Test,
-		Name: "T-shirt", Amount: Amount{Value: "25.00", Currency: "USD"}, CreatedAt: at}
-	d.links.add(l.ID, l.Mode, l)
-	d.emit(apikey.Test, "payment_link.created", l, at)
 	return d
 }
 
@@ -178,17 +194,20 @@ func newID(prefix string, mode apikey.Mode) string {
 
 func (d *data) timestamp() time.Time { return d.now().UTC().Truncate(time.Second) }
 
-func (d *data) emit(mode apikey.Mode, typ string, obj any, at time.Time) {
-	e := Event{ID: newID("evt", mode), Object: "event", Mode: mode, Type: typ, Data: obj, CreatedAt: at}
-	d.events.add(e.ID, mode, e)
+func (d *data) emit(tn tenant, typ string, obj any, at time.Time) {
+	e := Event{ID: newID("evt", tn.mode), Object: "event", Mode: tn.mode, Type: typ, Data: obj, CreatedAt: at}
+	d.events.add(tn, e.ID, e)
 }
 
-// routes returns the API, each route guarded by its scope. It goes behind
-// middleware.Authenticate.
+// A scopedHandler serves a request for the tenant of the key that made it.
+type scopedHandler func(w http.ResponseWriter, r *http.Request, tn tenant)
+
+// routes returns the API, each route guarded by its scope and scoped to the
+// caller's tenant. It goes behind middleware.Authenticate.
 func (d *data) routes() http.Handler {
 	mux := http.NewServeMux()
-	handle := func(pattern string, s scope.Scope, h http.HandlerFunc) {
-		mux.Handle(pattern, middleware.RequireScopes(s)(h))
+	handle := func(pattern string, s scope.Scope, h scopedHandler) {
+		mux.Handle(pattern, middleware.RequireScopes(s)(scoped(h)))
 	}
 	handle("GET /api/v1/links", scope.LinksRead, listOf(&d.links))
 	handle("GET /api/v1/links/{id}", scope.LinksRead, getOf(&d.links))
@@ -215,10 +234,19 @@ func (d *data) routes() http.Handler {
 	return mux
 }
 
-// keyMode returns the mode of the key that authenticated r.
-func keyMode(r *http.Request) apikey.Mode {
-	key, _ := middleware.KeyFrom(r.Context()) // always there behind Authenticate
-	return key.Mode
+// scoped passes h the tenant of the key that authenticated the request. It
+// fails closed: without a key whose owner and mode are valid, which
+// Authenticate always provides, the request gets 500 and touches no data.
+func scoped(h scopedHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key, ok := middleware.KeyFrom(r.Context())
+		if !ok || apikey.ValidOwner(key.Owner) != nil || !key.Mode.Valid() {
+			problem.Write(w, problem.Problem{Status: http.StatusInternalServerError,
+				Detail: "The request has no authenticated key; the API is served behind middleware.Authenticate only."})
+			return
+		}
+		h(w, r, tenant{owner: key.Owner, mode: key.Mode})
+	}
 }
 
 // list is the body of a list response.
@@ -227,25 +255,29 @@ type list[T any] struct {
 	Data   []T    `json:"data"`
 }
 
-func listOf[T any](t *table[T]) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, list[T]{Object: "list", Data: t.list(keyMode(r))})
+func listOf[T any](t *table[T]) scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, tn tenant) {
+		writeJSON(w, http.StatusOK, list[T]{Object: "list", Data: t.list(tn)})
 	}
 }
 
-func getOf[T any](t *table[T]) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		v, ok := t.get(r.PathValue("id"), keyMode(r))
+func getOf[T any](t *table[T]) scopedHandler {
+	return func(w http.ResponseWriter, r *http.Request, tn tenant) {
+		v, ok := t.get(tn, r.PathValue("id"))
 		if !ok {
-			notFound(w, r)
+			notFound(w, r, tn)
 			return
 		}
 		writeJSON(w, http.StatusOK, v)
 	}
 }
 
-func notFound(w http.ResponseWriter, r *http.Request) {
-	writeProblem(w, http.StatusNotFound, "Not found", "No "+keyMode(r).String()+"-mode object has the ID "+quoteID(r.PathValue("id"))+".", nil)
+// notFound answers an ID the tenant has no object with. An object of
+// another merchant gets this very answer, so that no response tells that an
+// ID exists elsewhere.
+func notFound(w http.ResponseWriter, r *http.Request, tn tenant) {
+	problem.Write(w, problem.Problem{Status: http.StatusNotFound,
+		Detail: "No " + tn.mode.String() + "-mode object has the ID " + quoteID(r.PathValue("id")) + "."})
 }
 
 // quoteID returns id for a message, or "given" if it is too long or odd to
@@ -264,7 +296,7 @@ func quoteID(id string) string {
 }
 
 // createSession creates a checkout session from the SDK's body.
-func (d *data) createSession(w http.ResponseWriter, r *http.Request) {
+func (d *data) createSession(w http.ResponseWriter, r *http.Request, tn tenant) {
 	var in struct {
 		Amount     *Amount           `json:"amount"`
 		SuccessURL string            `json:"successUrl"`
@@ -280,11 +312,10 @@ func (d *data) createSession(w http.ResponseWriter, r *http.Request) {
 	if v.failed(w) {
 		return
 	}
-	mode := keyMode(r)
 	s := Session{
-		ID:         newID("cs", mode),
+		ID:         newID("cs", tn.mode),
 		Object:     "checkout.session",
-		Mode:       mode,
+		Mode:       tn.mode,
 		Status:     "open",
 		Amount:     amount,
 		SuccessURL: in.SuccessURL,
@@ -294,13 +325,13 @@ func (d *data) createSession(w http.ResponseWriter, r *http.Request) {
 	if s.Metadata == nil {
 		s.Metadata = map[string]string{}
 	}
-	d.sessions.add(s.ID, mode, s)
-	d.emit(mode, "checkout.session.created", s, s.CreatedAt)
+	d.sessions.add(tn, s.ID, s)
+	d.emit(tn, "checkout.session.created", s, s.CreatedAt)
 	w.Header().Set("Location", "/api/v1/sessions/"+s.ID)
 	writeJSON(w, http.StatusCreated, s)
 }
 
-func (d *data) createLink(w http.ResponseWriter, r *http.Request) {
+func (d *data) createLink(w http.ResponseWriter, r *http.Request, tn tenant) {
 	var in struct {
 		Name   string  `json:"name"`
 		Amount *Amount `json:"amount"`
@@ -314,26 +345,24 @@ func (d *data) createLink(w http.ResponseWriter, r *http.Request) {
 	if v.failed(w) {
 		return
 	}
-	mode := keyMode(r)
-	l := Link{ID: newID("plink", mode), Object: "payment_link", Mode: mode, Name: in.Name, Amount: amount, CreatedAt: d.timestamp()}
-	d.links.add(l.ID, mode, l)
-	d.emit(mode, "payment_link.created", l, l.CreatedAt)
+	l := Link{ID: newID("plink", tn.mode), Object: "payment_link", Mode: tn.mode, Name: in.Name, Amount: amount, CreatedAt: d.timestamp()}
+	d.links.add(tn, l.ID, l)
+	d.emit(tn, "payment_link.created", l, l.CreatedAt)
 	w.Header().Set("Location", "/api/v1/links/"+l.ID)
 	writeJSON(w, http.StatusCreated, l)
 }
 
-func (d *data) deleteLink(w http.ResponseWriter, r *http.Request) {
-	mode := keyMode(r)
-	l, ok := d.links.remove(r.PathValue("id"), mode)
+func (d *data) deleteLink(w http.ResponseWriter, r *http.Request, tn tenant) {
+	l, ok := d.links.remove(tn, r.PathValue("id"))
 	if !ok {
-		notFound(w, r)
+		notFound(w, r, tn)
 		return
 	}
-	d.emit(mode, "payment_link.deleted", l, d.timestamp())
+	d.emit(tn, "payment_link.deleted", l, d.timestamp())
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (d *data) createWebhook(w http.ResponseWriter, r *http.Request) {
+func (d *data) createWebhook(w http.ResponseWriter, r *http.Request, tn tenant) {
 	var in struct {
 		URL    string   `json:"url"`
 		Events []string `json:"events"`
@@ -347,26 +376,24 @@ func (d *data) createWebhook(w http.ResponseWriter, r *http.Request) {
 	if v.failed(w) {
 		return
 	}
-	mode := keyMode(r)
-	wh := Webhook{ID: newID("we", mode), Object: "webhook_endpoint", Mode: mode, URL: in.URL, Events: in.Events, CreatedAt: d.timestamp()}
-	d.webhooks.add(wh.ID, mode, wh)
-	d.emit(mode, "webhook_endpoint.created", wh, wh.CreatedAt)
+	wh := Webhook{ID: newID("we", tn.mode), Object: "webhook_endpoint", Mode: tn.mode, URL: in.URL, Events: in.Events, CreatedAt: d.timestamp()}
+	d.webhooks.add(tn, wh.ID, wh)
+	d.emit(tn, "webhook_endpoint.created", wh, wh.CreatedAt)
 	w.Header().Set("Location", "/api/v1/webhooks/"+wh.ID)
 	writeJSON(w, http.StatusCreated, wh)
 }
 
-func (d *data) deleteWebhook(w http.ResponseWriter, r *http.Request) {
-	mode := keyMode(r)
-	wh, ok := d.webhooks.remove(r.PathValue("id"), mode)
+func (d *data) deleteWebhook(w http.ResponseWriter, r *http.Request, tn tenant) {
+	wh, ok := d.webhooks.remove(tn, r.PathValue("id"))
 	if !ok {
-		notFound(w, r)
+		notFound(w, r, tn)
 		return
 	}
-	d.emit(mode, "webhook_endpoint.deleted", wh, d.timestamp())
+	d.emit(tn, "webhook_endpoint.deleted", wh, d.timestamp())
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (d *data) createCustomer(w http.ResponseWriter, r *http.Request) {
+func (d *data) createCustomer(w http.ResponseWriter, r *http.Request, tn tenant) {
 	var in struct {
 		Email string `json:"email"`
 		Name  string `json:"name"`
@@ -380,10 +407,9 @@ func (d *data) createCustomer(w http.ResponseWriter, r *http.Request) {
 	if v.failed(w) {
 		return
 	}
-	mode := keyMode(r)
-	c := Customer{ID: newID("cus", mode), Object: "customer", Mode: mode, Email: in.Email, Name: in.Name, CreatedAt: d.timestamp()}
-	d.customers.add(c.ID, mode, c)
-	d.emit(mode, "customer.created", c, c.CreatedAt)
+	c := Customer{ID: newID("cus", tn.mode), Object: "customer", Mode: tn.mode, Email: in.Email, Name: in.Name, CreatedAt: d.timestamp()}
+	d.customers.add(tn, c.ID, c)
+	d.emit(tn, "customer.created", c, c.CreatedAt)
 	w.Header().Set("Location", "/api/v1/customers/"+c.ID)
 	writeJSON(w, http.StatusCreated, c)
 }

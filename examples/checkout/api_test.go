@@ -13,10 +13,12 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
 )
 
-// api is the example's handler with its own keys.
+// api is the example's handler with its own keys, and its data seeded with
+// the demo merchants'.
 type api struct {
 	keys *keyward.Keys
 	h    http.Handler
@@ -24,15 +26,16 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	keys := keywardtest.NewKeys(t)
-	dash, err := newDashboard(keys, "not used here", slog.New(slog.DiscardHandler))
+	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api{keys: keys, h: newHandler(keys, newData(time.Now()), dash)}
+	return &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash)}
 }
 
-func (a *api) key(t *testing.T, mode apikey.Mode, scopes ...scope.Scope) string {
-	return keywardtest.Issue(t, a.keys, keyward.CreateParams{Mode: mode, Scopes: scopes}).Raw
+// key issues a key of owner and returns it raw.
+func (a *api) key(t *testing.T, owner string, mode apikey.Mode, scopes ...scope.Scope) string {
+	return keywardtest.Issue(t, a.keys.Owner(owner), keyward.CreateParams{Mode: mode, Scopes: scopes}).Raw
 }
 
 func (a *api) do(method, path, key, body string) *httptest.ResponseRecorder {
@@ -46,6 +49,24 @@ func (a *api) do(method, path, key, body string) *httptest.ResponseRecorder {
 	rr := httptest.NewRecorder()
 	a.h.ServeHTTP(rr, r)
 	return rr
+}
+
+// ids returns the IDs of the objects a list route answers with key.
+func (a *api) ids(t *testing.T, path, key string) []string {
+	t.Helper()
+	rr := a.do("GET", path, key, "")
+	var l struct {
+		Object string
+		Data   []struct{ ID string }
+	}
+	if err := json.Unmarshal(rr.Body.Bytes(), &l); err != nil || rr.Code != http.StatusOK || l.Object != "list" {
+		t.Fatalf("GET %s: %d %s", path, rr.Code, rr.Body)
+	}
+	ids := []string{}
+	for _, o := range l.Data {
+		ids = append(ids, o.ID)
+	}
+	return ids
 }
 
 // TestRouteScopes checks every route against its scope: a key holding only
@@ -75,13 +96,13 @@ func TestRouteScopes(t *testing.T) {
 	}
 	for _, rt := range routes {
 		t.Run(rt.method+" "+rt.path, func(t *testing.T) {
-			only := a.key(t, apikey.Test, rt.scope)
+			only := a.key(t, "acme", apikey.Test, rt.scope)
 			rr := a.do(rt.method, rt.path, only, rt.body)
 			if rr.Code == http.StatusForbidden || rr.Code == http.StatusUnauthorized || rr.Code >= 500 {
 				t.Errorf("with %s only: %d %s", rt.scope, rr.Code, rr.Body)
 			}
 			others := slices.DeleteFunc(scope.Default.Scopes(), func(s scope.Scope) bool { return s == rt.scope })
-			rr = a.do(rt.method, rt.path, a.key(t, apikey.Test, others...), rt.body)
+			rr = a.do(rt.method, rt.path, a.key(t, "acme", apikey.Test, others...), rt.body)
 			if got, want := rr.Header().Get("WWW-Authenticate"), `Bearer realm="checkout", error="insufficient_scope", scope="`+string(rt.scope)+`"`; rr.Code != http.StatusForbidden || got != want {
 				t.Errorf("without %s: %d %q, want 403 %q", rt.scope, rr.Code, got, want)
 			}
@@ -102,7 +123,7 @@ type problemOut struct {
 
 func TestCreateSessionValidation(t *testing.T) {
 	a := newAPI(t)
-	key := a.key(t, apikey.Test, scope.SessionsWrite)
+	key := a.key(t, "acme", apikey.Test, scope.SessionsWrite)
 	tests := []struct {
 		name         string
 		contentType  string
@@ -183,7 +204,7 @@ func TestCreateSessionValidation(t *testing.T) {
 
 func TestCreateSessionCanonicalAmount(t *testing.T) {
 	a := newAPI(t)
-	key := a.key(t, apikey.Test, scope.SessionsWrite, scope.SessionsRead)
+	key := a.key(t, "acme", apikey.Test, scope.SessionsWrite, scope.SessionsRead)
 	for _, tc := range []struct{ in, currency, want string }{
 		{"49.9", "USD", "49.90"}, {"5", "EUR", "5.00"}, {"4999", "JPY", "4999"}, {"0.01", "GBP", "0.01"},
 	} {
@@ -206,8 +227,8 @@ func TestCreateSessionCanonicalAmount(t *testing.T) {
 // other way round.
 func TestModesAreSeparate(t *testing.T) {
 	a := newAPI(t)
-	test := a.key(t, apikey.Test, scope.Default.Scopes()...)
-	live := a.key(t, apikey.Live, scope.Default.Scopes()...)
+	test := a.key(t, "acme", apikey.Test, scope.Default.Scopes()...)
+	live := a.key(t, "acme", apikey.Live, scope.Default.Scopes()...)
 
 	count := func(key, path string) int {
 		rr := a.do("GET", path, key, "")
@@ -218,7 +239,7 @@ func TestModesAreSeparate(t *testing.T) {
 		return len(l.Data)
 	}
 	if got := count(test, "/api/v1/customers"); got != 2 {
-		t.Errorf("test customers: %d, want the 2 seeded", got)
+		t.Errorf("acme's test customers: %d, want the 2 seeded", got)
 	}
 	if got := count(live, "/api/v1/customers"); got != 0 {
 		t.Errorf("live customers: %d, want 0", got)
@@ -241,7 +262,7 @@ func TestModesAreSeparate(t *testing.T) {
 
 func TestLinksAndWebhooksLifecycle(t *testing.T) {
 	a := newAPI(t)
-	key := a.key(t, apikey.Test, scope.Default.Scopes()...)
+	key := a.key(t, "acme", apikey.Test, scope.Default.Scopes()...)
 	for _, tc := range []struct{ path, body, bad string }{
 		{"/api/v1/links", `{"name":"Mug","amount":{"value":"12.50","currency":"EUR"}}`, `{"name":"","amount":{"value":"12.50","currency":"EUR"}}`},
 		{"/api/v1/webhooks", `{"url":"https://example.com/hook","events":["checkout.session.created"]}`, `{"url":"https://example.com/hook","events":["nope"]}`},
@@ -282,9 +303,198 @@ func TestLinksAndWebhooksLifecycle(t *testing.T) {
 
 func TestNotFoundDoesNotEchoOddIDs(t *testing.T) {
 	a := newAPI(t)
-	key := a.key(t, apikey.Test, scope.LinksRead)
+	key := a.key(t, "acme", apikey.Test, scope.LinksRead)
 	rr := a.do("GET", "/api/v1/links/%3Cscript%3E", key, "")
 	if rr.Code != 404 || strings.Contains(rr.Body.String(), "script") {
 		t.Errorf("%d %s", rr.Code, rr.Body)
+	}
+}
+
+// TestSeededData checks that each merchant's keys see that merchant's demo
+// data, and only it, stamped by the lifecycle's clock.
+func TestSeededData(t *testing.T) {
+	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	keys := keywardtest.NewKeys(t, keyward.WithClock(func() time.Time { return at.Add(123 * time.Millisecond) }))
+	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash)}
+
+	seen := map[string]string{} // customer email -> merchant
+	for _, m := range merchants {
+		t.Run(m.id, func(t *testing.T) {
+			key := a.key(t, m.id, apikey.Test, scope.CustomersRead, scope.LinksRead, scope.EventsRead)
+			var customers struct{ Data []Customer }
+			json.Unmarshal(a.do("GET", "/api/v1/customers", key, "").Body.Bytes(), &customers)
+			var links struct{ Data []Link }
+			json.Unmarshal(a.do("GET", "/api/v1/links", key, "").Body.Bytes(), &links)
+			var events struct{ Data []Event }
+			json.Unmarshal(a.do("GET", "/api/v1/events", key, "").Body.Bytes(), &events)
+
+			var gotEmails, wantEmails, gotLinks, wantLinks []string
+			for _, c := range customers.Data {
+				gotEmails = append(gotEmails, c.Email)
+				if !c.CreatedAt.Equal(at) {
+					t.Errorf("customer %s created at %v, want the lifecycle's clock, %v", c.Email, c.CreatedAt, at)
+				}
+				if other, ok := seen[c.Email]; ok {
+					t.Errorf("customer %s is both %s's and %s's", c.Email, other, m.id)
+				}
+				seen[c.Email] = m.id
+			}
+			for _, c := range m.customers {
+				wantEmails = append(wantEmails, c.Email)
+			}
+			for _, l := range links.Data {
+				gotLinks = append(gotLinks, l.Name+" "+l.Amount.Value+" "+l.Amount.Currency)
+			}
+			for _, l := range m.links {
+				wantLinks = append(wantLinks, l.Name+" "+l.Amount.Value+" "+l.Amount.Currency)
+			}
+			slices.Sort(gotEmails)
+			slices.Sort(wantEmails)
+			slices.Sort(gotLinks)
+			slices.Sort(wantLinks)
+			if len(wantEmails) == 0 || !slices.Equal(gotEmails, wantEmails) {
+				t.Errorf("customers %q, want %q", gotEmails, wantEmails)
+			}
+			if len(wantLinks) == 0 || !slices.Equal(gotLinks, wantLinks) {
+				t.Errorf("links %q, want %q", gotLinks, wantLinks)
+			}
+			if got, want := len(events.Data), len(m.customers)+len(m.links); got != want {
+				t.Errorf("%d events, want %d, one per seeded object", got, want)
+			}
+		})
+	}
+}
+
+// TestMerchantIsolation checks every resource route with both merchants'
+// keys: a merchant's key never lists, reads or deletes another merchant's
+// objects, which answer exactly as unknown IDs do, and what it creates is
+// its own.
+func TestMerchantIsolation(t *testing.T) {
+	a := newAPI(t)
+	all := scope.Default.Scopes()
+	keys := map[string]string{"acme": a.key(t, "acme", apikey.Test, all...), "globex": a.key(t, "globex", apikey.Test, all...)}
+	resources := []struct {
+		path, body string
+		deletable  bool
+	}{
+		{"/api/v1/links", `{"name":"Mug","amount":{"value":"12.50","currency":"EUR"}}`, true},
+		{"/api/v1/sessions", sessionBody, false},
+		{"/api/v1/webhooks", `{"url":"https://example.com/hook","events":["*"]}`, true},
+		{"/api/v1/customers", `{"email":"alan@example.com","name":"Alan Turing"}`, false},
+		{"/api/v1/events", "", false}, // made by the creates of the others
+	}
+	// create makes an object as owner and returns its ID; for events, the
+	// ID of the owner's newest event.
+	create := func(t *testing.T, path, body, owner string) string {
+		t.Helper()
+		if body == "" {
+			return a.ids(t, path, keys[owner])[0]
+		}
+		rr := a.do("POST", path, keys[owner], body)
+		var obj struct{ ID string }
+		if err := json.Unmarshal(rr.Body.Bytes(), &obj); err != nil || rr.Code != http.StatusCreated || obj.ID == "" {
+			t.Fatalf("POST %s as %s: %d %s", path, owner, rr.Code, rr.Body)
+		}
+		return obj.ID
+	}
+	// unknownID returns an ID of the same form as id that no object has.
+	unknownID := func(id string) string {
+		prefix, _, _ := strings.Cut(id, "_test_")
+		return newID(prefix, apikey.Test)
+	}
+	// same checks that two responses are the same but for the ID they name.
+	same := func(t *testing.T, what string, got *httptest.ResponseRecorder, gotID string, want *httptest.ResponseRecorder, wantID string) {
+		t.Helper()
+		g, w := strings.ReplaceAll(got.Body.String(), gotID, "ID"), strings.ReplaceAll(want.Body.String(), wantID, "ID")
+		if got.Code != http.StatusNotFound || got.Code != want.Code || g != w ||
+			got.Header().Get("Content-Type") != want.Header().Get("Content-Type") {
+			t.Errorf("%s: %d %s, want what an unknown ID gets: %d %s", what, got.Code, got.Body, want.Code, want.Body)
+		}
+	}
+
+	for _, pair := range [][2]string{{"acme", "globex"}, {"globex", "acme"}} {
+		owner, other := pair[0], pair[1]
+		for _, res := range resources {
+			t.Run(owner+"'s "+strings.TrimPrefix(res.path, "/api/v1/")+", "+other+"'s key", func(t *testing.T) {
+				id := create(t, res.path, res.body, owner)
+				if !slices.Contains(a.ids(t, res.path, keys[owner]), id) {
+					t.Fatalf("%s does not list its own object", owner)
+				}
+
+				// list
+				otherIDs := a.ids(t, res.path, keys[other])
+				for _, oid := range otherIDs {
+					if slices.Contains(a.ids(t, res.path, keys[owner]), oid) {
+						t.Errorf("%s and %s both list %s", owner, other, oid)
+					}
+				}
+				if slices.Contains(otherIDs, id) {
+					t.Errorf("%s lists %s's object %s", other, owner, id)
+				}
+
+				// get
+				unknown := unknownID(id)
+				same(t, "GET "+other+" -> "+owner,
+					a.do("GET", res.path+"/"+id, keys[other], ""), id,
+					a.do("GET", res.path+"/"+unknown, keys[other], ""), unknown)
+
+				// delete
+				if res.deletable {
+					same(t, "DELETE "+other+" -> "+owner,
+						a.do("DELETE", res.path+"/"+id, keys[other], ""), id,
+						a.do("DELETE", res.path+"/"+unknown, keys[other], ""), unknown)
+				}
+				if rr := a.do("GET", res.path+"/"+id, keys[owner], ""); rr.Code != http.StatusOK {
+					t.Errorf("%s's object after %s's requests: %d %s", owner, other, rr.Code, rr.Body)
+				}
+				if got := a.ids(t, res.path, keys[other]); !slices.Equal(got, otherIDs) {
+					t.Errorf("%s's list changed under %s's requests: %q, then %q", other, other, otherIDs, got)
+				}
+
+				// create: the other's object is its own
+				if res.body != "" {
+					mine := create(t, res.path, res.body, other)
+					if !slices.Contains(a.ids(t, res.path, keys[other]), mine) || slices.Contains(a.ids(t, res.path, keys[owner]), mine) {
+						t.Errorf("%s's new object %s is not listed for %s only", other, mine, other)
+					}
+					if rr := a.do("GET", res.path+"/"+mine, keys[owner], ""); rr.Code != http.StatusNotFound {
+						t.Errorf("%s read %s's new object: %d", owner, other, rr.Code)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestScopedFailsClosed checks that a handler given no key, or a key
+// without a valid owner, answers 500 and touches no data; Authenticate
+// never lets such a request through, so this guards a mistake in wiring.
+func TestScopedFailsClosed(t *testing.T) {
+	d := newData(time.Now, merchants)
+	h := d.routes()
+	before := len(d.customers.rows)
+	for _, owner := range []string{"", "has space"} {
+		rec := keywardtest.Record(scope.CustomersWrite, scope.CustomersRead)
+		rec.Owner = owner
+		for _, tc := range []struct{ method, body string }{
+			{"GET", ""},
+			{"POST", `{"email":"alan@example.com"}`},
+		} {
+			r := httptest.NewRequest(tc.method, "/api/v1/customers", strings.NewReader(tc.body))
+			r.Header.Set("Content-Type", "application/json")
+			r = r.WithContext(middleware.NewContext(r.Context(), rec))
+			rr := httptest.NewRecorder()
+			h.ServeHTTP(rr, r)
+			if rr.Code != http.StatusInternalServerError || strings.Contains(rr.Body.String(), "@") {
+				t.Errorf("%s with owner %q: %d %s, want 500 and no data", tc.method, owner, rr.Code, rr.Body)
+			}
+		}
+	}
+	if after := len(d.customers.rows); after != before {
+		t.Errorf("%d customers after refused requests, %d before", after, before)
 	}
 }

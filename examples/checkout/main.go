@@ -5,16 +5,25 @@
 // also serves the API Keys dashboard at /dashboard/, behind a demo operator
 // sign-in.
 //
+// It serves two demo merchants, acme and globex. Each has its own data and
+// its own keys: every object belongs to the merchant (the key's owner) and
+// the mode of the key that created it, and a key of one merchant never sees
+// or touches another's objects, which answer 404 as unknown IDs do.
+//
 // Its data is kept in memory. Its keys are too, unless -postgres (or the
 // environment variable DATABASE_URL) names a PostgreSQL database, which it
-// migrates at start-up. At start-up it creates two test keys, one with
-// every scope and one with only sessions:write, and prints each once with a
-// ready-to-paste curl command:
+// migrates at start-up. At start-up it creates two test keys for each
+// merchant, one with every scope and one with only sessions:write, and
+// prints each once, on a line that names its merchant, with ready-to-paste
+// curl commands; it then revokes the demo keys of earlier starts, so that
+// restarts on one database do not pile them up:
 //
 //	go run ./examples/checkout [-addr 127.0.0.1:8080] [-postgres DSN] [-dashboard-password PASSWORD]
 //
-// The dashboard asks for HTTP Basic credentials: any user name, which the
-// audit log records as the operator, and the password of -dashboard-password
+// The dashboard asks for HTTP Basic credentials: a demo user name, which
+// says whose keys the operator manages and with which role (ada, admin of
+// acme; bob, developer at acme; carol, viewer at acme; grace, admin of
+// globex; dan, viewer at globex), and the password of -dashboard-password
 // (or CHECKOUT_DASHBOARD_PASSWORD). Without one, a random password is
 // generated and printed once at start-up.
 //
@@ -23,6 +32,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -34,6 +44,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -176,9 +188,9 @@ func openStore(ctx context.Context, cfg config) (store.Store, func() error, erro
 	return st, db.Close, nil
 }
 
-// start opens the store, creates the demo keys, starts listening, prints
-// the keys and how to sign in to the dashboard, and serves in the
-// background.
+// start opens the store, starts listening, creates the demo keys (and
+// revokes those of earlier starts), prints the keys and how to sign in to
+// the dashboard, and serves in the background.
 func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger) (*server, error) {
 	st, closeStore, err := openStore(ctx, cfg)
 	if err != nil {
@@ -191,21 +203,26 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	fail := func(err error) (*server, error) {
 		return nil, errors.Join(err, keys.Close(), closeStore())
 	}
-	demo, err := createDemoKeys(ctx, keys)
+	// Listen before creating the demo keys: a start that cannot serve
+	// leaves no keys that nobody was shown.
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return fail(err)
+	}
+	failListening := func(err error) (*server, error) {
+		return fail(errors.Join(err, ln.Close()))
 	}
 	password, generated := cfg.dashboardPassword, false
 	if password == "" {
 		password, generated = rand.Text(), true
 	}
-	dash, err := newDashboard(keys, password, logger)
+	dash, err := newDashboard(keys, password, demoUsers, logger)
 	if err != nil {
-		return fail(err)
+		return failListening(err)
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	demo, retired, err := createDemoKeys(ctx, keys, merchants)
 	if err != nil {
-		return fail(err)
+		return failListening(err)
 	}
 	s := &server{
 		keys:       keys,
@@ -213,7 +230,7 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 		url:        "http://" + ln.Addr().String(),
 		demo:       demo,
 		http: &http.Server{
-			Handler:           newHandler(keys, newData(time.Now()), dash),
+			Handler:           newHandler(keys, newData(keys.Now, merchants), dash),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -223,7 +240,7 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 		},
 		served: make(chan error, 1),
 	}
-	b := banner{url: s.url, demo: demo, postgres: cfg.postgres != ""}
+	b := banner{url: s.url, demo: demo, retired: retired, users: demoUsers, postgres: cfg.postgres != ""}
 	if generated {
 		b.password = password
 	}
@@ -267,29 +284,97 @@ func newHandler(keys *keyward.Keys, d *data, dash http.Handler) http.Handler {
 
 // A demoKey is a key created at start-up, shown once.
 type demoKey struct {
-	label  string
-	secret apikey.Secret
-	record apikey.Record
+	merchant string // its owner
+	spec     demoKeySpec
+	secret   apikey.Secret
+	record   apikey.Record
 }
 
-// createDemoKeys creates the two test keys of the example.
-func createDemoKeys(ctx context.Context, keys *keyward.Keys) ([]demoKey, error) {
-	specs := []struct {
-		label  string
-		scopes []scope.Scope
-	}{
-		{"All scopes", keys.Catalog().Scopes()},
-		{"Session creator", []scope.Scope{scope.SessionsWrite}},
-	}
+// createDemoKeys creates the test keys of demoKeySpecs for each merchant,
+// marked with demoMetadataKey, then revokes that merchant's demo keys of
+// earlier starts, so that each merchant has exactly one active key of each
+// spec however often the example restarts on one database. It returns the
+// keys created and the number revoked.
+func createDemoKeys(ctx context.Context, keys *keyward.Keys, ms []merchant) ([]demoKey, int, error) {
 	var demo []demoKey
-	for _, s := range specs {
-		sec, rec, err := keys.Create(ctx, keyward.CreateParams{Name: s.label, Mode: apikey.Test, Scopes: s.scopes})
-		if err != nil {
-			return nil, fmt.Errorf("creating the %q key: %w", s.label, err)
+	retired := 0
+	for _, m := range ms {
+		owner := keys.Owner(m.id)
+		created := map[string]apikey.Record{} // by tag
+		for _, spec := range demoKeySpecs {
+			sec, rec, err := owner.Create(ctx, keyward.CreateParams{
+				Name:     spec.name,
+				Mode:     apikey.Test,
+				Scopes:   spec.scopes(keys.Catalog()),
+				Metadata: map[string]string{demoMetadataKey: spec.tag},
+			})
+			if err != nil {
+				return nil, 0, fmt.Errorf("creating the %s key of %s: %w", spec.label, m.id, err)
+			}
+			created[spec.tag] = rec
+			demo = append(demo, demoKey{merchant: m.id, spec: spec, secret: sec, record: rec})
 		}
-		demo = append(demo, demoKey{label: s.label, secret: sec, record: rec})
+		n, err := retireDemoKeys(ctx, owner, created)
+		retired += n
+		if err != nil {
+			return nil, 0, fmt.Errorf("revoking the demo keys of earlier starts of %s: %w", m.id, err)
+		}
 	}
-	return demo, nil
+	return demo, retired, nil
+}
+
+// retireDemoKeys revokes the owner's active test keys that carry the demo
+// mark of a key in current and are older than it: the demo keys of earlier
+// starts. Keys without the mark, such as those created on the dashboard,
+// are never touched. Nor are newer demo keys: when two instances start at
+// once on one database, the newer keys win, rather than each instance
+// revoking the other's and leaving none. It returns the number of keys it
+// revoked.
+//
+// It runs after the new keys are created: a start that fails before leaves
+// the previous demo keys working.
+func retireDemoKeys(ctx context.Context, owner keyward.Owner, current map[string]apikey.Record) (int, error) {
+	var stale []apikey.Record
+	opts := keyward.ListOptions{Mode: apikey.Test, Status: apikey.Active, Limit: 1000}
+	for {
+		page, err := owner.List(ctx, opts)
+		if err != nil {
+			return 0, err
+		}
+		for _, rec := range page.Keys {
+			tag, ok := rec.Metadata.Get(demoMetadataKey)
+			cur, isDemo := current[tag]
+			if ok && isDemo && olderThan(rec, cur) {
+				stale = append(stale, rec)
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		opts.Cursor = page.Next
+	}
+	n := 0
+	for _, rec := range stale {
+		_, err := owner.Revoke(ctx, rec.ID)
+		switch {
+		case errors.Is(err, keyward.ErrAlreadyRevoked):
+			// Revoked meanwhile, by another instance starting.
+		case err != nil:
+			return n, err
+		default:
+			n++
+		}
+	}
+	return n, nil
+}
+
+// olderThan reports whether a comes before b in creation order: by
+// creation time, then by ID, as Owner.List orders keys.
+func olderThan(a, b apikey.Record) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) {
+		return a.CreatedAt.Before(b.CreatedAt)
+	}
+	return bytes.Compare(a.ID[:], b.ID[:]) < 0
 }
 
 // sessionBody is the body of the example request, as the TypeScript SDK of
@@ -300,25 +385,52 @@ const sessionBody = `{"amount":{"value":"49.99","currency":"USD"},"successUrl":"
 type banner struct {
 	url      string
 	demo     []demoKey
+	retired  int // demo keys of earlier starts revoked by this one
+	users    []demoUser
 	postgres bool   // the keys are in PostgreSQL
 	password string // the dashboard's generated password; empty if given
 }
 
-// print prints each key once, on its own line, with its scopes and a curl
-// command that uses it, then how to sign in to the dashboard.
+// Column widths of the banner's tables.
+const (
+	merchantWidth = 8  // "globex" and two spaces
+	labelWidth    = 17 // "sessions:write" and three spaces
+	userWidth     = 7  // "carol" and two spaces
+)
+
+// print prints each demo key once, on a line that names its merchant; then
+// curl commands that use them, grouped by merchant; then how to sign in to
+// the dashboard, with its users.
 func (b banner) print(w io.Writer) {
-	if b.postgres {
-		fmt.Fprintln(w, "keyward checkout example: a checkout API, its data in memory and its keys in PostgreSQL.")
-		fmt.Fprintln(w, "Two new test keys, shown once; they stay in the database until revoked.")
-	} else {
-		fmt.Fprintln(w, "keyward checkout example: a checkout API, its data and its keys in memory.")
-		fmt.Fprintln(w, "Two test keys, shown once; they are gone when the server stops.")
-	}
+	var names []string
 	for _, k := range b.demo {
+		if !slices.Contains(names, k.merchant) {
+			names = append(names, k.merchant)
+		}
+	}
+	what := "keyward checkout example: a checkout API for the demo merchants " + strings.Join(names, " and ") + ","
+	if b.postgres {
+		fmt.Fprintln(w, what, "its data in memory and its keys in PostgreSQL.")
+		fmt.Fprintln(w, "Test keys, shown once; they stay in the database until revoked, and the next start revokes them.")
+		if b.retired > 0 {
+			fmt.Fprintf(w, "This start revoked %d demo keys of earlier starts; other keys are kept.\n", b.retired)
+		}
+	} else {
+		fmt.Fprintln(w, what, "its data and its keys in memory.")
+		fmt.Fprintln(w, "Test keys, shown once; they are gone when the server stops.")
+	}
+	fmt.Fprintln(w)
+	for _, k := range b.demo {
+		fmt.Fprintf(w, "%-*s%-*s%s\n", merchantWidth, k.merchant, labelWidth, k.spec.label, k.secret.Reveal())
+	}
+	merchant := ""
+	for _, k := range b.demo {
+		if k.merchant != merchant {
+			merchant = k.merchant
+			fmt.Fprintln(w)
+			fmt.Fprintf(w, "Try %s's keys; each sees %s's data only:\n", merchant, merchant)
+		}
 		raw := k.secret.Reveal()
-		fmt.Fprintln(w)
-		fmt.Fprintf(w, "%s key, scopes: %s\n", k.label, k.record.Scopes)
-		fmt.Fprintln(w, raw)
 		if k.record.Scopes.Has(scope.SessionsWrite) && k.record.Scopes.Len() == 1 {
 			fmt.Fprintf(w, "curl %s/api/v1/sessions -H \"Authorization: Bearer %s\" -H \"Content-Type: application/json\" -d '%s'\n", b.url, raw, sessionBody)
 		} else {
@@ -328,10 +440,13 @@ func (b banner) print(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Dashboard: %s/dashboard/\n", b.url)
 	if b.password != "" {
-		fmt.Fprintln(w, "Sign in with any user name and this password, generated for this run and shown once:")
+		fmt.Fprintln(w, "Sign in with a user name below and this password, generated for this run and shown once:")
 		fmt.Fprintln(w, b.password)
 	} else {
-		fmt.Fprintln(w, "Sign in with any user name and the password set by -dashboard-password or "+envDashboardPassword+".")
+		fmt.Fprintln(w, "Sign in with a user name below and the password set by -dashboard-password or "+envDashboardPassword+".")
+	}
+	for _, u := range b.users {
+		fmt.Fprintf(w, "%-*s%-*s%s\n", userWidth, u.name, merchantWidth, u.merchant, roleSummary(u.role))
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Listening on %s (Ctrl-C to stop)\n", b.url)

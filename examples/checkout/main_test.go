@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,31 +26,30 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/scope"
-	"github.com/keyward/keyward/store"
 )
 
+// keyLine matches a raw test key.
 var keyLine = regexp.MustCompile(`^ck_test_[0-9A-Za-z]{32}$`)
+
+// bannerKeyLine matches a key line of the banner: merchant, label, key.
+var bannerKeyLine = regexp.MustCompile(`^(\S+) +(\S.*?) +(ck_test_[0-9A-Za-z]{32})$`)
 
 // printedKey is a key as the banner shows it.
 type printedKey struct {
-	raw, scopes, curl string
+	merchant, label, raw string
+	curl                 string // the curl command that uses it
 }
 
-// parseBanner reads the keys and the URL from the start-up output.
+// parseBanner reads the keys and the URL from the start-up output. Each
+// key must be used by exactly one curl line.
 func parseBanner(t *testing.T, out string) (keys []printedKey, url string) {
 	t.Helper()
 	lines := strings.Split(out, "\n")
-	for i, l := range lines {
-		if keyLine.MatchString(l) {
-			if i == 0 || i+1 >= len(lines) {
-				t.Fatalf("key line %d has no scopes or curl line around it:\n%s", i, out)
-			}
-			_, scopes, ok := strings.Cut(lines[i-1], "scopes: ")
-			if !ok {
-				t.Fatalf("the line before a key does not list its scopes: %q", lines[i-1])
-			}
-			keys = append(keys, printedKey{raw: l, scopes: scopes, curl: lines[i+1]})
+	for _, l := range lines {
+		if m := bannerKeyLine.FindStringSubmatch(l); m != nil {
+			keys = append(keys, printedKey{merchant: m[1], label: m[2], raw: m[3]})
 		}
 		if rest, ok := strings.CutPrefix(l, "Listening on "); ok {
 			url, _, _ = strings.Cut(rest, " ")
@@ -58,7 +58,33 @@ func parseBanner(t *testing.T, out string) (keys []printedKey, url string) {
 	if url == "" {
 		t.Fatalf("no Listening line in:\n%s", out)
 	}
+	for i, k := range keys {
+		for _, l := range lines {
+			if strings.HasPrefix(l, "curl ") && strings.Contains(l, `"Authorization: Bearer `+k.raw+`"`) {
+				if keys[i].curl != "" {
+					t.Fatalf("two curl lines use %s's %s key:\n%s", k.merchant, k.label, out)
+				}
+				keys[i].curl = l
+			}
+		}
+		if keys[i].curl == "" {
+			t.Fatalf("no curl line uses %s's %s key:\n%s", k.merchant, k.label, out)
+		}
+	}
 	return keys, url
+}
+
+// key returns the printed key of a merchant with a label, such as "all
+// scopes".
+func key(t *testing.T, keys []printedKey, merchant, label string) printedKey {
+	t.Helper()
+	for _, k := range keys {
+		if k.merchant == merchant && k.label == label {
+			return k
+		}
+	}
+	t.Fatalf("no %s key of %s printed", label, merchant)
+	return printedKey{}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent use: the server logs
@@ -137,7 +163,14 @@ type printedDashboard struct {
 	url      string
 	password string // set if generated, and so printed
 	given    bool   // the banner says the password was given
+	users    []printedUser
 }
+
+// printedUser is a user of the dashboard's demo sign-in, as the banner
+// lists it.
+type printedUser struct{ name, merchant, role string }
+
+var userLine = regexp.MustCompile(`^([a-z]+) +([a-z]+) +(admin|developer|viewer): `)
 
 // parseDashboard reads the dashboard's lines from the start-up output.
 func parseDashboard(t *testing.T, out string) printedDashboard {
@@ -148,15 +181,18 @@ func parseDashboard(t *testing.T, out string) printedDashboard {
 		if rest, ok := strings.CutPrefix(l, "Dashboard: "); ok {
 			d.url = rest
 		}
-		if strings.HasPrefix(l, "Sign in with any user name and this password, generated") && i+1 < len(lines) {
+		if strings.HasPrefix(l, "Sign in with a user name below and this password, generated") && i+1 < len(lines) {
 			d.password = lines[i+1]
 		}
-		if strings.HasPrefix(l, "Sign in with any user name and the password set by -dashboard-password or CHECKOUT_DASHBOARD_PASSWORD.") {
+		if l == "Sign in with a user name below and the password set by -dashboard-password or CHECKOUT_DASHBOARD_PASSWORD." {
 			d.given = true
 		}
+		if m := userLine.FindStringSubmatch(l); m != nil {
+			d.users = append(d.users, printedUser{m[1], m[2], m[3]})
+		}
 	}
-	if d.url == "" || (d.password == "") == !d.given {
-		t.Fatalf("no dashboard URL, or not one way to sign in, in:\n%s", out)
+	if d.url == "" || (d.password == "") == !d.given || len(d.users) == 0 {
+		t.Fatalf("no dashboard URL, no users, or not one way to sign in, in:\n%s", out)
 	}
 	return d
 }
@@ -220,21 +256,10 @@ func send(t *testing.T, req *http.Request) response {
 // makes real requests with them.
 func TestServer(t *testing.T) {
 	srv, printed, url := startServer(t)
-	if len(printed) != 2 {
-		t.Fatalf("%d keys printed, want 2", len(printed))
+	if len(printed) != len(merchants)*len(demoKeySpecs) {
+		t.Fatalf("%d keys printed, want %d", len(printed), len(merchants)*len(demoKeySpecs))
 	}
-	all, sessions := printed[0], printed[1]
-	if got, want := all.scopes, scope.NewSet(scope.Default.Scopes()...).String(); got != want {
-		t.Errorf("first key's scopes = %q, want every scope %q", got, want)
-	}
-	if got, want := sessions.scopes, "sessions:write"; got != want {
-		t.Errorf("second key's scopes = %q, want %q", got, want)
-	}
-	for _, k := range printed {
-		if !strings.HasPrefix(k.curl, "curl "+url+"/api/v1/") || !strings.Contains(k.curl, `-H "Authorization: Bearer `+k.raw+`"`) {
-			t.Errorf("curl line %q does not call %s with the key", k.curl, url)
-		}
-	}
+	all, sessions := key(t, printed, "acme", "all scopes"), key(t, printed, "acme", "sessions:write")
 
 	t.Run("allowed", func(t *testing.T) {
 		r := call(t, "GET", url+"/api/v1/links", all.raw, "")
@@ -290,15 +315,90 @@ func TestServer(t *testing.T) {
 		if r := call(t, "POST", url+"/api/v1/sessions", sessions.raw, sessionBody); r.status != http.StatusCreated {
 			t.Fatalf("before revocation: %d", r.status)
 		}
-		rec := findKey(t, srv.keys, sessions.raw)
-		if _, err := srv.keys.Revoke(context.Background(), rec.ID); err != nil {
+		rec := findKey(t, srv.keys, "acme", sessions.raw)
+		if _, err := srv.keys.Owner("acme").Revoke(context.Background(), rec.ID); err != nil {
 			t.Fatal(err)
 		}
 		r := call(t, "POST", url+"/api/v1/sessions", sessions.raw, sessionBody)
 		if r.status != http.StatusUnauthorized || r.challenge != `Bearer realm="checkout", error="invalid_token"` {
 			t.Fatalf("the request right after revocation: %d %q", r.status, r.challenge)
 		}
+		// globex's key of the same kind is another key: it still works.
+		if r := call(t, "POST", url+"/api/v1/sessions", key(t, printed, "globex", "sessions:write").raw, sessionBody); r.status != http.StatusCreated {
+			t.Errorf("globex's session key after acme's was revoked: %d", r.status)
+		}
 	})
+}
+
+// TestBanner checks what start prints: each merchant's two test keys, each
+// once on a line that names its merchant and once in the curl command that
+// uses it, under a heading that names the same merchant; and the
+// dashboard's users.
+func TestBanner(t *testing.T) {
+	in := startInstance(t, config{addr: "127.0.0.1:0"})
+	var want []string
+	for _, m := range merchants {
+		for _, spec := range demoKeySpecs {
+			want = append(want, m.id+" "+spec.label)
+		}
+	}
+	var got []string
+	for _, k := range in.keys {
+		got = append(got, k.merchant+" "+k.label)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("printed keys %q, want %q:\n%s", got, want, in.banner)
+	}
+	lines := strings.Split(in.banner, "\n")
+	for _, k := range in.keys {
+		t.Run(k.merchant+" "+k.label, func(t *testing.T) {
+			// The key line, exactly, with its columns aligned.
+			line := fmt.Sprintf("%-8s%-17s%s", k.merchant, k.label, k.raw)
+			if !slices.Contains(lines, line) {
+				t.Errorf("no line %q in:\n%s", line, in.banner)
+			}
+			// The raw key appears only where needed: its line and its curl.
+			if n := strings.Count(in.banner, k.raw); n != 2 {
+				t.Errorf("the key is printed %d times, want 2 (its line and its curl command)", n)
+			}
+			// The key is the merchant's, with the label's scopes: ask the
+			// lifecycle, not the banner.
+			rec, err := in.srv.keys.Verify(t.Context(), k.raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantScopes := scope.NewSet(scope.SessionsWrite)
+			if k.label == "all scopes" {
+				wantScopes = scope.NewSet(scope.Default.Scopes()...)
+			}
+			if rec.Owner != k.merchant || rec.Mode != apikey.Test || rec.Scopes.String() != wantScopes.String() {
+				t.Errorf("the key belongs to %q, mode %s, scopes %s; want %q, test, %s", rec.Owner, rec.Mode, rec.Scopes, k.merchant, wantScopes)
+			}
+			// Its curl command is under its merchant's heading.
+			heading := ""
+			for _, l := range lines {
+				if strings.HasPrefix(l, "Try ") {
+					heading = l
+				}
+				if l == k.curl {
+					break
+				}
+			}
+			if want := "Try " + k.merchant + "'s keys"; !strings.HasPrefix(heading, want) {
+				t.Errorf("the curl command of %s's key is under %q, want %q...", k.merchant, heading, want)
+			}
+		})
+	}
+	var users []printedUser
+	for _, u := range demoUsers {
+		users = append(users, printedUser{u.name, u.merchant, string(u.role)})
+	}
+	if !slices.Equal(in.dash.users, users) {
+		t.Errorf("printed users %v, want %v", in.dash.users, users)
+	}
+	if strings.Contains(in.banner, "revoked") {
+		t.Errorf("a start on an empty store says it revoked keys:\n%s", in.banner)
+	}
 }
 
 // runCurlLine makes the request a printed curl line describes.
@@ -315,19 +415,28 @@ func runCurlLine(t *testing.T, line string) response {
 	return call(t, method, m[1], m[2], m[3])
 }
 
-// findKey returns the record of a raw key, found by its display prefix.
-func findKey(t *testing.T, keys *keyward.Keys, raw string) apikey.Record {
+// findKey returns the record of a raw key of owner, found by its display
+// prefix among the owner's keys.
+func findKey(t *testing.T, keys *keyward.Keys, owner, raw string) apikey.Record {
 	t.Helper()
-	page, err := keys.List(context.Background(), store.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range page.Records {
-		if rec.Prefix == apikey.Default.DisplayPrefix(raw) {
-			return rec
+	prefix := apikey.Default.DisplayPrefix(raw)
+	opts := keyward.ListOptions{}
+	for {
+		page, err := keys.Owner(owner).List(context.Background(), opts)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, rec := range page.Keys {
+			if rec.Prefix == prefix {
+				return rec
+			}
+		}
+		if page.Next == "" {
+			break
+		}
+		opts.Cursor = page.Next
 	}
-	t.Fatalf("no key has the prefix of %s", apikey.Default.DisplayPrefix(raw))
+	t.Fatalf("%s has no key with the prefix %s", owner, prefix)
 	return apikey.Record{}
 }
 
@@ -340,23 +449,24 @@ func TestShutdownWritesLastUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	printed, url := parseBanner(t, out.String())
-	before := time.Now().UTC().Truncate(time.Microsecond)
-	if r := call(t, "GET", url+"/api/v1/events", printed[0].raw, ""); r.status != http.StatusOK {
+	used, unused := key(t, printed, "globex", "all scopes"), key(t, printed, "acme", "all scopes")
+	before := srv.keys.Now()
+	if r := call(t, "GET", url+"/api/v1/events", used.raw, ""); r.status != http.StatusOK {
 		t.Fatalf("GET events: %d", r.status)
 	}
-	rec := findKey(t, srv.keys, printed[0].raw)
+	rec := findKey(t, srv.keys, "globex", used.raw)
 	if err := srv.shutdown(&out); err != nil {
 		t.Fatal(err)
 	}
-	got, err := srv.keys.Store().Get(context.Background(), rec.ID)
+	got, err := srv.keys.Owner("globex").Get(context.Background(), rec.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.LastUsedAt.Before(before) {
 		t.Errorf("LastUsedAt = %v after shutdown, want the request's time (>= %v)", got.LastUsedAt, before)
 	}
-	if unused := findKey(t, srv.keys, printed[1].raw); !unused.LastUsedAt.IsZero() {
-		t.Errorf("the unused key has LastUsedAt %v", unused.LastUsedAt)
+	if rec := findKey(t, srv.keys, "acme", unused.raw); !rec.LastUsedAt.IsZero() {
+		t.Errorf("the unused key has LastUsedAt %v", rec.LastUsedAt)
 	}
 	if !strings.Contains(out.String(), "Stopped; last-used times written.") {
 		t.Errorf("no shutdown message in %q", out.String())
@@ -630,13 +740,18 @@ func TestCommand(t *testing.T) {
 					t.Errorf("the banner prints the password given, or does not say it was given:\n%s", banner.String())
 				}
 			}
-			if r := call(t, "GET", url+"/api/v1/customers", printed[0].raw, ""); r.status != http.StatusOK {
-				t.Errorf("GET customers: %d", r.status)
+			if r := call(t, "GET", url+"/api/v1/customers", key(t, printed, "globex", "all scopes").raw, ""); r.status != http.StatusOK {
+				t.Errorf("GET customers with globex's key: %d", r.status)
 			}
-			if r := dashCall(t, "GET", dash.url+"keys", "ops", password, ""); r.status != http.StatusOK {
+			for _, k := range printed {
+				if r := runCurlLine(t, k.curl); r.status != http.StatusOK && r.status != http.StatusCreated {
+					t.Errorf("%s's %s key: %d", k.merchant, k.label, r.status)
+				}
+			}
+			if r := dashCall(t, "GET", dash.url+"keys", "ada", password, ""); r.status != http.StatusOK {
 				t.Errorf("GET the dashboard's keys with the password: %d", r.status)
 			}
-			if r := dashCall(t, "GET", dash.url+"keys", "ops", password+"x", ""); r.status != http.StatusUnauthorized {
+			if r := dashCall(t, "GET", dash.url+"keys", "ada", password+"x", ""); r.status != http.StatusUnauthorized {
 				t.Errorf("GET the dashboard's keys with a wrong password: %d", r.status)
 			}
 
@@ -654,11 +769,76 @@ func TestCommand(t *testing.T) {
 			if !strings.Contains(log, "wrong password") {
 				t.Errorf("the wrong password was not logged to stderr:\n%s", log)
 			}
-			for _, secret := range []string{password, printed[0].raw, printed[1].raw} {
+			secrets := []string{password}
+			for _, k := range printed {
+				secrets = append(secrets, k.raw)
+			}
+			for _, secret := range secrets {
 				if strings.Contains(log, secret) {
 					t.Errorf("stderr holds a secret (%.12s...):\n%s", secret, log)
 				}
 			}
 		})
+	}
+}
+
+// TestRetireDemoKeys checks which keys a start revokes: the owner's active
+// test keys that carry the mark of a demo key it created, and are older.
+// Newer demo keys are kept, so that two instances starting at once on one
+// database end with the newer one's keys, not with none.
+func TestRetireDemoKeys(t *testing.T) {
+	keys := keywardtest.NewKeys(t)
+	acme := keys.Owner("acme")
+	issue := func(owner keyward.Owner, mode apikey.Mode, md map[string]string) apikey.Record {
+		t.Helper()
+		return keywardtest.Issue(t, owner, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{scope.LinksRead}, Metadata: md}).Record
+	}
+	all := map[string]string{demoMetadataKey: "all-scopes"}
+	older := issue(acme, apikey.Test, all)
+	otherTag := issue(acme, apikey.Test, map[string]string{demoMetadataKey: "sessions-write"}) // not created by this start
+	unknownTag := issue(acme, apikey.Test, map[string]string{demoMetadataKey: "mine"})
+	own := issue(acme, apikey.Test, map[string]string{"integration": "woocommerce"})
+	unmarked := issue(acme, apikey.Test, nil)
+	globex := issue(keys.Owner("globex"), apikey.Test, all) // another owner's
+	current := issue(acme, apikey.Test, all)
+	newer := issue(acme, apikey.Test, all) // by an instance starting at the same time
+
+	n, err := retireDemoKeys(t.Context(), acme, map[string]apikey.Record{"all-scopes": current})
+	if err != nil || n != 1 {
+		t.Fatalf("retireDemoKeys: %d, %v; want 1 revoked", n, err)
+	}
+	status := func(owner string, rec apikey.Record) apikey.Status {
+		t.Helper()
+		got, err := keys.Owner(owner).Get(t.Context(), rec.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got.Status(keys.Now())
+	}
+	for name, k := range map[string]struct {
+		owner string
+		rec   apikey.Record
+		want  apikey.Status
+	}{
+		"older demo key":           {"acme", older, apikey.Revoked},
+		"the start's own":          {"acme", current, apikey.Active},
+		"newer demo key":           {"acme", newer, apikey.Active},
+		"demo key of another kind": {"acme", otherTag, apikey.Active},
+		"unknown demo mark":        {"acme", unknownTag, apikey.Active},
+		"key with other metadata":  {"acme", own, apikey.Active},
+		"key without metadata":     {"acme", unmarked, apikey.Active},
+		"another owner's demo key": {"globex", globex, apikey.Active},
+	} {
+		if got := status(k.owner, k.rec); got != k.want {
+			t.Errorf("%s: %s, want %s", name, got, k.want)
+		}
+	}
+	// The instance that created newer retires current in turn: one key of
+	// the kind is left, the newest.
+	if n, err := retireDemoKeys(t.Context(), acme, map[string]apikey.Record{"all-scopes": newer}); err != nil || n != 1 {
+		t.Fatalf("the other instance's retireDemoKeys: %d, %v; want 1 revoked", n, err)
+	}
+	if got := status("acme", current); got != apikey.Revoked {
+		t.Errorf("the older start's key after the newer start: %s, want revoked", got)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/keyward/keyward/problem"
 )
 
 // maxBody is the largest request body accepted.
@@ -28,15 +30,6 @@ var currencies = map[string]int{
 // decimal point.
 const maxAmountDigits = 8
 
-// problem is an RFC 9457 body, with the fields at fault.
-type problem struct {
-	Type   string       `json:"type"`
-	Title  string       `json:"title"`
-	Status int          `json:"status"`
-	Detail string       `json:"detail"`
-	Errors []fieldError `json:"errors,omitempty"`
-}
-
 // A fieldError names a field by its JSON Pointer (RFC 6901) into the
 // request body, and says what is wrong with it.
 type fieldError struct {
@@ -52,12 +45,14 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-func writeProblem(w http.ResponseWriter, status int, title, detail string, errs []fieldError) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.Encode(problem{Type: "about:blank", Title: title, Status: status, Detail: detail, Errors: errs})
+// invalidBody is the 400 problem of a request body at fault, with the
+// fields at fault, if known, in the extension member "errors".
+func invalidBody(detail string, errs []fieldError) problem.Problem {
+	p := problem.Problem{Status: http.StatusBadRequest, Detail: detail}
+	if len(errs) > 0 {
+		p.Extensions = map[string]any{"errors": errs}
+	}
+	return p
 }
 
 // decode reads r's JSON body into dst, refusing anything but a single
@@ -66,7 +61,7 @@ func writeProblem(w http.ResponseWriter, status int, title, detail string, errs 
 func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-			writeProblem(w, http.StatusUnsupportedMediaType, "Unsupported media type", "Send the body as application/json.", nil)
+			problem.Write(w, problem.Problem{Status: http.StatusUnsupportedMediaType, Detail: "Send the body as application/json."})
 			return false
 		}
 	}
@@ -90,7 +85,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 	var errs []fieldError
 	switch {
 	case errors.As(err, &tooLarge):
-		writeProblem(w, http.StatusRequestEntityTooLarge, "Body too large", fmt.Sprintf("The body must be at most %d bytes.", maxBody), nil)
+		problem.Write(w, problem.Problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("The body must be at most %d bytes.", maxBody)})
 		return false
 	case errors.Is(err, io.EOF):
 		detail = "The body is empty; send a JSON object."
@@ -108,7 +103,7 @@ func decode(w http.ResponseWriter, r *http.Request, dst any) bool {
 		detail = "The body has an unknown field."
 		errs = append(errs, fieldError{Pointer: pointer(name), Detail: "is not a field of this request"})
 	}
-	writeProblem(w, http.StatusBadRequest, "Invalid request body", detail, errs)
+	problem.Write(w, invalidBody(detail, errs))
 	return false
 }
 
@@ -145,7 +140,7 @@ func (v *validation) failed(w http.ResponseWriter) bool {
 	if len(v.errs) > 1 {
 		detail = fmt.Sprintf("%d fields are invalid.", len(v.errs))
 	}
-	writeProblem(w, http.StatusBadRequest, "Invalid request body", detail+" See errors.", v.errs)
+	problem.Write(w, invalidBody(detail+" See errors.", v.errs))
 	return true
 }
 

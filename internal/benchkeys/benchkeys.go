@@ -1,9 +1,11 @@
 // Package benchkeys builds the key populations that benchmarks share: a
-// memory store holding a million keys, and access patterns over them.
+// memory store holding a million keys of 10,000 owners, with or without
+// metadata, and access patterns over them.
 package benchkeys
 
 import (
 	"context"
+	"fmt"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -28,11 +31,21 @@ type Population struct {
 	Raws []string // the raw keys
 }
 
+// Owners is the number of owners the population's keys are spread over,
+// round robin.
+const Owners = 10_000
+
+// MetadataPairs is the number of metadata pairs of each key of
+// [MemoryWithMetadata].
+const MetadataPairs = 10
+
 var (
-	popOnce sync.Once
-	pop     *Population
-	memOnce sync.Once
-	mem     *memory.Store
+	popOnce     sync.Once
+	pop         *Population
+	memOnce     sync.Once
+	mem         *memory.Store
+	memMetaOnce sync.Once
+	memMeta     *memory.Store
 )
 
 // Keys returns N keys, generated once per process.
@@ -54,32 +67,68 @@ func Keys(tb testing.TB) *Population {
 
 // Memory returns a memory store holding the population of [Keys], built
 // once per process. Creation times are one microsecond apart, oldest
-// first; every key holds sessions:write and links:read.
+// first; every key holds sessions:write and links:read, and belongs to one
+// of [Owners] owners; no key has metadata.
 func Memory(tb testing.TB) *memory.Store {
 	tb.Helper()
-	p := Keys(tb)
-	memOnce.Do(func() {
-		st := memory.New()
-		created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		scopes := scope.NewSet(scope.SessionsWrite, scope.LinksRead)
-		for i, raw := range p.Raws {
-			err := st.Create(context.Background(), apikey.Record{
-				ID:        uuid.New(),
-				Name:      "bench",
-				Prefix:    apikey.Default.DisplayPrefix(raw),
-				Mode:      apikey.Live,
-				Scopes:    scopes,
-				Hash:      apikey.HashOf(raw),
-				CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
-			})
-			if err != nil {
-				panic(err)
-			}
-		}
-		mem = st
-		runtime.GC() // start timing without the set-up's garbage
-	})
+	memOnce.Do(func() { mem = newMemory(tb, nil) })
 	return mem
+}
+
+// MemoryWithMetadata is [Memory] with [MetadataPairs] metadata pairs on
+// every key, such as {"integration": "woocommerce", "shop_id": "shop_42",
+// ...}. Metadata is immutable and a record holds it by one pointer, which
+// Verify copies without reading the pairs, so the keys share 1,000
+// distinct metadata values: the heap then weighs what Memory's does, and
+// the two benchmarks differ by the metadata alone. Run them in separate
+// processes, so that neither carries the other's store.
+func MemoryWithMetadata(tb testing.TB) *memory.Store {
+	tb.Helper()
+	memMetaOnce.Do(func() {
+		values := make([]apikey.Metadata, 1000)
+		for i := range values {
+			m := map[string]string{}
+			for j := range MetadataPairs {
+				m[fmt.Sprintf("key_%02d", j)] = fmt.Sprintf("value %d of metadata %d", j, i)
+			}
+			values[i] = apikey.MustMetadata(m)
+		}
+		memMeta = newMemory(tb, values)
+	})
+	return memMeta
+}
+
+// newMemory builds a memory store of the population, giving key i the
+// metadata metadata[i%len(metadata)] if metadata is not empty.
+func newMemory(tb testing.TB, metadata []apikey.Metadata) *memory.Store {
+	p := Keys(tb)
+	st := memory.New()
+	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	scopes := scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+	owners := make([]string, Owners)
+	for i := range owners {
+		owners[i] = fmt.Sprintf("acct_%05d", i)
+	}
+	for i, raw := range p.Raws {
+		rec := apikey.Record{
+			ID:        uuid.New(),
+			Owner:     owners[i%Owners],
+			Name:      "bench",
+			Prefix:    apikey.Default.DisplayPrefix(raw),
+			Mode:      apikey.Live,
+			Scopes:    scopes,
+			Hash:      apikey.HashOf(raw),
+			CreatedAt: created.Add(time.Duration(i) * time.Microsecond),
+		}
+		if len(metadata) > 0 {
+			rec.Metadata = metadata[i%len(metadata)]
+		}
+		if _, err := st.Create(context.Background(), rec, store.Idempotency{}); err != nil {
+			panic(err)
+		}
+	}
+	runtime.GC() // start timing without the set-up's garbage
+	return st
 }
 
 // Patterns are the access patterns benchmarks run: "hot" presents one key

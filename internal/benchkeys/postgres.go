@@ -11,11 +11,22 @@ import (
 )
 
 // PostgresTable is the table PostgreSQL benchmarks use: it holds N live
-// keys whose raw forms are given by [PostgresRawKey]. It is seeded once,
-// by one INSERT ... SELECT FROM generate_series, and kept: on a server
-// named by KEYWARD_TEST_DSN, later runs reuse it (drop schema kwbench to
-// reseed); the throwaway test cluster is removed with its data.
+// keys whose raw forms are given by [PostgresRawKey], spread over
+// [PostgresOwners] owners ([PostgresOwner]). It is seeded once, by one
+// INSERT ... SELECT FROM generate_series, and kept: on a server named by
+// KEYWARD_TEST_DSN, later runs reuse it (drop schema kwbench to reseed);
+// the throwaway test cluster is removed with its data.
 const PostgresTable = "kwbench.api_keys"
+
+// PostgresOwners is the number of owners of the keys of PostgresTable: a
+// hundred keys each.
+const PostgresOwners = 10_000
+
+// PostgresOwner returns the owner of seeded key i, 0 <= i < N:
+// "acct_00000" to "acct_09999", in turn, so that each owner's keys are
+// spread over the whole table, as keys created over time by many accounts
+// are.
+func PostgresOwner(i int) string { return fmt.Sprintf("acct_%05d", i%PostgresOwners) }
 
 // PostgresRawKey returns the raw key of seeded key i, 0 <= i < N: a
 // well-formed live key whose random part is i+1 in 32 decimal digits.
@@ -40,8 +51,8 @@ func PostgresRaws() []string {
 }
 
 // SeedPostgres migrates PostgresTable on db (creating schema kwbench) and
-// fills it with N keys,
-// unless it holds them already. It reports what it did on stdout.
+// fills it with N keys, unless it holds them already, then analyzes it. It
+// reports what it did on stdout.
 func SeedPostgres(ctx context.Context, db *sql.DB) error {
 	if err := postgres.Migrate(ctx, db, postgres.WithTable(PostgresTable)); err != nil {
 		return err
@@ -51,17 +62,28 @@ func SeedPostgres(ctx context.Context, db *sql.DB) error {
 		return err
 	}
 	if n == N {
+		// A table seeded before keys had owners holds them all under
+		// "default", which 0004 gave them.
+		var owner string
+		if err := db.QueryRowContext(ctx, "SELECT owner FROM "+PostgresTable+" WHERE hash = sha256(convert_to($1, 'UTF8'))",
+			PostgresRawKey(0)).Scan(&owner); err != nil {
+			return err
+		}
+		if owner != PostgresOwner(0) {
+			return fmt.Errorf("%s was seeded without owners: drop schema kwbench to reseed", PostgresTable)
+		}
 		return nil
 	}
 	if n != 0 {
 		return fmt.Errorf("%s holds %d keys, want 0 or %d: drop schema kwbench to reseed", PostgresTable, n, N)
 	}
 	start := time.Now()
-	if _, err := db.ExecContext(ctx, `INSERT INTO `+PostgresTable+` (id, hash, prefix, name, mode, scopes, created_at)
-SELECT gen_random_uuid(), sha256(convert_to(k.raw, 'UTF8')), left(k.raw, 14), 'bench key ' || i, 'live',
-	'{sessions:write,links:read}', now() - i * interval '1 millisecond'
+	// Key i (from 1 in SQL, from 0 in Go) belongs to PostgresOwner(i-1).
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+PostgresTable+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+SELECT gen_random_uuid(), 'acct_' || lpad(((i - 1) % $2)::text, 5, '0'), sha256(convert_to(k.raw, 'UTF8')),
+	left(k.raw, 14), 'bench key ' || i, 'live', '{sessions:write,links:read}', now() - i * interval '1 millisecond'
 FROM generate_series(1, $1::int) AS i, LATERAL (SELECT 'ck_live_' || lpad(i::text, 32, '0') AS raw) AS k`,
-		N); err != nil {
+		N, PostgresOwners); err != nil {
 		return err
 	}
 	if _, err := db.ExecContext(ctx, "VACUUM ANALYZE "+PostgresTable); err != nil {

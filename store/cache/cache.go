@@ -12,7 +12,8 @@
 //	keys, err := keyward.New(cached)
 //
 // Only [store.Store.GetByHash], the verification lookup, is cached. Every
-// other method goes to the wrapped store.
+// other method goes to the wrapped store, and each that changes a key
+// removes it from the cache before returning.
 //
 // # What is cached
 //
@@ -31,9 +32,10 @@
 //
 // # Revocation stays immediate
 //
-// A revocation, or an expiry change, made through this Store removes the
-// key from the cache before the call returns: the very next verification
-// goes to the store and sees it.
+// A change made through this Store (a revocation, a revocation of all an
+// owner's keys, an update of a key's scopes, name, metadata or expiry, a
+// rotation) removes the keys it changed from the cache before the call
+// returns: the very next verification goes to the store and sees it.
 //
 // Changes made through other processes sharing the database are learnt by
 // polling the wrapped store's [store.ChangeFeed] every half [WithBound]
@@ -54,9 +56,9 @@
 //
 // Feeds may report a change more than once: the PostgreSQL store reports
 // every change of the last minute at each poll, so that a transaction
-// committing late is not missed. A key revoked or rotated in the last
-// minute is therefore read from the store again after each poll, about
-// twice a second per instance: a cost that ends a minute after the change.
+// committing late is not missed. A key changed in the last minute is
+// therefore read from the store again after each poll, about twice a
+// second per instance: a cost that ends a minute after the change.
 //
 // A wrapped store that does not implement [store.ChangeFeed] cannot report
 // changes: records are then kept for at most one bound.
@@ -76,6 +78,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/store"
 )
 
@@ -102,10 +105,9 @@ type Store struct {
 	perShard   int // positive entries per shard
 	perShardNo int // negative entries per shard
 
-	// freshUntil is the time (see clock) until which cached records may be
-	// served: one bound after the start of the last successful poll.
+	// freshUntil is the time (see clock.Mono) until which cached records
+	// may be served: one bound after the start of the last successful poll.
 	freshUntil atomic.Int64
-	start      time.Time // the origin of clock
 
 	misses, unknownHits, lookups atomic.Int64
 
@@ -129,7 +131,7 @@ type shard struct {
 
 type entry struct {
 	rec     apikey.Record
-	expires int64 // the time (see clock) after which the entry is refreshed
+	expires int64 // the time (see clock.Mono) after which the entry is refreshed
 }
 
 // A flight is one store lookup that concurrent misses for a hash share.
@@ -225,7 +227,6 @@ func New(next store.Store, opts ...Option) (*Store, error) {
 		perShardNo: DefaultMaxUnknown / shards,
 		stop:       make(chan struct{}),
 		stopped:    make(chan struct{}),
-		start:      time.Now(),
 	}
 	for _, opt := range opts {
 		if err := opt(s); err != nil {
@@ -289,10 +290,6 @@ func (s *Store) Stats() Stats {
 	return st
 }
 
-// clock returns the monotonic time since New, in nanoseconds: cheaper than
-// time.Now, which also reads the wall clock, and immune to its steps.
-func (s *Store) clock() int64 { return int64(time.Since(s.start)) }
-
 func (s *Store) shard(h apikey.Hash) *shard { return &s.shards[h[1]&(shards-1)] }
 
 // GetByHash answers from the cache when it can, and otherwise from the
@@ -303,7 +300,7 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 		return apikey.Record{}, err
 	}
 	sh := s.shard(h)
-	now := s.clock()
+	now := clock.Mono()
 	fresh := now < s.freshUntil.Load()
 
 	sh.mu.RLock()
@@ -376,7 +373,7 @@ func (s *Store) fly(ctx context.Context, sh *shard, h apikey.Hash, f *flight) {
 			if len(sh.known) >= s.perShard {
 				evictOne(sh.known)
 			}
-			sh.known[h] = &entry{rec: rec, expires: s.clock() + int64(s.maxAge)}
+			sh.known[h] = &entry{rec: rec, expires: clock.Mono() + int64(s.maxAge)}
 		case errors.Is(err, store.ErrNotFound):
 			if len(sh.unknown) >= s.perShardNo {
 				evictOne(sh.unknown)
@@ -426,22 +423,22 @@ func (s *Store) invalidateAll() {
 
 // Create passes through, then forgets the key's hash if it was cached as
 // unknown. See [store.Store.Create].
-func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
-	err := s.next.Create(ctx, rec)
+func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
+	got, err := s.next.Create(ctx, rec, idem)
 	if err == nil {
 		s.invalidate(rec.Hash)
 	}
-	return err
+	return got, err
 }
 
 // Get passes through. See [store.Store.Get].
-func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
-	return s.next.Get(ctx, id)
+func (s *Store) Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Record, error) {
+	return s.next.Get(ctx, owner, id)
 }
 
 // List passes through. See [store.Store.List].
-func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
-	return s.next.List(ctx, opts)
+func (s *Store) List(ctx context.Context, owner string, opts store.ListOptions) (store.Page, error) {
+	return s.next.List(ctx, owner, opts)
 }
 
 // RecordUses passes through. Cached records keep the last-used time they
@@ -451,29 +448,56 @@ func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 	return s.next.RecordUses(ctx, uses)
 }
 
+// Update updates through the wrapped store and removes the key from the
+// cache before returning, so the next verification sees the change. See
+// [store.Store.Update].
+func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.Update) (apikey.Record, error) {
+	rec, err := s.next.Update(ctx, owner, id, u)
+	s.afterChange(err, rec.Hash)
+	return rec, err
+}
+
+// Rotate rotates through the wrapped store and removes both keys from the
+// cache before returning (the replacement's hash may have been cached as
+// unknown). See [store.Store.Rotate].
+func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
+	old, created, err := s.next.Rotate(ctx, owner, id, next, overlapEnd)
+	s.afterChange(err, old.Hash, next.Hash)
+	return old, created, err
+}
+
 // Revoke revokes through the wrapped store and removes the key from the
-// cache before returning, so the next verification sees the revocation. If
-// the outcome is unknown (the store failed), the whole cache is emptied.
+// cache before returning, so the next verification sees the revocation.
 // See [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	rec, err := s.next.Revoke(ctx, id, at)
-	s.afterChange(rec, err)
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+	rec, err := s.next.Revoke(ctx, owner, id, at)
+	s.afterChange(err, rec.Hash)
 	return rec, err
 }
 
-// SetExpiry sets the expiry through the wrapped store and removes the key
-// from the cache before returning. See [store.Store.SetExpiry].
-func (s *Store) SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	rec, err := s.next.SetExpiry(ctx, id, at)
-	s.afterChange(rec, err)
-	return rec, err
+// RevokeAll revokes through the wrapped store and removes every revoked
+// key from the cache before returning. See [store.Store.RevokeAll].
+func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+	recs, err := s.next.RevokeAll(ctx, owner, at)
+	hashes := make([]apikey.Hash, len(recs))
+	for i, rec := range recs {
+		hashes[i] = rec.Hash
+	}
+	s.afterChange(err, hashes...)
+	return recs, err
 }
 
-func (s *Store) afterChange(rec apikey.Record, err error) {
+// afterChange forgets the keys a change made through this Store changed.
+// If the outcome is unknown (the store failed, or the context ended), the
+// whole cache is emptied: the change may have happened. A refusal by the
+// store's contract changed nothing.
+func (s *Store) afterChange(err error, changed ...apikey.Hash) {
 	switch {
 	case err == nil:
-		s.invalidate(rec.Hash)
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrAlreadyRevoked):
+		for _, h := range changed {
+			s.invalidate(h)
+		}
+	case store.IsAnswer(err):
 		// Nothing changed.
 	default:
 		s.invalidateAll()
@@ -510,7 +534,7 @@ func (s *Store) poll() {
 // extends the time cached records may be served. It returns the position
 // for the next poll.
 func (s *Store) pollOnce(pos string, timeout time.Duration) string {
-	start := s.clock()
+	start := clock.Mono()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	changed, next, err := s.feed.Changes(ctx, pos)

@@ -137,14 +137,17 @@ func addKey(t *testing.T, st store.Store) apikey.Record {
 		t.Fatal(err)
 	}
 	rec := apikey.Record{
-		ID: uuid.New(), Name: "cached", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
-		Scopes: scope.NewSet(scope.SessionsWrite), Hash: sec.Hash(), CreatedAt: time.Now(),
+		ID: uuid.New(), Owner: owner, Name: "cached", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
+		Scopes: scope.NewSet(scope.SessionsWrite, scope.SessionsRead), Hash: sec.Hash(), CreatedAt: time.Now(),
 	}
-	if err := st.Create(context.Background(), rec); err != nil {
+	if _, err := st.Create(context.Background(), rec, store.Idempotency{}); err != nil {
 		t.Fatal(err)
 	}
 	return rec
 }
+
+// owner owns the keys of these tests.
+const owner = "acct_cache"
 
 func TestHitsDoNotReachTheStore(t *testing.T) {
 	s := newSpy()
@@ -328,24 +331,115 @@ func TestRevokeThroughTheCacheIsImmediate(t *testing.T) {
 	rec := addKey(t, s)
 	waitFresh(t, s, c, rec.Hash)
 	ctx := context.Background()
-	if _, err := c.Revoke(ctx, rec.ID, time.Now()); err != nil {
+	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.GetByHash(ctx, rec.Hash)
 	if err != nil || !got.Revoked() {
 		t.Errorf("the lookup right after Revoke = revoked %v, %v; want the revoked record", got.Revoked(), err)
 	}
-	// SetExpiry likewise.
-	other := addKey(t, s)
-	if _, err := c.GetByHash(ctx, other.Hash); err != nil {
+}
+
+// TestChangesThroughTheCacheAreImmediate: every change made through the
+// cache is seen by the very next lookup, with no wait for the feed.
+func TestChangesThroughTheCacheAreImmediate(t *testing.T) {
+	s := newSpy()
+	c := newCache(t, s, cache.WithBound(time.Hour)) // the feed would take an hour
+	waitFresh(t, s, c, addKey(t, s).Hash)
+	ctx := context.Background()
+	cached := func(rec apikey.Record) {
+		t.Helper()
+		if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	narrowed := addKey(t, s)
+	cached(narrowed)
+	if _, err := c.Update(ctx, owner, narrowed.ID, store.Update{Scopes: scope.NewSet(scope.SessionsRead)}); err != nil {
 		t.Fatal(err)
 	}
+	if got, _ := c.GetByHash(ctx, narrowed.Hash); got.Scopes.Has(scope.SessionsWrite) {
+		t.Errorf("after Update, the cache serves the old scopes %v", got.Scopes)
+	}
+
+	expiring := addKey(t, s)
+	cached(expiring)
 	at := time.Now().Add(time.Minute)
-	if _, err := c.SetExpiry(ctx, other.ID, at); err != nil {
+	if _, err := c.Update(ctx, owner, expiring.ID, store.Update{ExpiresAt: at}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := c.GetByHash(ctx, other.Hash); got.ExpiresAt != store.Time(at) {
-		t.Errorf("ExpiresAt after SetExpiry = %v, want %v", got.ExpiresAt, store.Time(at))
+	if got, _ := c.GetByHash(ctx, expiring.Hash); got.ExpiresAt != store.Time(at) {
+		t.Errorf("ExpiresAt after Update = %v, want %v", got.ExpiresAt, store.Time(at))
+	}
+
+	rotated := addKey(t, s)
+	cached(rotated)
+	next := addKey(t, memory.New()) // a record only: stored by Rotate
+	next.Replaces = rotated.ID
+	next.Scopes = rotated.Scopes
+	if _, err := c.GetByHash(ctx, next.Hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err) // now cached as unknown
+	}
+	end := time.Now().Add(time.Hour)
+	if _, _, err := c.Rotate(ctx, owner, rotated.ID, next, end); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.GetByHash(ctx, rotated.Hash); got.ReplacedBy != next.ID || got.ExpiresAt != store.Time(end) {
+		t.Errorf("after Rotate, the old key is served as replaced by %s until %v", got.ReplacedBy, got.ExpiresAt)
+	}
+	if got, err := c.GetByHash(ctx, next.Hash); err != nil || got.ID != next.ID {
+		t.Errorf("after Rotate, the replacement = %v, %v (its hash stayed cached as unknown)", got.ID, err)
+	}
+
+	var all []apikey.Record
+	for range 3 {
+		rec := addKey(t, s)
+		cached(rec)
+		all = append(all, rec)
+	}
+	if _, err := c.RevokeAll(ctx, owner, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range all {
+		if got, _ := c.GetByHash(ctx, rec.Hash); !got.Revoked() {
+			t.Errorf("after RevokeAll, key %s is served active", rec.ID)
+		}
+	}
+}
+
+// TestFailedChangeEmptiesTheCache: when a change fails, it may or may not
+// have happened; the cache forgets everything rather than serve what may
+// be stale.
+func TestFailedChangeEmptiesTheCache(t *testing.T) {
+	s := newSpy()
+	c := newCache(t, s, cache.WithBound(time.Hour))
+	rec := addKey(t, s)
+	waitFresh(t, s, c, rec.Hash)
+	ctx := context.Background()
+	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if c.Stats().Known == 0 {
+		t.Fatal("nothing cached")
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := c.Update(cancelled, owner, rec.ID, store.Update{Name: "x"}); err == nil {
+		t.Fatal("Update with a cancelled context succeeded")
+	}
+	if n := c.Stats().Known; n != 0 {
+		t.Errorf("%d records still cached after a change of unknown outcome", n)
+	}
+	// A refusal by the contract changed nothing, and forgets nothing.
+	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Update(ctx, owner, rec.ID, store.Update{Scopes: scope.NewSet(scope.CustomersWrite)}); !errors.Is(err, store.ErrWidening) {
+		t.Fatalf("widening Update = %v", err)
+	}
+	if n := c.Stats().Known; n == 0 {
+		t.Error("a refused change emptied the cache")
 	}
 }
 
@@ -366,7 +460,7 @@ func TestRevokeDuringALookup(t *testing.T) {
 		staleDone <- got
 	}()
 	<-read // the lookup has read the active record and is held
-	if _, err := c.Revoke(ctx, rec.ID, time.Now()); err != nil {
+	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.GetByHash(ctx, rec.Hash) // must not wait on the held lookup
@@ -405,7 +499,7 @@ func TestChangesThroughAnotherInstance(t *testing.T) {
 	if n := s.lookups.Load() - before; n != 0 {
 		t.Fatalf("A made %d store queries for 100 requests before the revocation", n)
 	}
-	if _, err := b.Revoke(ctx, rec.ID, time.Now()); err != nil {
+	if _, err := b.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -449,7 +543,7 @@ func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 	}
 
 	// A revocation made while the feed was down is caught up on.
-	if _, err := s.Revoke(ctx, rec.ID, time.Now()); err != nil {
+	if _, err := s.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	s.set(func(s *spy) { s.feedErr = nil })
@@ -505,7 +599,7 @@ func TestStoreWithoutFeedKeepsRecordsOneBound(t *testing.T) {
 	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, rec.ID, time.Now()); err != nil { // behind the cache's back
+	if _, err := s.Revoke(ctx, owner, rec.ID, time.Now()); err != nil { // behind the cache's back
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -525,10 +619,10 @@ func TestCreateForgetsUnknownHash(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := apikey.Record{
-		ID: uuid.New(), Name: "late", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
+		ID: uuid.New(), Owner: owner, Name: "late", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
 		Scopes: scope.NewSet(scope.LinksRead), Hash: sec.Hash(), CreatedAt: time.Now(),
 	}
-	if err := c.Create(ctx, rec); err != nil {
+	if _, err := c.Create(ctx, rec, store.Idempotency{}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := c.GetByHash(ctx, sec.Hash()); err != nil || got.ID != rec.ID {
@@ -568,7 +662,8 @@ func TestLifecycleOverCache(t *testing.T) {
 	}
 	defer keys.Close()
 	ctx := context.Background()
-	sec, rec, err := keys.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	acct := keys.Owner(owner)
+	sec, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +673,7 @@ func TestLifecycleOverCache(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := keys.Revoke(ctx, rec.ID); err != nil {
+	if _, err := acct.Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := keys.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {

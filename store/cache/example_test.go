@@ -30,7 +30,8 @@ func Example() {
 	defer keys.Close()
 
 	ctx := context.Background()
-	secret, rec, err := keys.Create(ctx, keyward.CreateParams{
+	acct := keys.Owner("acct_123")
+	secret, rec, err := acct.Create(ctx, keyward.CreateParams{
 		Name: "Backend server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
 	})
 	if err != nil {
@@ -40,7 +41,7 @@ func Example() {
 	fmt.Println("verified:", err == nil)
 
 	// A revocation through the cache is seen at once.
-	if _, err := keys.Revoke(ctx, rec.ID); err != nil {
+	if _, err := acct.Revoke(ctx, rec.ID); err != nil {
 		log.Fatal(err)
 	}
 	_, err = keys.Verify(ctx, secret.Reveal())

@@ -94,10 +94,18 @@ func (in *instance) waitServing(t *testing.T, raw string) {
 	}
 }
 
+// pgOwner owns the keys createKey makes.
+const pgOwner = "acct_cached"
+
 func createKey(t *testing.T, k *keyward.Keys) (string, apikey.Record) {
 	t.Helper()
-	sec, rec, err := k.Create(context.Background(), keyward.CreateParams{
-		Name: "pg cached", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+	return createKeyOf(t, k, pgOwner, scope.SessionsWrite)
+}
+
+func createKeyOf(t *testing.T, k *keyward.Keys, owner string, scopes ...scope.Scope) (string, apikey.Record) {
+	t.Helper()
+	sec, rec, err := k.Owner(owner).Create(context.Background(), keyward.CreateParams{
+		Name: "pg cached", Mode: apikey.Live, Scopes: scopes,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +137,7 @@ func TestPostgresRevocationAcrossInstances(t *testing.T) {
 		t.Fatalf("B made %d queries for 500 cached verifications", n)
 	}
 
-	if _, err := a.keys.Revoke(ctx, rec.ID); err != nil {
+	if _, err := a.keys.Owner(pgOwner).Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -144,6 +152,102 @@ func TestPostgresRevocationAcrossInstances(t *testing.T) {
 	}
 }
 
+// cachedFor waits until in serves raw from its cache, then checks that
+// n more verifications make no query; it returns the record they gave.
+func (in *instance) cachedFor(t *testing.T, raw string, n int) apikey.Record {
+	t.Helper()
+	in.waitServing(t, raw)
+	before := in.pg.lookups.Load()
+	var rec apikey.Record
+	for range n {
+		var err error
+		if rec, err = in.keys.Verify(context.Background(), raw); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if q := in.pg.lookups.Load() - before; q != 0 {
+		t.Fatalf("%d queries for %d cached verifications", q, n)
+	}
+	return rec
+}
+
+// TestPostgresUpdateAcrossInstances: scopes narrowed through A are the
+// key's scopes at A's next request, and at B's within the bound, although
+// B served the key from its cache until then.
+func TestPostgresUpdateAcrossInstances(t *testing.T) {
+	table := pgTable(t)
+	const bound = 300 * time.Millisecond
+	a := newInstance(t, pgtest.DB(t), table, cache.WithBound(bound))
+	b := newInstance(t, pgtest.Open(t), table, cache.WithBound(bound))
+	ctx := context.Background()
+
+	raw, rec := createKeyOf(t, a.keys, pgOwner, scope.SessionsWrite, scope.LinksRead)
+	a.cachedFor(t, raw, 100)
+	if got := b.cachedFor(t, raw, 100); !got.Scopes.Has(scope.SessionsWrite) {
+		t.Fatalf("B's cached key has scopes %v, want sessions:write among them", got.Scopes)
+	}
+
+	if _, err := a.keys.Owner(pgOwner).Update(ctx, rec.ID, keyward.UpdateParams{Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+		t.Fatal(err)
+	}
+	narrowed := time.Now()
+	if got, err := a.keys.Verify(ctx, raw); err != nil || got.Scopes.Has(scope.SessionsWrite) {
+		t.Errorf("A's next request after its own update: scopes %v, %v; want links:read alone", got.Scopes, err)
+	}
+	// B learns within the bound; this waits for the bound, it does not
+	// time anything: from then on, B must see the narrowed scopes.
+	time.Sleep(time.Until(narrowed.Add(bound)))
+	got, err := b.keys.Verify(ctx, raw)
+	if err != nil || !got.Scopes.Equal(scope.NewSet(scope.LinksRead)) {
+		t.Errorf("B, one bound after the update through A: scopes %v, %v; want links:read alone", got.Scopes, err)
+	}
+}
+
+// TestPostgresRevokeAllAcrossInstances: an account's keys revoked all at
+// once through A are refused by A at once and by B within the bound,
+// although B served them from its cache until then; another account's
+// key still works.
+func TestPostgresRevokeAllAcrossInstances(t *testing.T) {
+	table := pgTable(t)
+	const bound = 300 * time.Millisecond
+	a := newInstance(t, pgtest.DB(t), table, cache.WithBound(bound))
+	b := newInstance(t, pgtest.Open(t), table, cache.WithBound(bound))
+	ctx := context.Background()
+
+	var raws []string
+	for range 5 {
+		raw, _ := createKey(t, a.keys)
+		raws = append(raws, raw)
+	}
+	theirs, _ := createKeyOf(t, a.keys, "acct_other", scope.SessionsWrite)
+	for _, raw := range append(raws, theirs) {
+		a.cachedFor(t, raw, 10)
+		b.cachedFor(t, raw, 10)
+	}
+
+	revoked, err := a.keys.Owner(pgOwner).RevokeAll(ctx)
+	if err != nil || len(revoked) != len(raws) {
+		t.Fatalf("RevokeAll = %d keys, %v; want %d", len(revoked), err, len(raws))
+	}
+	closed := time.Now()
+	for _, raw := range raws {
+		if _, err := a.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
+			t.Errorf("A's next request after its own RevokeAll: %v, want ErrRevoked", err)
+		}
+	}
+	// B learns within the bound; this waits for the bound, it does not
+	// time anything: from then on, B must refuse every key of the account.
+	time.Sleep(time.Until(closed.Add(bound)))
+	for _, raw := range raws {
+		if _, err := b.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
+			t.Errorf("B, one bound after RevokeAll through A: %v, want ErrRevoked", err)
+		}
+	}
+	if _, err := b.keys.Verify(ctx, theirs); err != nil {
+		t.Errorf("B: another account's key after RevokeAll: %v", err)
+	}
+}
+
 // TestPostgresExpiryFromCache: rotation through A sets the old key's
 // expiry; both instances honour it from their caches, to the second.
 func TestPostgresExpiryFromCache(t *testing.T) {
@@ -152,7 +256,7 @@ func TestPostgresExpiryFromCache(t *testing.T) {
 	ctx := context.Background()
 	raw, rec := createKey(t, a.keys)
 	a.waitServing(t, raw)
-	newSec, _, err := a.keys.Rotate(ctx, rec.ID, 2*time.Second)
+	newSec, _, err := a.keys.Owner(pgOwner).Rotate(ctx, rec.ID, keyward.RotateParams{Overlap: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,7 +389,7 @@ func TestPostgresDroppedConnectionHeals(t *testing.T) {
 
 	netA.cut()
 	cut := time.Now()
-	if _, err := b.keys.Revoke(ctx, revokedRec.ID); err != nil {
+	if _, err := b.keys.Owner(pgOwner).Revoke(ctx, revokedRec.ID); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Until(cut.Add(bound)))

@@ -20,7 +20,7 @@ func Example() {
 	}
 	defer keys.Close()
 
-	_, _, err = keys.Create(context.Background(), keyward.CreateParams{
+	_, _, err = keys.Owner("acct_1").Create(context.Background(), keyward.CreateParams{
 		Name: "test", Mode: apikey.Test, Scopes: []scope.Scope{scope.EventsRead},
 	})
 	fmt.Println(err, st.Len())

@@ -34,13 +34,14 @@ import (
 type Store struct {
 	byHash hashtab.Table[slot]
 
-	// mu serialises every change. It also guards byID and byAge, which
+	// mu serialises every change. It also guards the maps below, which
 	// only change under it; readers take it for reading.
-	mu    sync.RWMutex
-	byID  map[uuid.UUID]*slot
-	byAge []*slot // oldest first: CreatedAt ascending, then ID ascending
-	// changes lists, in order, the hash of every revocation and expiry
-	// change, for the change feed; a position is an index into it.
+	mu      sync.RWMutex
+	byID    map[uuid.UUID]*slot
+	byOwner map[string][]*slot // each oldest first: CreatedAt ascending, then ID ascending
+	byIdem  map[idemKey]*slot  // keys created with an idempotency key
+	// changes lists, in order, the hash of every change of a record, for
+	// the change feed; a position is an index into it.
 	changes []apikey.Hash
 }
 
@@ -48,7 +49,13 @@ type Store struct {
 // is never modified: a change stores a new version, so readers copy a
 // consistent record without holding the write lock.
 type slot struct {
-	rec atomic.Pointer[apikey.Record]
+	rec     atomic.Pointer[apikey.Record]
+	request [32]byte // Idempotency.Request of the create, if it had one
+}
+
+type idemKey struct {
+	owner string
+	key   [32]byte
 }
 
 var (
@@ -58,10 +65,14 @@ var (
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{byID: make(map[uuid.UUID]*slot)}
+	return &Store{
+		byID:    make(map[uuid.UUID]*slot),
+		byOwner: make(map[string][]*slot),
+		byIdem:  make(map[idemKey]*slot),
+	}
 }
 
-// Len returns the number of keys in the store, of any status.
+// Len returns the number of keys in the store, of any owner and status.
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -69,29 +80,55 @@ func (s *Store) Len() int {
 }
 
 // Create adds a record. See [store.Store.Create].
-func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
+func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return apikey.Record{}, err
 	}
 	if err := rec.Validate(); err != nil {
-		return err
+		return apikey.Record{}, err
 	}
-	rec = normalize(rec)
+	rec = store.Normalize(rec)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !idem.IsZero() {
+		if sl := s.byIdem[idemKey{rec.Owner, idem.Key}]; sl != nil {
+			if sl.request != idem.Request {
+				return apikey.Record{}, store.ErrIdempotencyConflict
+			}
+			return *sl.rec.Load(), store.ErrAlreadyCreated
+		}
+	}
+	if err := s.checkNew(rec); err != nil {
+		return apikey.Record{}, err
+	}
+	sl := s.insert(rec)
+	if !idem.IsZero() {
+		sl.request = idem.Request
+		s.byIdem[idemKey{rec.Owner, idem.Key}] = sl
+	}
+	return rec, nil
+}
+
+// checkNew refuses a record whose ID or hash is taken. The caller holds mu.
+func (s *Store) checkNew(rec apikey.Record) error {
 	if _, dup := s.byID[rec.ID]; dup {
 		return fmt.Errorf("%w: ID %s exists", store.ErrDuplicate, rec.ID)
 	}
 	if s.byHash.Get(rec.Hash) != nil {
 		return fmt.Errorf("%w: hash exists", store.ErrDuplicate)
 	}
+	return nil
+}
 
+// insert stores a new record, checked by checkNew. The caller holds mu.
+func (s *Store) insert(rec apikey.Record) *slot {
 	sl, _ := s.byHash.Insert(rec.Hash, func(sl *slot) { sl.rec.Store(&rec) })
 	s.byID[rec.ID] = sl
-	i, _ := slices.BinarySearchFunc(s.byAge, rec, compareAge)
-	s.byAge = slices.Insert(s.byAge, i, sl)
-	return nil
+	owned := s.byOwner[rec.Owner]
+	i, _ := slices.BinarySearchFunc(owned, rec, compareAge)
+	s.byOwner[rec.Owner] = slices.Insert(owned, i, sl)
+	return sl
 }
 
 // compareAge orders slots oldest first, breaking ties by ID, the reverse of
@@ -104,23 +141,24 @@ func compareAge(sl *slot, rec apikey.Record) int {
 	return store.CompareIDs(have.ID, rec.ID)
 }
 
-// normalize puts every time in store precision and copies nothing else: the
-// scope set and strings are immutable and may be shared.
-func normalize(rec apikey.Record) apikey.Record {
-	rec.CreatedAt = store.Time(rec.CreatedAt)
-	rec.LastUsedAt = store.Time(rec.LastUsedAt)
-	rec.RevokedAt = store.Time(rec.RevokedAt)
-	rec.ExpiresAt = store.Time(rec.ExpiresAt)
-	return rec
+// owned returns the slot of the owner's key with the given ID, or nil. The
+// caller holds mu.
+func (s *Store) owned(owner string, id uuid.UUID) *slot {
+	sl := s.byID[id]
+	if sl == nil || sl.rec.Load().Owner != owner {
+		return nil
+	}
+	return sl
 }
 
-// Get returns the record with the given ID. See [store.Store.Get].
-func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
+// Get returns the record with the given ID and owner. See
+// [store.Store.Get].
+func (s *Store) Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
 	s.mu.RLock()
-	sl := s.byID[id]
+	sl := s.owned(owner, id)
 	s.mu.RUnlock()
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
@@ -141,8 +179,9 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 	return *sl.rec.Load(), nil
 }
 
-// List returns a page of records, newest first. See [store.Store.List].
-func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
+// List returns a page of the owner's records, newest first. See
+// [store.Store.List].
+func (s *Store) List(ctx context.Context, owner string, opts store.ListOptions) (store.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Page{}, err
 	}
@@ -161,17 +200,18 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, e
 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	end := len(s.byAge) // walk byAge[:end] backwards
+	owned := s.byOwner[owner]
+	end := len(owned) // walk owned[:end] backwards
 	if after != nil {
 		// The first slot not older than the cursor; every slot before it is
 		// on a later page.
-		end, _ = slices.BinarySearchFunc(s.byAge, *after, func(sl *slot, c store.Cursor) int {
+		end, _ = slices.BinarySearchFunc(owned, *after, func(sl *slot, c store.Cursor) int {
 			return compareAge(sl, apikey.Record{CreatedAt: c.CreatedAt, ID: c.ID})
 		})
 	}
 	var page store.Page
 	for i := end - 1; i >= 0; i-- {
-		rec := *s.byAge[i].rec.Load()
+		rec := *owned[i].rec.Load()
 		if !opts.Matches(rec) {
 			continue
 		}
@@ -184,12 +224,21 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, e
 	return page, nil
 }
 
+// Update changes a key. See [store.Store.Update].
+func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.Update) (apikey.Record, error) {
+	u, err := u.Check()
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	return s.update(ctx, owner, id, u.Apply)
+}
+
 // Revoke revokes a key. See [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
 	if at.IsZero() {
 		return apikey.Record{}, errors.New("memory: revoke needs a time")
 	}
-	return s.update(ctx, id, func(rec *apikey.Record) error {
+	return s.update(ctx, owner, id, func(rec *apikey.Record) error {
 		if rec.Revoked() {
 			return store.ErrAlreadyRevoked
 		}
@@ -198,32 +247,15 @@ func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.
 	})
 }
 
-// SetExpiry sets a key's expiry. See [store.Store.SetExpiry].
-func (s *Store) SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	if at.IsZero() {
-		return apikey.Record{}, errors.New("memory: set expiry needs a time")
-	}
-	return s.update(ctx, id, func(rec *apikey.Record) error {
-		if rec.Revoked() {
-			return store.ErrAlreadyRevoked
-		}
-		at := store.Time(at)
-		if rec.ExpiresAt.IsZero() || at.Before(rec.ExpiresAt) {
-			rec.ExpiresAt = at
-		}
-		return nil
-	})
-}
-
 // update applies change to a copy of the record with the given ID and
-// stores the copy, unless change fails.
-func (s *Store) update(ctx context.Context, id uuid.UUID, change func(*apikey.Record) error) (apikey.Record, error) {
+// owner and stores the copy, unless change fails.
+func (s *Store) update(ctx context.Context, owner string, id uuid.UUID, change func(*apikey.Record) error) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sl := s.byID[id]
+	sl := s.owned(owner, id)
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
@@ -231,9 +263,76 @@ func (s *Store) update(ctx context.Context, id uuid.UUID, change func(*apikey.Re
 	if err := change(&rec); err != nil {
 		return apikey.Record{}, err
 	}
+	s.replace(sl, rec)
+	return rec, nil
+}
+
+// replace stores a new version of a record and reports the change. The
+// caller holds mu.
+func (s *Store) replace(sl *slot, rec apikey.Record) {
 	sl.rec.Store(&rec)
 	s.changes = append(s.changes, rec.Hash)
-	return rec, nil
+}
+
+// Rotate stores a key's replacement and links the two. See
+// [store.Store.Rotate].
+func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	next, err := store.CheckRotation(owner, id, next)
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.owned(owner, id)
+	if sl == nil {
+		return apikey.Record{}, apikey.Record{}, store.ErrNotFound
+	}
+	var replacement apikey.Record
+	if old := sl.rec.Load(); old.ReplacedBy != uuid.Nil {
+		if r := s.byID[old.ReplacedBy]; r != nil {
+			replacement = *r.rec.Load()
+		}
+	}
+	old, next, err := store.Rotation(*sl.rec.Load(), replacement, next, overlapEnd)
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	if err := s.checkNew(next); err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	s.insert(next)
+	s.replace(sl, old)
+	return old, next, nil
+}
+
+// RevokeAll revokes every active key of an owner. See
+// [store.Store.RevokeAll].
+func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		return nil, errors.New("memory: revoke all needs a time")
+	}
+	at = store.Time(at)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	owned := s.byOwner[owner]
+	revoked := []apikey.Record{}
+	for i := len(owned) - 1; i >= 0; i-- {
+		rec := *owned[i].rec.Load()
+		if rec.Status(at) != apikey.Active {
+			continue
+		}
+		rec.RevokedAt = at
+		s.replace(owned[i], rec)
+		revoked = append(revoked, rec)
+	}
+	return revoked, nil
 }
 
 // RecordUses records last-used times. See [store.Store.RecordUses].
@@ -260,8 +359,8 @@ func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 	return nil
 }
 
-// Changes reports revocations and expiry changes. See
-// [store.ChangeFeed.Changes]. A position is the count of changes seen.
+// Changes reports the records changed. See [store.ChangeFeed.Changes]. A
+// position is the count of changes seen.
 func (s *Store) Changes(ctx context.Context, since string) ([]apikey.Hash, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err

@@ -11,8 +11,10 @@ import (
 	"github.com/keyward/keyward/store"
 )
 
-// Changes reports the keys revoked, or whose expiry changed, since a
-// position. See [store.ChangeFeed.Changes].
+// Changes reports the keys whose record changed, but for its last use, since
+// a position: revoked, given an earlier expiry, renamed, narrowed, given
+// other metadata, rotated, or given another owner by the table's owner. See
+// [store.ChangeFeed.Changes].
 //
 // A position is the database's now() when the call that returned it ran, a
 // time no later than the snapshot its query read. The next call reports

@@ -27,32 +27,74 @@
 //
 //	tx, err := db.BeginTx(ctx, nil)
 //	...
-//	err = st.WithTx(tx).Create(ctx, rec)
+//	rec, err = st.WithTx(tx).Create(ctx, rec, store.Idempotency{})
 //
 // A duplicate returns [store.ErrDuplicate] and, like any failed
-// statement in PostgreSQL, aborts the transaction.
+// statement in PostgreSQL, aborts the transaction; so does any failure.
+// The store's other answers ([store.ErrWidening], [store.ErrAlreadyRevoked],
+// a repeated idempotent create, ...) are decided without a failed
+// statement and leave the transaction usable.
+//
+// [Store.Update] and [Store.Rotate] run several statements: on a *sql.DB
+// or a *sql.Conn, in a transaction of their own at READ COMMITTED; through
+// WithTx, inside the caller's. They lock the key's row (SELECT ... FOR
+// UPDATE), apply the rules of [store.Update.Apply] or [store.Rotation] to
+// it, the same Go code the memory store runs, and write the result, so that
+// concurrent changes of one key apply one after the other, each to the key
+// as the other left it. In a caller's transaction at REPEATABLE READ or
+// SERIALIZABLE, a key changed by another transaction since the snapshot
+// fails the call with a serialization failure: retry the transaction.
+// [Store.RevokeAll] runs in a transaction too, so that a rotation it waited
+// for leaves no active replacement (see its documentation). Every other
+// method is one statement.
 //
 // # Schema
 //
 // The table, "api_keys" unless [WithTable] names another (optionally
 // schema-qualified), holds one row per key:
 //
-//	id           uuid        PRIMARY KEY
-//	hash         bytea       NOT NULL, 32 bytes: SHA-256 of the raw key; UNIQUE index <table>_hash_key
-//	prefix       text        NOT NULL: the display prefix, such as ck_live_abc123
-//	name         text        NOT NULL
-//	mode         text        NOT NULL: 'live' or 'test'
-//	scopes       text[]      NOT NULL, not empty
-//	created_at   timestamptz NOT NULL; index <table>_created_at_id_idx (created_at DESC, id DESC)
-//	last_used_at timestamptz: NULL if never used
-//	revoked_at   timestamptz: NULL unless revoked
-//	expires_at   timestamptz: NULL if the key does not expire
-//	changed_at   timestamptz: set by the database, for the change feed; partial index <table>_changed_at_idx
+//	id                  uuid        PRIMARY KEY
+//	owner               text        NOT NULL: the account, 1 to 128 printable ASCII characters but space (apikey.ValidOwner)
+//	hash                bytea       NOT NULL, 32 bytes: SHA-256 of the raw key; UNIQUE index <table>_hash_key
+//	prefix              text        NOT NULL: the display prefix, such as ck_live_abc123
+//	name                text        NOT NULL
+//	mode                text        NOT NULL: 'live' or 'test'
+//	scopes              text[]      NOT NULL, not empty
+//	metadata            jsonb       NOT NULL, default '{}': an object of strings
+//	created_at          timestamptz NOT NULL
+//	last_used_at        timestamptz: NULL if never used
+//	revoked_at          timestamptz: NULL unless revoked
+//	expires_at          timestamptz: NULL if the key does not expire
+//	replaces            uuid: the key this one was rotated from, or NULL
+//	replaced_by         uuid: the key this one was rotated to, or NULL
+//	idempotency_key     bytea, 32 bytes: digest of the idempotency key it was created with, or NULL
+//	idempotency_request bytea, 32 bytes: digest of that create's parameters; NULL exactly when idempotency_key is
+//	changed_at          timestamptz: set by the database, for the change feed
+//
+// with these indexes besides the primary key and <table>_hash_key:
+//
+//	<table>_owner_created_idx  (owner, created_at DESC, id DESC): an owner's keys, newest first
+//	<table>_idempotency_key    UNIQUE (owner, idempotency_key) WHERE idempotency_key IS NOT NULL
+//	<table>_changed_at_idx     (changed_at) WHERE changed_at IS NOT NULL
+//
+// The verification lookup, [Store.GetByHash], is one probe of the hash
+// index, whatever the owner. [Store.List] is one scan of the owner index
+// that stops after the page (keyset pagination on created_at and id), so a
+// page costs the same for an owner of a thousand keys as for one of a
+// million. (For an owner whose keys may all fit in the page, PostgreSQL may
+// read them through a bitmap scan of that index and sort them instead.)
+// The links replaces and replaced_by are not foreign keys, since a key
+// never revoked may be deleted; but a replacement deleted rather than
+// revoked leaves its old key linked to a key that is gone, and the old key
+// can then never be rotated again.
 //
 // The raw key is never stored nor sent to the database: only its hash,
-// which is also the verification lookup, and its display prefix. Times are
-// microseconds; the store returns them in UTC, whatever the session's or
-// the process's time zone.
+// which is also the verification lookup, and its display prefix. Neither
+// is the client's idempotency key: only a digest ([store.Idempotency]).
+// Times are microseconds; the store returns them in UTC, whatever the
+// session's or the process's time zone. Metadata read back is checked as
+// [apikey.NewMetadata] checks it: a row whose metadata breaks its limits
+// (written in raw SQL) fails the read rather than reach the application.
 //
 // # Migrations
 //
@@ -65,14 +107,64 @@
 // "0001_create_table.up.sql" and carry goose annotations. A released file
 // never changes.
 //
-// # Revocation is final, in the database
+// Migration 0004 adds owners, metadata, rotation links and idempotency. It
+// builds <table>_owner_created_idx, which holds writes to the table while
+// it runs: on a large table, its owner may build the index beforehand with
+// CREATE INDEX CONCURRENTLY, under that name and definition, and 0004 keeps
+// it. It drops the index on (created_at DESC, id DESC) of migration 0001,
+// which no query reads any more: every listing is one owner's.
 //
-// Triggers installed by the migrations refuse, for any role, any UPDATE
-// that changes revoked_at once it is set (to NULL or to another time), any
-// change of a key's id, hash, prefix, mode or created_at, the DELETE of a
-// revoked key (deleting it and inserting its hash again would revive it)
-// and TRUNCATE. The error is SQLSTATE 23000 (integrity_constraint_violation),
-// with a message starting "keyward:". Keys never revoked may be deleted.
+// # Keys made before owners
+//
+// Migration 0004 gives every key already in the table the owner "default"
+// ([apikey.DefaultOwner]), empty metadata and no links, and then drops the
+// column's default, so that every new key names its owner. An application
+// with a single account keeps using "default" (keyward.DefaultOwner). One
+// with several assigns the existing keys to their accounts: a key's owner
+// never changes otherwise, so it is done by the table's owner, who alone
+// can disable the guard, in one transaction:
+//
+//	BEGIN;
+//	ALTER TABLE api_keys DISABLE TRIGGER api_keys_guard;
+//	UPDATE api_keys SET owner = 'acct_123' WHERE owner = 'default' AND id IN (...);
+//	-- ... one UPDATE per account ...
+//	ALTER TABLE api_keys ENABLE TRIGGER api_keys_guard;
+//	COMMIT;
+//
+// Other sessions never see the guard disabled: ALTER TABLE holds a lock
+// that makes every other write to the table wait until the transaction
+// ends (keep it short), and if the transaction fails, nothing of it
+// applies. Disable the guard alone, not ALL triggers: the change-feed
+// trigger then reports each key given an owner, so that verification
+// caches in running instances learn its new owner within their bound.
+//
+// # The database guards the rules
+//
+// Triggers installed by the migrations refuse, for any role, any change
+// that breaks a rule of the [store.Store] contract, however it is made:
+//
+//   - A key's identity never changes: its id, owner, hash, prefix, mode,
+//     created_at, replaces and idempotency digests.
+//   - Revocation is final: revoked_at, once set, never changes nor goes back
+//     to NULL, and a revoked key changes no more at all, but for
+//     last_used_at (and changed_at, which the database sets). A revoked key
+//     cannot be deleted (deleting it and inserting its hash again would
+//     revive it), and the table cannot be truncated.
+//   - An expiry only moves earlier: expires_at, once set, never moves later
+//     nor goes back to NULL.
+//   - Scopes only shrink: the new scopes are a subset of the old ones, never
+//     empty.
+//   - A rotated key stays linked: replaced_by never goes back to NULL. (It
+//     may name another key: a key rotated again once its replacement was
+//     revoked.)
+//
+// The error is SQLSTATE 23000 (integrity_constraint_violation), with a
+// message starting "keyward:". Keys never revoked may be deleted. Checks
+// refuse malformed values (an owner that is not 1 to 128 printable ASCII
+// characters, metadata that is not an object of strings, a key that
+// replaces itself, one idempotency digest without the other) with SQLSTATE
+// 23514. Updates of last_used_at alone, the writes of every verification,
+// run no PL/pgSQL: the triggers' WHEN conditions leave them out.
 //
 // The table's owner, or a superuser, can disable or drop triggers. So run
 // [Migrate] as an owner role and the application as a role that does not
@@ -80,42 +172,44 @@
 //
 //	GRANT SELECT, INSERT, UPDATE ON api_keys TO app; -- and USAGE on its schema
 //
-// Then even SQL run through the application's role cannot undo a
-// revocation.
+// Then even SQL run through the application's role can neither undo a
+// revocation, nor widen a key, nor move it to another owner.
 //
 // # Change feed
 //
 // Store implements [store.ChangeFeed], so that a verification cache in one
-// instance learns of revocations and expiry changes made through another
-// by polling [Store.Changes], one indexed query a poll.
+// instance learns of the changes made through another by polling
+// [Store.Changes], one indexed query a poll.
 //
-// A trigger sets changed_at to the database's clock_timestamp() whenever
-// revoked_at or expires_at changes, through the store or in raw SQL, and
-// ignores any value an INSERT or UPDATE gives it. A position is the
-// database's now() at the poll that returned it; a poll reports the keys
-// whose changed_at is later than its position less a margin
-// ([DefaultChangeMargin], one minute; [WithChangeMargin]). The margin is
-// there because changed_at is stamped when the row is updated, while the
-// change becomes visible only when its transaction commits: a change is
-// reported as long as its transaction commits within the margin after
-// updating the row. The store's own Revoke and SetExpiry are single
-// statements that commit at once; a revocation made through
-// [Store.WithTx] in a transaction that stays open longer than the margin,
-// a commit delayed longer by a stalled synchronous standby, or the
-// database's clock stepping back by more than the margin may be missed.
-// Changes made within the margin before a position are reported again:
-// delivery is at least once. Only the database's clock is used, never the
-// application's, so positions from one instance are valid in all.
+// A trigger sets changed_at to the database's clock_timestamp() whenever a
+// key's record changes but for its last use (its name, scopes, metadata,
+// expires_at, revoked_at, replaced_by, or its owner), through the store or
+// in raw SQL, and ignores any value an INSERT or UPDATE gives it. A
+// position is the database's now() at the poll that returned it; a poll
+// reports the keys whose changed_at is later than its position less a
+// margin ([DefaultChangeMargin], one minute; [WithChangeMargin]). The
+// margin is there because changed_at is stamped when the row is updated,
+// while the change becomes visible only when its transaction commits: a
+// change is reported as long as its transaction commits within the margin
+// after updating the row. The store's own transactions commit at once; a
+// change made through [Store.WithTx] in a transaction that stays open
+// longer than the margin, a commit delayed longer by a stalled synchronous
+// standby, or the database's clock stepping back by more than the margin
+// may be missed. Changes made within the margin before a position are
+// reported again: delivery is at least once. Only the database's clock is
+// used, never the application's, so positions from one instance are valid
+// in all.
 //
 // # Errors
 //
-// A missing key returns [store.ErrNotFound]; a unique violation (a
-// duplicate ID or hash), [store.ErrDuplicate]; a record refused by a check
-// of the table, an error wrapping [apikey.ErrInvalidRecord]. Every other
-// failure (the server unreachable, a connection dropped, a deadline or a
-// cancellation) is returned wrapped, and wraps the context's error
-// whenever the context ended, whatever the driver made of it; a read that
-// found no row after its context ended reports the context's error, not
-// ErrNotFound. The lifecycle in package keyward reports all of these as
-// keyward.ErrStoreUnavailable (503), never as an invalid key.
+// A missing key, or another owner's, returns [store.ErrNotFound]; a unique
+// violation (a duplicate ID or hash), [store.ErrDuplicate]; a record
+// refused by a check of the table, an error wrapping
+// [apikey.ErrInvalidRecord]. Every other failure (the server unreachable, a
+// connection dropped, a deadline or a cancellation, a commit that fails) is
+// returned wrapped, and wraps the context's error whenever the context
+// ended, whatever the driver made of it; a read that found no row after its
+// context ended reports the context's error, not ErrNotFound. The lifecycle
+// in package keyward reports all of these as keyward.ErrStoreUnavailable
+// (503), never as an invalid key.
 package postgres

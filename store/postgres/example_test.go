@@ -15,6 +15,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
@@ -42,7 +43,8 @@ func Example() {
 	}
 	defer keys.Close()
 
-	sec, rec, err := keys.Create(ctx, keyward.CreateParams{
+	// Each account manages its own keys.
+	sec, rec, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
 		Name:   "Production server",
 		Mode:   apikey.Live,
 		Scopes: []scope.Scope{scope.SessionsWrite},
@@ -77,15 +79,16 @@ func ExampleStore_WithTx() {
 	}
 	defer tx.Rollback()
 	// ... the application's own writes in tx ...
-	err = st.WithTx(tx).Create(ctx, apikey.Record{
+	_, err = st.WithTx(tx).Create(ctx, apikey.Record{
 		ID:        uuid.Must(uuid.NewV7()),
+		Owner:     "acct_123",
 		Name:      "WooCommerce plugin",
 		Prefix:    sec.DisplayPrefix(),
 		Mode:      apikey.Test,
 		Scopes:    scope.NewSet(scope.LinksRead),
 		Hash:      sec.Hash(),
 		CreatedAt: time.Now(),
-	})
+	}, store.Idempotency{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -112,4 +115,5 @@ func ExampleMigrations() {
 	// 0001_create_table.up.sql
 	// 0002_revocation_guard.up.sql
 	// 0003_change_feed.up.sql
+	// 0004_accounts.up.sql
 }

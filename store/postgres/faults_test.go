@@ -7,9 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
 )
 
 // unavailable fails unless err is a store failure, reported as such and
@@ -68,9 +72,18 @@ func TestContextEndsDuringQuery(t *testing.T) {
 				call func(context.Context) error
 			}{
 				{"Verify", func(ctx context.Context) error { _, err := k.Verify(ctx, sec.Reveal()); return err }},
-				{"Get", func(ctx context.Context) error { _, err := k.Get(ctx, rec.ID); return err }},
-				{"List", func(ctx context.Context) error { _, err := k.List(ctx, store.ListOptions{}); return err }},
-				{"Revoke", func(ctx context.Context) error { _, err := k.Revoke(ctx, rec.ID); return err }},
+				{"Get", func(ctx context.Context) error { _, err := k.Owner(owner).Get(ctx, rec.ID); return err }},
+				{"List", func(ctx context.Context) error { _, err := k.Owner(owner).List(ctx, keyward.ListOptions{}); return err }},
+				{"Revoke", func(ctx context.Context) error { _, err := k.Owner(owner).Revoke(ctx, rec.ID); return err }},
+				{"RevokeAll", func(ctx context.Context) error { _, err := k.Owner(owner).RevokeAll(ctx); return err }},
+				{"Update", func(ctx context.Context) error {
+					_, err := k.Owner(owner).Update(ctx, rec.ID, keyward.UpdateParams{Name: "renamed"})
+					return err
+				}},
+				{"Rotate", func(ctx context.Context) error {
+					_, _, err := k.Owner(owner).Rotate(ctx, rec.ID, keyward.RotateParams{})
+					return err
+				}},
 			}
 			for _, op := range ops {
 				ctx, cancel := end.ctx()
@@ -139,7 +152,7 @@ func TestServerUnreachable(t *testing.T) {
 			k := newKeys(t, db, table)
 			_, err := k.Verify(context.Background(), sec.Reveal())
 			unavailable(t, "Verify", err)
-			_, err = k.Revoke(context.Background(), rec.ID)
+			_, err = k.Owner(owner).Revoke(context.Background(), rec.ID)
 			unavailable(t, "Revoke", err)
 		})
 	}
@@ -159,5 +172,126 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10s")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// The store's own transactions fail as single statements do when their
+// context ends while they wait: the error wraps the context's, is no
+// answer of the contract, and nothing changes.
+func TestContextEndsDuringTransaction(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := newRecord(t)
+	rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+	rec = mustCreate(t, s, rec)
+	next := newRecord(t)
+	next.Replaces = rec.ID
+	locker, err := pgtest.Open(t).BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Rollback()
+	if _, err := locker.ExecContext(context.Background(), "LOCK TABLE "+table+" IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+
+	calls := []struct {
+		name string
+		call func(context.Context) error
+	}{
+		{"Update", func(ctx context.Context) error {
+			_, err := s.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
+			return err
+		}},
+		{"Rotate", func(ctx context.Context) error {
+			_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
+			return err
+		}},
+		{"RevokeAll", func(ctx context.Context) error { _, err := s.RevokeAll(ctx, testOwner, time.Now()); return err }},
+		{"Create with an idempotency key", func(ctx context.Context) error {
+			_, err := s.Create(ctx, newRecord(t), store.Idempotency{Key: [32]byte{1}, Request: [32]byte{2}})
+			return err
+		}},
+	}
+	for _, c := range calls {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		err := c.call(ctx)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) || store.IsAnswer(err) {
+			t.Errorf("%s = %v, want a failure wrapping context.DeadlineExceeded", c.name, err)
+		}
+	}
+	if err := locker.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(context.Background(), testOwner, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.Scopes.Equal(rec.Scopes) || got.Revoked() || got.ReplacedBy != uuid.Nil {
+		t.Errorf("a failed call changed the key: %+v", got)
+	}
+	if _, err := s.Get(context.Background(), testOwner, next.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a failed rotation stored the replacement: %v", err)
+	}
+}
+
+// A connection that the server drops while a rotation waits for its lock
+// fails the rotation, which changes nothing.
+func TestConnectionDroppedDuringRotation(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := mustCreate(t, s, newRecord(t))
+
+	// Another transaction holds the old key's row.
+	holder, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback()
+	if _, err := holder.ExecContext(ctx, "SELECT FROM "+table+" WHERE id = $1 FOR UPDATE", old.ID); err != nil {
+		t.Fatal(err)
+	}
+	pool, waiting := waitingOn(t, db)
+	var pid int
+	if err := pool.QueryRowContext(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	app, err := postgres.New(pool, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next := newRecord(t)
+	next.Replaces = old.ID
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := app.Rotate(ctx, testOwner, old.ID, next, time.Now().Add(time.Hour))
+		done <- err
+	}()
+	waitFor(t, waiting)
+	var ended bool
+	if err := db.QueryRowContext(ctx, "SELECT pg_terminate_backend($1)", pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("pg_terminate_backend = %v, %v", ended, err)
+	}
+	if err := <-done; err == nil || store.IsAnswer(err) {
+		t.Errorf("Rotate on a dropped connection = %v, want a failure", err)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, testOwner, old.ID); err != nil || got.ReplacedBy != uuid.Nil || !got.ExpiresAt.IsZero() {
+		t.Errorf("after the failed rotation, the old key = %+v, %v; want it unchanged", got, err)
+	}
+	if _, err := s.Get(ctx, testOwner, next.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("after the failed rotation, its replacement: %v, want ErrNotFound", err)
 	}
 }

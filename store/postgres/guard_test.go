@@ -6,100 +6,206 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
-// guarded is a table with a revoked and an active key, for raw SQL to
-// attack.
+// guarded is a table with keys in every state, made through the store, for
+// raw SQL to attack:
+//
+//	{r} revoked, with an expiry and metadata
+//	{a} active, with two scopes, an expiry and metadata
+//	{u} active, without expiry
+//	{o} rotated: replaced by {n}
+//	{n} the replacement of {o}
+//	{i} created with an idempotency key
 type guarded struct {
-	table           string
-	store           *postgres.Store
-	revoked, active apikey.Record
-	revokedAt       time.Time
+	table string
+	store *postgres.Store
+	keys  map[string]apikey.Record // by placeholder letter, as stored
 }
 
 func newGuarded(t *testing.T, db *sql.DB) guarded {
 	t.Helper()
-	g := guarded{table: pgtest.Schema(t, db) + ".api_keys"}
-	if err := postgres.Migrate(context.Background(), db, postgres.WithTable(g.table)); err != nil {
+	ctx := context.Background()
+	g := guarded{table: pgtest.Schema(t, db) + ".api_keys", keys: map[string]apikey.Record{}}
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(g.table)); err != nil {
 		t.Fatal(err)
 	}
 	var err error
 	if g.store, err = postgres.New(db, postgres.WithTable(g.table)); err != nil {
 		t.Fatal(err)
 	}
-	g.revoked = mustCreate(t, g.store, newRecord(t))
-	g.active = mustCreate(t, g.store, newRecord(t))
-	rec, err := g.store.Revoke(context.Background(), g.revoked.ID, time.Now())
+	withAll := func() apikey.Record {
+		rec := newRecord(t)
+		rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+		rec.ExpiresAt = time.Now().Add(24 * time.Hour)
+		rec.Metadata = apikey.MustMetadata(map[string]string{"team": "billing"})
+		return rec
+	}
+	ids := map[string]uuid.UUID{}
+	r := mustCreate(t, g.store, withAll())
+	if _, err := g.store.Revoke(ctx, testOwner, r.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	ids["r"] = r.ID
+	ids["a"] = mustCreate(t, g.store, withAll()).ID
+	ids["u"] = mustCreate(t, g.store, newRecord(t)).ID
+	ids["o"] = mustCreate(t, g.store, newRecord(t)).ID
+	next := newRecord(t)
+	next.Replaces = ids["o"]
+	if _, _, err := g.store.Rotate(ctx, testOwner, ids["o"], next, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	ids["n"] = next.ID
+	i, err := g.store.Create(ctx, newRecord(t), guardedIdem)
 	if err != nil {
 		t.Fatal(err)
 	}
-	g.revokedAt = rec.RevokedAt
+	ids["i"] = i.ID
+	for letter, id := range ids {
+		if g.keys[letter], err = g.store.Get(ctx, testOwner, id); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return g
 }
 
-// attacks are statements that would undo a revocation or change a key's
-// identity, for exec.
-var attacks = []struct{ name, sql string }{
-	{"un-revoke", `UPDATE {t} SET revoked_at = NULL WHERE id = {r}`},
-	{"un-revoke every key", `UPDATE {t} SET revoked_at = NULL WHERE true`},
-	{"move the revocation time", `UPDATE {t} SET revoked_at = revoked_at + interval '1 day' WHERE id = {r}`},
-	{"delete the revoked key", `DELETE FROM {t} WHERE id = {r}`},
-	{"truncate", `TRUNCATE {t}`},
-	{"change the mode", `UPDATE {t} SET mode = 'test' WHERE id = {a}`},
-	{"change the hash", `UPDATE {t} SET hash = sha256(hash) WHERE id = {a}`},
-	{"give the revoked hash to the active key", `UPDATE {t} SET hash = (SELECT hash FROM {t} WHERE id = {r}) || '' WHERE id = {a}`},
-	{"change the prefix", `UPDATE {t} SET prefix = 'ck_live_other' WHERE id = {a}`},
-	{"change the ID", `UPDATE {t} SET id = gen_random_uuid() WHERE id = {a}`},
-	{"change the creation time", `UPDATE {t} SET created_at = created_at - interval '1 day' WHERE id = {a}`},
-}
+// guardedIdem is the idempotency of key {i}.
+var guardedIdem = store.Idempotency{Key: [32]byte{1}, Request: [32]byte{2}}
 
-// exec runs a statement after replacing {t} with the table, {r} and {a}
-// with the IDs of the revoked and the active key.
+// exec runs a statement after replacing {t} with the table and {x} with the
+// quoted ID of key x.
 func (g guarded) exec(ctx context.Context, db postgres.DB, query string) error {
-	query = strings.NewReplacer("{t}", g.table,
-		"{r}", "'"+g.revoked.ID.String()+"'",
-		"{a}", "'"+g.active.ID.String()+"'").Replace(query)
-	_, err := db.ExecContext(ctx, query)
+	pairs := []string{"{t}", g.table}
+	for letter, rec := range g.keys {
+		pairs = append(pairs, "{"+letter+"}", "'"+rec.ID.String()+"'")
+	}
+	_, err := db.ExecContext(ctx, strings.NewReplacer(pairs...).Replace(query))
 	return err
 }
 
-// checkIntact fails unless both keys are as the store left them.
-func (g guarded) checkIntact(t *testing.T) {
+// checkIntact fails unless every key is as the store left it, idempotency
+// digests included.
+func (g guarded) checkIntact(t *testing.T, db *sql.DB) {
 	t.Helper()
 	ctx := context.Background()
-	got, err := g.store.GetByHash(ctx, g.revoked.Hash)
-	if err != nil {
-		t.Fatalf("the revoked key: %v", err)
+	for letter, want := range g.keys {
+		got, err := g.store.GetByHash(ctx, want.Hash)
+		if err != nil {
+			t.Fatalf("key {%s}: %v", letter, err)
+		}
+		if d := diff(got, want); d != "" {
+			t.Errorf("key {%s} changed: %s", letter, d)
+		}
 	}
-	if got.RevokedAt != g.revokedAt {
-		t.Errorf("revoked_at = %v, want %v", got.RevokedAt, g.revokedAt)
+	var with, exact int
+	if err := db.QueryRowContext(ctx, "SELECT count(*) FILTER (WHERE idempotency_key IS NOT NULL OR idempotency_request IS NOT NULL), "+
+		"count(*) FILTER (WHERE id = $1 AND idempotency_key = $2 AND idempotency_request = $3) FROM "+g.table,
+		g.keys["i"].ID, guardedIdem.Key[:], guardedIdem.Request[:]).Scan(&with, &exact); err != nil {
+		t.Fatal(err)
 	}
-	got, err = g.store.GetByHash(ctx, g.active.Hash)
-	if err != nil {
-		t.Fatalf("the active key: %v", err)
-	}
-	if got.ID != g.active.ID || got.Mode != g.active.Mode || got.Prefix != g.active.Prefix ||
-		!got.CreatedAt.Equal(store.Time(g.active.CreatedAt)) {
-		t.Errorf("the active key changed: %+v", got)
+	if with != 1 || exact != 1 {
+		t.Errorf("%d keys have idempotency digests, %d of them key {i}'s; want key {i} alone", with, exact)
 	}
 }
 
-// refused fails unless err is the guard's refusal.
-func refused(t *testing.T, err error) {
+// diff describes how two records differ, or returns "".
+func diff(got, want apikey.Record) string {
+	var d []string
+	check := func(field string, same bool) {
+		if !same {
+			d = append(d, field)
+		}
+	}
+	check("id", got.ID == want.ID)
+	check("owner", got.Owner == want.Owner)
+	check("name", got.Name == want.Name)
+	check("prefix", got.Prefix == want.Prefix)
+	check("mode", got.Mode == want.Mode)
+	check("scopes", got.Scopes.Equal(want.Scopes))
+	check("metadata", got.Metadata.Equal(want.Metadata))
+	check("hash", got.Hash == want.Hash)
+	check("created_at", got.CreatedAt.Equal(want.CreatedAt))
+	check("last_used_at", got.LastUsedAt.Equal(want.LastUsedAt))
+	check("revoked_at", got.RevokedAt.Equal(want.RevokedAt))
+	check("expires_at", got.ExpiresAt.Equal(want.ExpiresAt))
+	check("replaces", got.Replaces == want.Replaces)
+	check("replaced_by", got.ReplacedBy == want.ReplacedBy)
+	return strings.Join(d, ", ")
+}
+
+// Reasons the guard gives, for attacks to name the rule they break.
+const (
+	identity  = "never change"
+	final     = "is revoked"
+	noDelete  = "cannot be deleted"
+	noTrunc   = "cannot be truncated"
+	earlier   = "can only move earlier"
+	narrower  = "can only be narrowed"
+	keepsLink = "stays linked"
+)
+
+// attacks are statements that each break one rule of the guard, with the
+// reason the guard must give.
+var attacks = []struct{ name, sql, why string }{
+	// Revocation is final.
+	{"un-revoke", `UPDATE {t} SET revoked_at = NULL WHERE id = {r}`, final},
+	{"un-revoke every key", `UPDATE {t} SET revoked_at = NULL WHERE true`, final},
+	{"move the revocation time", `UPDATE {t} SET revoked_at = revoked_at + interval '1 day' WHERE id = {r}`, final},
+	{"delete the revoked key", `DELETE FROM {t} WHERE id = {r}`, noDelete},
+	{"truncate", `TRUNCATE {t}`, noTrunc},
+	// A revoked key never changes.
+	{"rename a revoked key", `UPDATE {t} SET name = 'renamed' WHERE id = {r}`, final},
+	{"narrow a revoked key's scopes", `UPDATE {t} SET scopes = '{sessions:write}' WHERE id = {r}`, final},
+	{"change a revoked key's metadata", `UPDATE {t} SET metadata = '{}' WHERE id = {r}`, final},
+	{"move a revoked key's expiry earlier", `UPDATE {t} SET expires_at = expires_at - interval '1 hour' WHERE id = {r}`, final},
+	{"link a revoked key to a replacement", `UPDATE {t} SET replaced_by = {a} WHERE id = {r}`, final},
+	// A key's identity never changes.
+	{"change the ID", `UPDATE {t} SET id = gen_random_uuid() WHERE id = {a}`, identity},
+	{"change the owner", `UPDATE {t} SET owner = 'acct_evil' WHERE id = {a}`, identity},
+	{"move every key to another owner", `UPDATE {t} SET owner = 'acct_evil' WHERE true`, identity},
+	{"change the hash", `UPDATE {t} SET hash = sha256(hash) WHERE id = {a}`, identity},
+	{"give the revoked hash to the active key", `UPDATE {t} SET hash = (SELECT hash FROM {t} WHERE id = {r}) || '' WHERE id = {a}`, identity},
+	{"change the prefix", `UPDATE {t} SET prefix = 'ck_live_other' WHERE id = {a}`, identity},
+	{"change the mode", `UPDATE {t} SET mode = 'test' WHERE id = {a}`, identity},
+	{"change the creation time", `UPDATE {t} SET created_at = created_at - interval '1 day' WHERE id = {a}`, identity},
+	{"unlink a replacement from its old key", `UPDATE {t} SET replaces = NULL WHERE id = {n}`, identity},
+	{"claim a key replaced another", `UPDATE {t} SET replaces = {r} WHERE id = {a}`, identity},
+	{"clear the idempotency digests", `UPDATE {t} SET idempotency_key = NULL, idempotency_request = NULL WHERE id = {i}`, identity},
+	{"change the request digest", `UPDATE {t} SET idempotency_request = sha256(idempotency_request) WHERE id = {i}`, identity},
+	{"give a key an idempotency key", `UPDATE {t} SET idempotency_key = sha256('k'), idempotency_request = sha256('r') WHERE id = {a}`, identity},
+	// An expiry only moves earlier.
+	{"extend the expiry", `UPDATE {t} SET expires_at = expires_at + interval '1 second' WHERE id = {a}`, earlier},
+	{"remove the expiry", `UPDATE {t} SET expires_at = NULL WHERE id = {a}`, earlier},
+	{"remove the expiry with a rename", `UPDATE {t} SET name = 'innocent', expires_at = NULL WHERE id = {a}`, earlier},
+	{"remove the expiry the rotation set", `UPDATE {t} SET expires_at = NULL WHERE id = {o}`, earlier},
+	// Scopes only shrink, never to none.
+	{"add a scope", `UPDATE {t} SET scopes = scopes || '{customers:write}' WHERE id = {a}`, narrower},
+	{"swap a scope", `UPDATE {t} SET scopes = '{customers:write}' WHERE id = {a}`, narrower},
+	{"remove every scope", `UPDATE {t} SET scopes = '{}' WHERE id = {a}`, narrower},
+	// A rotated key stays linked to its replacement.
+	{"unlink the old key", `UPDATE {t} SET replaced_by = NULL WHERE id = {o}`, keepsLink},
+}
+
+// refused fails unless err is the guard's refusal, for the reason why.
+func refused(t *testing.T, err error, why string) {
 	t.Helper()
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) || pgErr.Code != "23000" || !strings.Contains(pgErr.Message, "keyward:") {
-		t.Errorf("statement = %v, want the guard's integrity_constraint_violation", err)
+	if !errors.As(err, &pgErr) || pgErr.Code != "23000" || !strings.HasPrefix(pgErr.Message, "keyward:") ||
+		!strings.Contains(pgErr.Message, why) {
+		t.Errorf("statement = %v, want the guard's integrity_constraint_violation saying %q", err, why)
 	}
 }
 
@@ -110,10 +216,25 @@ func TestGuardRefusesRawSQL(t *testing.T) {
 	g := newGuarded(t, db)
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
-			refused(t, g.exec(context.Background(), db, a.sql))
-			g.checkIntact(t)
+			refused(t, g.exec(context.Background(), db, a.sql), a.why)
+			g.checkIntact(t, db)
 		})
 	}
+}
+
+// allowed are the changes raw SQL may make, in order: what the store does,
+// and what a caller with the application's role may do by hand.
+var allowed = []string{
+	`UPDATE {t} SET name = 'renamed', scopes = '{links:read}', metadata = '{"team": "risk"}' WHERE id = {a}`,
+	`UPDATE {t} SET scopes = scopes WHERE true`,
+	`UPDATE {t} SET last_used_at = now() WHERE true`,
+	`UPDATE {t} SET expires_at = expires_at - interval '1 hour' WHERE id = {a}`,
+	`UPDATE {t} SET expires_at = now() + interval '1 hour' WHERE id = {u}`,
+	`UPDATE {t} SET replaced_by = gen_random_uuid(), expires_at = now() WHERE id = {a}`,
+	`UPDATE {t} SET replaced_by = gen_random_uuid() WHERE id = {o}`, // a rotation again, once the replacement is revoked
+	`UPDATE {t} SET revoked_at = now() WHERE id = {n}`,
+	`UPDATE {t} SET last_used_at = now() + interval '1 second' WHERE id IN ({r}, {n})`,
+	`DELETE FROM {t} WHERE id = {u}`, // a key never revoked may be deleted: that revokes nothing
 }
 
 // What the application legitimately changes still works, and changed_at
@@ -122,18 +243,12 @@ func TestGuardAllows(t *testing.T) {
 	db := pgtest.DB(t)
 	g := newGuarded(t, db)
 	ctx := context.Background()
-	for _, q := range []string{
-		`UPDATE {t} SET name = 'renamed', scopes = '{links:read}' WHERE id IN ({r}, {a})`,
-		`UPDATE {t} SET last_used_at = now() WHERE id IN ({r}, {a})`,
-		`UPDATE {t} SET expires_at = now() + interval '1 hour' WHERE id = {a}`,
-	} {
+	for _, q := range allowed {
 		if err := g.exec(ctx, db, q); err != nil {
 			t.Errorf("%s: %v", q, err)
 		}
 	}
-	g.checkIntact(t)
-
-	if err := g.exec(ctx, db, `UPDATE {t} SET changed_at = '2000-01-01' WHERE id IN ({r}, {a})`); err != nil {
+	if err := g.exec(ctx, db, `UPDATE {t} SET changed_at = '2000-01-01' WHERE true`); err != nil {
 		t.Fatal(err)
 	}
 	var forged int
@@ -143,20 +258,14 @@ func TestGuardAllows(t *testing.T) {
 	if forged != 0 {
 		t.Errorf("%d rows took a changed_at set by SQL, want the trigger's", forged)
 	}
-
-	// A key never revoked may be deleted: that revokes nothing.
-	if err := g.exec(ctx, db, `DELETE FROM {t} WHERE id = {a}`); err != nil {
-		t.Errorf("deleting an active key: %v", err)
-	}
 }
 
-// An application role that does not own the table, with every data
-// privilege on it, can neither undo a revocation nor switch the guard off.
-func TestGuardHoldsForTheApplicationRole(t *testing.T) {
-	db := pgtest.DB(t)
-	g := newGuarded(t, db)
+// appRole returns a connection that acts as a new role which does not own
+// the table of g but holds every privilege on its data, as an application
+// role would, and more. The role is dropped when the test ends.
+func appRole(t *testing.T, db *sql.DB, g guarded) *sql.Conn {
+	t.Helper()
 	ctx := context.Background()
-
 	var b [6]byte
 	rand.Read(b[:])
 	role := "kwtest_app_" + hex.EncodeToString(b[:])
@@ -181,31 +290,66 @@ func TestGuardHoldsForTheApplicationRole(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
 	if _, err := conn.ExecContext(ctx, "SET ROLE "+role); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.ExecContext(context.Background(), "RESET ROLE")
+	t.Cleanup(func() {
+		conn.ExecContext(context.Background(), "RESET ROLE")
+		conn.Close()
+	})
+	return conn
+}
 
-	// The role can do the store's work.
+// An application role that does not own the table, with every data
+// privilege on it, can break none of the guard's rules, nor switch the
+// guard off; it can do all of the store's work, through a *sql.Conn.
+func TestGuardHoldsForTheApplicationRole(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	ctx := context.Background()
+	conn := appRole(t, db, g)
+
+	// The role can do the store's work, on keys of another owner.
 	app, err := postgres.New(conn, postgres.WithTable(g.table))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := mustCreate(t, app, newRecord(t))
-	if _, err := app.Revoke(ctx, rec.ID, time.Now()); err != nil {
-		t.Fatalf("Revoke as the application role: %v", err)
+	const owner = "acct_app_role"
+	rec := newRecord(t)
+	rec.Owner = owner
+	rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+	rec = mustCreate(t, app, rec)
+	if _, err := app.Update(ctx, owner, rec.ID, store.Update{Name: "narrowed", Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
+		t.Fatalf("Update as the application role: %v", err)
 	}
+	next := newRecord(t)
+	next.Owner, next.Replaces, next.Scopes = owner, rec.ID, scope.NewSet(scope.LinksRead)
+	if _, _, err := app.Rotate(ctx, owner, rec.ID, next, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Rotate as the application role: %v", err)
+	}
+	if err := app.RecordUses(ctx, []store.Use{{ID: rec.ID, At: time.Now()}}); err != nil {
+		t.Fatalf("RecordUses as the application role: %v", err)
+	}
+	if revoked, err := app.RevokeAll(ctx, owner, time.Now()); err != nil || len(revoked) != 2 {
+		t.Fatalf("RevokeAll as the application role = %d keys, %v; want 2", len(revoked), err)
+	}
+	if _, _, err := app.Changes(ctx, ""); err != nil {
+		t.Fatalf("Changes as the application role: %v", err)
+	}
+
 	for _, a := range attacks {
 		t.Run(a.name, func(t *testing.T) {
-			refused(t, g.exec(ctx, conn, a.sql))
+			refused(t, g.exec(ctx, conn, a.sql), a.why)
 		})
 	}
 	for _, esc := range []struct{ name, sql string }{
 		{"disable every trigger", "ALTER TABLE " + g.table + " DISABLE TRIGGER ALL"},
 		{"disable the guard", "ALTER TABLE " + g.table + " DISABLE TRIGGER api_keys_guard"},
 		{"drop the guard", "DROP TRIGGER api_keys_guard ON " + g.table},
-		{"drop its function", "DROP FUNCTION " + schema + ".api_keys_guard() CASCADE"},
+		{"drop its function", "DROP FUNCTION " + strings.Split(g.table, ".")[0] + ".api_keys_guard() CASCADE"},
+		{"replace its function", "CREATE OR REPLACE FUNCTION " + strings.Split(g.table, ".")[0] +
+			".api_keys_guard() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NEW; END'"},
+		{"drop the owner check", "ALTER TABLE " + g.table + " DROP CONSTRAINT api_keys_owner_check"},
 		{"skip triggers as a replica", "SET session_replication_role = replica"},
 	} {
 		t.Run(esc.name, func(t *testing.T) {
@@ -216,5 +360,71 @@ func TestGuardHoldsForTheApplicationRole(t *testing.T) {
 			}
 		})
 	}
-	g.checkIntact(t)
+	g.checkIntact(t, db)
+}
+
+// The application role may make every change the guard allows.
+func TestGuardAllowsTheApplicationRole(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	conn := appRole(t, db, g)
+	for _, q := range allowed {
+		if err := g.exec(context.Background(), conn, q); err != nil {
+			t.Errorf("%s: %v", q, err)
+		}
+	}
+}
+
+// The table's owner assigns existing keys to their accounts as the
+// package documentation says: in one transaction, with the guard disabled
+// around the UPDATE. The change feed reports the keys moved, and the guard
+// is back at commit.
+func TestOwnerAssignsKeysToAccounts(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	ctx := context.Background()
+	a := g.keys["a"]
+	_, pos, err := g.store.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	for _, q := range []string{
+		`ALTER TABLE {t} DISABLE TRIGGER api_keys_guard`,
+		`UPDATE {t} SET owner = 'acct_42' WHERE id = {a}`,
+		`ALTER TABLE {t} ENABLE TRIGGER api_keys_guard`,
+	} {
+		if err := g.exec(ctx, tx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := g.store.Get(ctx, testOwner, a.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get by the former owner = %v, want ErrNotFound", err)
+	}
+	got, err := g.store.Get(ctx, "acct_42", a.ID)
+	if err != nil {
+		t.Fatalf("Get by the new owner: %v", err)
+	}
+	want := a
+	want.Owner = "acct_42"
+	if d := diff(got, want); d != "" {
+		t.Errorf("the moved key changed beyond its owner: %s", d)
+	}
+	changed, _, err := g.store.Changes(ctx, pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(changed, a.Hash) {
+		t.Error("the change feed did not report the key given to another owner")
+	}
+	refused(t, g.exec(ctx, db, `UPDATE {t} SET owner = 'acct_43' WHERE id = {a}`), identity)
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
-	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
@@ -41,9 +40,12 @@ func migrated(t testing.TB, db *sql.DB) string {
 	return table
 }
 
+// owner is the account the lifecycle tests' keys belong to.
+const owner = "acct_lifecycle"
+
 func createKey(t testing.TB, k *keyward.Keys) (apikey.Secret, apikey.Record) {
 	t.Helper()
-	sec, rec, err := k.Create(context.Background(), keyward.CreateParams{
+	sec, rec, err := k.Owner(owner).Create(context.Background(), keyward.CreateParams{
 		Name: "Production server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
 	})
 	if err != nil {
@@ -65,15 +67,85 @@ func TestRevocationSeenBySecondInstance(t *testing.T) {
 	if _, err := b.Verify(ctx, sec.Reveal()); err != nil {
 		t.Fatalf("instance B: Verify of a new key = %v", err)
 	}
-	if _, err := a.Revoke(ctx, rec.ID); err != nil {
+	if _, err := a.Owner(owner).Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {
 		t.Errorf("instance B: Verify right after instance A revoked = %v, want ErrRevoked", err)
 	}
-	// And B cannot revoke it again, nor rotate it.
-	if _, err := b.Revoke(ctx, rec.ID); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+	// And B cannot revoke it again, nor rotate it, nor change it.
+	if _, err := b.Owner(owner).Revoke(ctx, rec.ID); !errors.Is(err, keyward.ErrAlreadyRevoked) {
 		t.Errorf("instance B: Revoke = %v, want ErrAlreadyRevoked", err)
+	}
+	if _, _, err := b.Owner(owner).Rotate(ctx, rec.ID, keyward.RotateParams{}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+		t.Errorf("instance B: Rotate = %v, want ErrAlreadyRevoked", err)
+	}
+	if _, err := b.Owner(owner).Update(ctx, rec.ID, keyward.UpdateParams{Name: "revived"}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+		t.Errorf("instance B: Update = %v, want ErrAlreadyRevoked", err)
+	}
+}
+
+// An account's keys revoked all at once through one instance are refused
+// by another on their very next verification; other accounts' keys work.
+func TestRevokeAllSeenBySecondInstance(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	a := newKeys(t, db, table)
+	b := newKeys(t, pgtest.Open(t), table)
+	ctx := context.Background()
+
+	var secs []apikey.Secret
+	for range 5 {
+		sec, _ := createKey(t, a)
+		secs = append(secs, sec)
+	}
+	theirs, _, err := a.Owner("acct_other").Create(ctx, keyward.CreateParams{
+		Name: "Other account", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	revoked, err := a.Owner(owner).RevokeAll(ctx)
+	if err != nil || len(revoked) != len(secs) {
+		t.Fatalf("RevokeAll = %d keys, %v; want %d", len(revoked), err, len(secs))
+	}
+	for _, sec := range secs {
+		if _, err := b.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {
+			t.Errorf("instance B: Verify of a key of the closed account = %v, want ErrRevoked", err)
+		}
+	}
+	if rec, err := b.Verify(ctx, theirs.Reveal()); err != nil || rec.Owner != "acct_other" {
+		t.Errorf("instance B: Verify of another account's key = %v (owner %q), want it to work", err, rec.Owner)
+	}
+}
+
+// A client retrying a create through two instances with one idempotency
+// key gets one key: the second instance returns the first one's record.
+func TestIdempotentCreateAcrossInstances(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	a := newKeys(t, db, table)
+	b := newKeys(t, pgtest.Open(t), table)
+	ctx := context.Background()
+	params := keyward.CreateParams{
+		Name: "Checkout plugin", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+		Metadata: map[string]string{"order": "1042"}, IdempotencyKey: "5f0c6d1e-retry",
+	}
+	sec, first, err := a.Owner(owner).Create(ctx, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, repeat, err := b.Owner(owner).Create(ctx, params)
+	if !errors.Is(err, keyward.ErrAlreadyCreated) || repeat.ID != first.ID || again.Reveal() != "" {
+		t.Errorf("the repeat through B = %v, key %s, a secret %v; want ErrAlreadyCreated and %s without its secret",
+			err, repeat.ID, again.Reveal() != "", first.ID)
+	}
+	params.Name = "Another plugin"
+	if _, _, err := b.Owner(owner).Create(ctx, params); !errors.Is(err, keyward.ErrIdempotencyConflict) {
+		t.Errorf("a different request with the same idempotency key = %v, want ErrIdempotencyConflict", err)
+	}
+	if _, err := b.Verify(ctx, sec.Reveal()); err != nil {
+		t.Errorf("the key created once: %v", err)
 	}
 }
 
@@ -99,16 +171,30 @@ func TestNoRawKeyInTable(t *testing.T) {
 	if err := k.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := k.List(ctx, store.ListOptions{})
+	// Metadata, idempotency digests, rotation links, updates.
+	sec, _, err := k.Owner(owner).Create(ctx, keyward.CreateParams{
+		Name: "Tagged", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Metadata: map[string]string{"integration": "erp"}, IdempotencyKey: "create-tagged-1",
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	newSec, _, err := k.Rotate(ctx, recs.Records[0].ID, time.Hour)
+	secrets = append(secrets, sec)
+	recs, err := k.Owner(owner).List(ctx, keyward.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newSec, _, err := k.Owner(owner).Rotate(ctx, recs.Keys[0].ID, keyward.RotateParams{Overlap: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
 	secrets = append(secrets, newSec)
-	if _, err := k.Revoke(ctx, recs.Records[1].ID); err != nil {
+	if _, err := k.Owner(owner).Update(ctx, recs.Keys[2].ID, keyward.UpdateParams{
+		Name: "Renamed", Metadata: map[string]string{"team": "billing"}, ExpiresAt: time.Now().Add(time.Hour),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Owner(owner).Revoke(ctx, recs.Keys[1].ID); err != nil {
 		t.Fatal(err)
 	}
 

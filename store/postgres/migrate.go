@@ -108,8 +108,9 @@ func Migrations(opts ...Option) (fs.FS, error) {
 // Migrate needs the privileges to create tables, functions and triggers;
 // the store itself needs only SELECT, INSERT and UPDATE on the table. Run
 // Migrate as the table's owner and the application as another role: the
-// owner can disable the database guard that keeps revocation final (see the
-// package documentation), other roles cannot.
+// owner can disable the database guard that keeps revocation final, scopes
+// narrowing and owners fixed (see the package documentation), other roles
+// cannot.
 //
 // Only the table option is used.
 func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {

@@ -4,14 +4,22 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/storetest"
@@ -21,6 +29,7 @@ var migrationFiles = []string{
 	"0001_create_table.up.sql",
 	"0002_revocation_guard.up.sql",
 	"0003_change_feed.up.sql",
+	"0004_accounts.up.sql",
 }
 
 // appliedVersions returns the versions recorded by Migrate for a table.
@@ -66,7 +75,7 @@ func checkUsable(t *testing.T, db *sql.DB, table string) {
 		t.Fatal(err)
 	}
 	rec := newRecord(t)
-	if err := s.Create(context.Background(), rec); err != nil {
+	if _, err := s.Create(context.Background(), rec, store.Idempotency{}); err != nil {
 		t.Fatalf("Create on the migrated table: %v", err)
 	}
 	if _, err := s.GetByHash(context.Background(), rec.Hash); err != nil {
@@ -185,9 +194,12 @@ func TestMigrationsFS(t *testing.T) {
 		opts     []postgres.Option
 		contains []string
 	}{
-		{"default table", nil, []string{`CREATE TABLE "api_keys"`, `"api_keys_hash_key"`, `FUNCTION "api_keys_guard"()`}},
+		{"default table", nil, []string{`CREATE TABLE "api_keys"`, `"api_keys_hash_key"`, `FUNCTION "api_keys_guard"()`,
+			`INDEX IF NOT EXISTS "api_keys_owner_created_idx" ON "api_keys"`, `DROP INDEX "api_keys_created_at_id_idx"`}},
 		{"qualified table", []postgres.Option{postgres.WithTable("billing.keys")},
-			[]string{`CREATE TABLE "billing"."keys"`, `INDEX "keys_hash_key" ON "billing"."keys"`, `FUNCTION "billing"."keys_guard"()`}},
+			[]string{`CREATE TABLE "billing"."keys"`, `INDEX "keys_hash_key" ON "billing"."keys"`, `FUNCTION "billing"."keys_guard"()`,
+				`INDEX IF NOT EXISTS "keys_owner_created_idx" ON "billing"."keys"`, `DROP INDEX "billing"."keys_created_at_id_idx"`,
+				`CONSTRAINT "keys_owner_check"`, `FUNCTION "billing"."keys_stamp_change"()`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -298,4 +310,163 @@ func TestReservedWordTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkUsable(t, db, table)
+}
+
+// Keys stored before owners existed get the owner "default" from migration
+// 0004, and work on: verification, listing, updates, rotation; a revoked
+// one stays revoked. New rows must name their owner.
+func TestMigrate0004KeepsExistingKeys(t *testing.T) {
+	db := pgtest.DB(t)
+	table := pgtest.Schema(t, db) + ".api_keys"
+	ctx := context.Background()
+
+	// The table as Migrate left it before 0004: files 0001 to 0003 applied
+	// and recorded.
+	fsys, err := postgres.Migrations(postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range migrationFiles[:3] {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, string(b)); err != nil {
+			t.Fatalf("applying %s: %v", name, err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE `+table+`_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range migrationFiles[:3] {
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+"_migrations (version, name) VALUES ($1, $2)", i+1, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Keys written as the store of that release wrote them.
+	type oldKey struct {
+		raw string
+		rec apikey.Record
+	}
+	base := time.Now().Add(-time.Hour).Truncate(time.Microsecond).UTC()
+	var olds []oldKey
+	for i, mode := range []apikey.Mode{apikey.Live, apikey.Live, apikey.Test} {
+		sec, err := apikey.Generate(mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := apikey.Record{
+			ID: uuid.New(), Name: fmt.Sprintf("old key %d", i), Prefix: sec.DisplayPrefix(), Mode: mode,
+			Scopes: scope.NewSet(scope.SessionsWrite, scope.LinksRead), Hash: sec.Hash(),
+			CreatedAt: base.Add(time.Duration(i) * time.Second), LastUsedAt: base.Add(time.Minute),
+			ExpiresAt: base.Add(48 * time.Hour),
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, hash, prefix, name, mode, scopes, created_at, last_used_at, expires_at)
+VALUES ($1, $2, $3, $4, $5, string_to_array($6::text, ' '), $7, $8, $9)`,
+			rec.ID, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(), rec.CreatedAt, rec.LastUsedAt, rec.ExpiresAt); err != nil {
+			t.Fatal(err)
+		}
+		olds = append(olds, oldKey{sec.Reveal(), rec})
+	}
+	revoked := &olds[1].rec
+	revoked.RevokedAt = base.Add(2 * time.Minute)
+	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+		revoked.ID, revoked.RevokedAt); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(table)); err != nil {
+		t.Fatalf("Migrate to 0004: %v", err)
+	}
+	checkVersions(t, db, table)
+	var oldIndex, ownerIndex bool
+	schema, _, _ := strings.Cut(table, ".")
+	if err := db.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL, to_regclass($2) IS NOT NULL",
+		schema+".api_keys_created_at_id_idx", schema+".api_keys_owner_created_idx").Scan(&oldIndex, &ownerIndex); err != nil {
+		t.Fatal(err)
+	}
+	if oldIndex || !ownerIndex {
+		t.Errorf("after 0004: index on (created_at, id) exists = %v, on (owner, created_at, id) = %v; want false, true", oldIndex, ownerIndex)
+	}
+
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, old := range olds {
+		want := old.rec
+		want.Owner = apikey.DefaultOwner
+		got, err := s.Get(ctx, apikey.DefaultOwner, want.ID)
+		if err != nil {
+			t.Fatalf("Get of an old key by the default owner: %v", err)
+		}
+		if d := diff(got, want); d != "" {
+			t.Errorf("old key %q differs after 0004: %s", want.Name, d)
+		}
+		if _, err := s.Get(ctx, "acct_1", want.ID); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("Get of an old key by another owner = %v, want ErrNotFound", err)
+		}
+	}
+	page, err := s.List(ctx, apikey.DefaultOwner, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(page.Records); !slices.Equal(got, []uuid.UUID{olds[2].rec.ID, olds[1].rec.ID, olds[0].rec.ID}) {
+		t.Errorf("List of the default owner = %v, want the old keys newest first", got)
+	}
+
+	// They verify, and change, as any key.
+	keys, err := keyward.New(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	if rec, err := keys.Verify(ctx, olds[0].raw); err != nil || rec.Owner != apikey.DefaultOwner {
+		t.Errorf("Verify of an old key = %v, owner %q", err, rec.Owner)
+	}
+	if _, err := keys.Verify(ctx, olds[1].raw); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("Verify of an old revoked key = %v, want ErrRevoked", err)
+	}
+	def := keys.Owner(keyward.DefaultOwner)
+	if _, err := def.Update(ctx, olds[0].rec.ID, keyward.UpdateParams{Scopes: []scope.Scope{scope.LinksRead},
+		Metadata: map[string]string{"migrated": "yes"}}); err != nil {
+		t.Errorf("Update of an old key: %v", err)
+	}
+	if _, err := def.Update(ctx, olds[1].rec.ID, keyward.UpdateParams{Name: "revived"}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+		t.Errorf("Update of an old revoked key = %v, want ErrAlreadyRevoked", err)
+	}
+	sec, next, err := def.Rotate(ctx, olds[2].rec.ID, keyward.RotateParams{Overlap: time.Minute})
+	if err != nil {
+		t.Fatalf("Rotate of an old key: %v", err)
+	}
+	if next.Owner != apikey.DefaultOwner || next.Replaces != olds[2].rec.ID {
+		t.Errorf("the replacement of an old key: owner %q, replaces %s", next.Owner, next.Replaces)
+	}
+	if _, err := keys.Verify(ctx, sec.Reveal()); err != nil {
+		t.Errorf("Verify of the replacement: %v", err)
+	}
+	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = NULL WHERE id = $1", olds[1].rec.ID); err == nil {
+		t.Error("an old revoked key was un-revoked after 0004")
+	}
+
+	// New rows must name their owner: the default is gone.
+	_, err = db.ExecContext(ctx, `INSERT INTO `+table+` (id, hash, prefix, name, mode, scopes, created_at)
+VALUES (gen_random_uuid(), sha256('new'), 'ck_live_new000', 'new', 'live', '{links:read}', now())`)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23502" {
+		t.Errorf("an INSERT without owner = %v, want not_null_violation", err)
+	}
+}
+
+func ids(recs []apikey.Record) []uuid.UUID {
+	out := make([]uuid.UUID, len(recs))
+	for i, r := range recs {
+		out[i] = r.ID
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package postgres_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"io"
 	"strings"
@@ -41,15 +42,19 @@ func newMock(t *testing.T) (*postgres.Store, *sql.DB, sqlmock.Sqlmock) {
 	return s, db, mock
 }
 
-var recordColumns = []string{"id", "hash", "prefix", "name", "mode", "scopes",
-	"created_at", "last_used_at", "revoked_at", "expires_at"}
+var recordColumns = []string{"id", "owner", "hash", "prefix", "name", "mode", "scopes", "metadata",
+	"created_at", "last_used_at", "revoked_at", "expires_at", "replaces", "replaced_by"}
+
+// mockRow returns the columns of rec as the store reads them.
+func mockRow(rec apikey.Record) []driver.Value {
+	return []driver.Value{rec.ID.String(), rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(),
+		rec.Scopes.String(), nil, rec.CreatedAt, nil, nil, nil, nil, nil}
+}
 
 func mockRows(t *testing.T, n int) *sqlmock.Rows {
 	rows := sqlmock.NewRows(recordColumns)
 	for range n {
-		rec := newRecord(t)
-		rows.AddRow(rec.ID.String(), rec.Hash[:], rec.Prefix, rec.Name, "live", "sessions:write",
-			rec.CreatedAt, nil, nil, nil)
+		rows.AddRow(mockRow(newRecord(t))...)
 	}
 	return rows
 }
@@ -73,12 +78,22 @@ func TestMockConnectionDroppedMidRead(t *testing.T) {
 		t.Errorf("Verify = %v, want it to wrap the driver's error", err)
 	}
 
-	mock.ExpectQuery(`(?s)SELECT .* FROM "api_keys" ORDER BY created_at DESC, id DESC LIMIT \$1`).
+	mock.ExpectQuery(`(?s)SELECT .* FROM "api_keys" WHERE owner = \$1 ORDER BY created_at DESC, id DESC LIMIT \$2`).
 		WillReturnRows(mockRows(t, 5).RowError(3, io.ErrUnexpectedEOF))
-	page, err := k.List(ctx, store.ListOptions{})
+	page, err := k.Owner(testOwner).List(ctx, keyward.ListOptions{})
 	unavailable(t, "List", err)
-	if len(page.Records) != 0 || page.Next != "" {
-		t.Errorf("List returned a partial page of %d records", len(page.Records))
+	if len(page.Keys) != 0 || page.Next != "" {
+		t.Errorf("List returned a partial page of %d records", len(page.Keys))
+	}
+
+	mock.ExpectBegin()
+	mock.ExpectQuery(`(?s)WITH locked AS MATERIALIZED .* UPDATE "api_keys" k SET revoked_at`).
+		WillReturnRows(mockRows(t, 5).RowError(3, io.ErrUnexpectedEOF))
+	mock.ExpectRollback()
+	revoked, err := k.Owner(testOwner).RevokeAll(ctx)
+	unavailable(t, "RevokeAll", err)
+	if len(revoked) != 0 {
+		t.Errorf("RevokeAll returned %d of the revoked records", len(revoked))
 	}
 }
 
@@ -90,9 +105,9 @@ func TestMockMigrateCommitFails(t *testing.T) {
 	mock.ExpectExec(`SELECT pg_advisory_xact_lock\(\$1\)`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`CREATE TABLE IF NOT EXISTS "api_keys_migrations"`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(`SELECT version FROM "api_keys_migrations"`).
-		WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2))
-	mock.ExpectExec(`CREATE TRIGGER "api_keys_stamp_change"`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(3, "0003_change_feed.up.sql").
+		WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
+	mock.ExpectExec(`DROP INDEX "api_keys_created_at_id_idx"`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(4, "0004_accounts.up.sql").
 		WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(broken)
 
@@ -154,6 +169,66 @@ func TestMockRecordUsesOneStatement(t *testing.T) {
 		if err := s.RecordUses(ctx, uses); err != nil {
 			t.Errorf("RecordUses(%v) = %v", uses, err)
 		}
+	}
+}
+
+// A commit that fails ends an Update or a Rotate with a failure, never an
+// answer of the contract: the change may or may not have been made, so a
+// cache in front of the store must forget everything it holds.
+func TestMockCommitFails(t *testing.T) {
+	broken := errors.New("driver: connection reset on commit")
+	rec := newRecord(t)
+	next := newRecord(t)
+	next.Replaces = rec.ID
+	calls := []struct {
+		name   string
+		expect func(mock sqlmock.Sqlmock)
+		call   func(s *postgres.Store) error
+	}{
+		{"Update", func(mock sqlmock.Sqlmock) {
+			mock.ExpectQuery(`UPDATE "api_keys" SET name = \$2`).
+				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+		}, func(s *postgres.Store) error {
+			_, err := s.Update(context.Background(), testOwner, rec.ID, store.Update{Name: "renamed"})
+			return err
+		}},
+		{"Rotate", func(mock sqlmock.Sqlmock) {
+			mock.ExpectQuery(`INSERT INTO "api_keys"`).
+				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(next)...))
+			mock.ExpectQuery(`UPDATE "api_keys" SET expires_at = \$2, replaced_by = \$3`).
+				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+		}, func(s *postgres.Store) error {
+			_, _, err := s.Rotate(context.Background(), testOwner, rec.ID, next, time.Now().Add(time.Hour))
+			return err
+		}},
+	}
+	for _, c := range calls {
+		t.Run(c.name, func(t *testing.T) {
+			s, _, mock := newMock(t)
+			mock.ExpectBegin()
+			mock.ExpectQuery(`SELECT .* WHERE id = \$1 AND owner = \$2 FOR UPDATE`).WithArgs(rec.ID, testOwner).
+				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+			c.expect(mock)
+			mock.ExpectCommit().WillReturnError(broken)
+			err := c.call(s)
+			if !errors.Is(err, broken) || store.IsAnswer(err) {
+				t.Errorf("%s = %v, want a failure wrapping the commit's error", c.name, err)
+			}
+		})
+	}
+}
+
+// A statement that fails in the store's own transaction rolls it back.
+func TestMockRollsBackOnFailure(t *testing.T) {
+	s, _, mock := newMock(t)
+	rec := newRecord(t)
+	mock.ExpectBegin()
+	mock.ExpectQuery(`FOR UPDATE`).WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+	mock.ExpectQuery(`UPDATE "api_keys" SET name`).WillReturnError(io.ErrUnexpectedEOF)
+	mock.ExpectRollback()
+	_, err := s.Update(context.Background(), testOwner, rec.ID, store.Update{Name: "renamed"})
+	if !errors.Is(err, io.ErrUnexpectedEOF) || store.IsAnswer(err) {
+		t.Errorf("Update = %v, want a failure wrapping the driver's error", err)
 	}
 }
 

@@ -1,11 +1,14 @@
 package postgres
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +22,12 @@ import (
 // DB is what the store runs its queries on: a [*sql.DB], a [*sql.Tx] or a
 // [*sql.Conn] all satisfy it. Through a *sql.Tx, the store's changes
 // commit or roll back with the caller's transaction.
+//
+// [Store.Update], [Store.Rotate] and [Store.RevokeAll] run several
+// statements that must apply together: on a DB with a BeginTx method
+// (*sql.DB, *sql.Conn) they begin a transaction of their own; on a
+// transaction, one with Commit and Rollback methods (*sql.Tx), they run
+// inside it. On any other DB they return an error and change nothing.
 type DB interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -93,7 +102,9 @@ type table struct {
 var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 
 // maxNameLen leaves room, in PostgreSQL's 63 bytes, for the longest
-// suffix of an object named after the table: "_created_at_id_idx".
+// suffix of an object named after the table: "_created_at_id_idx"
+// (migration 0001; "_owner_created_idx", "_replaced_by_check" and
+// "_idempotency_check" of migration 0004 are as long).
 const maxNameLen = 63 - len("_created_at_id_idx")
 
 func parseTable(s string) (table, error) {
@@ -159,8 +170,8 @@ func New(db DB, opts ...Option) (*Store, error) {
 }
 
 // WithTx returns a store like s that runs its queries on tx, usually a
-// [*sql.Tx]: keys created through it are committed, or rolled back, with
-// the transaction. s is unchanged.
+// [*sql.Tx]: keys created, updated, rotated or revoked through it are
+// committed, or rolled back, with the transaction. s is unchanged.
 func (s *Store) WithTx(tx DB) *Store {
 	c := *s
 	c.db = tx
@@ -169,44 +180,70 @@ func (s *Store) WithTx(tx DB) *Store {
 
 // queries holds the SQL of a store, built once for its table.
 type queries struct {
-	create, get, getByHash, list  string
-	revoke, setExpiry, recordUses string
-	changes, changesPosition      string
+	create, getByIdempotency, get, lock, getByID, getByHash, list string
+	update, link, revoke, revokeAll, recordUses                   string
+	changes, changesPosition                                      string
 }
 
 // columns are the columns of a record, in the order scanRecord reads them.
-const columns = `id, hash, prefix, name, mode, array_to_string(scopes, ' '), created_at, last_used_at, revoked_at, expires_at`
+// Empty metadata reads as NULL, which scans without allocating.
+const columns = `id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), nullif(metadata, '{}')::text, ` +
+	`created_at, last_used_at, revoked_at, expires_at, replaces, replaced_by`
+
+// listOrder is the order of Store.List: newest first, then by ID.
+const listOrder = ` ORDER BY created_at DESC, id DESC`
 
 func newQueries(t table) queries {
 	tbl := t.qualified
-	// updateOrExplain runs an UPDATE of one key that changes it only if it
-	// is not revoked, and returns one row: (true, the updated record), or
-	// (false, the record as it was) if it is revoked. No row: no such key.
-	// The second branch reads the statement's snapshot, so a revocation
-	// that committed while the UPDATE waited for the row is not visible
-	// there: it can only say that the key exists, which, with the UPDATE
-	// not applied, means it is revoked.
-	updateOrExplain := func(set string) string {
-		return `WITH updated AS (
-	UPDATE ` + tbl + ` SET ` + set + ` WHERE id = $1 AND revoked_at IS NULL RETURNING *
+	return queries{
+		// ON CONFLICT names the idempotency index alone: a duplicate ID or
+		// hash is still a unique violation, and so is a duplicate for a
+		// unique constraint the table's owner added, deferrable or not.
+		// Without an idempotency key the arbiter never matches.
+		create: `INSERT INTO ` + tbl + ` (id, owner, hash, prefix, name, mode, scopes, metadata, created_at,
+	last_used_at, expires_at, replaces, idempotency_key, idempotency_request)
+VALUES ($1, $2, $3, $4, $5, $6, string_to_array($7::text, ' '), $8::text::jsonb, $9, $10, $11, $12, $13, $14)
+ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+RETURNING ` + columns,
+		getByIdempotency: `SELECT idempotency_request, ` + columns + ` FROM ` + tbl + ` WHERE owner = $1 AND idempotency_key = $2`,
+		get:              `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND owner = $2`,
+		lock:             `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND owner = $2 FOR UPDATE`,
+		getByID:          `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1`,
+		getByHash:        `SELECT ` + columns + ` FROM ` + tbl + ` WHERE hash = $1`,
+		list:             `SELECT ` + columns + ` FROM ` + tbl + ` WHERE owner = $1`,
+		update: `UPDATE ` + tbl + ` SET name = $2, scopes = string_to_array($3::text, ' '), metadata = $4::text::jsonb, expires_at = $5
+WHERE id = $1 RETURNING ` + columns,
+		link: `UPDATE ` + tbl + ` SET expires_at = $2, replaced_by = $3 WHERE id = $1 RETURNING ` + columns,
+		// One statement, which returns one row: (true, the revoked record),
+		// or (false, the record as it was) if it was revoked already. No
+		// row: no such key of the owner. The second branch reads the
+		// statement's snapshot, so a revocation that committed while the
+		// UPDATE waited for the row is not visible there: it can only say
+		// that the key exists, which, with the UPDATE not applied, means it
+		// is revoked.
+		revoke: `WITH updated AS (
+	UPDATE ` + tbl + ` SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL RETURNING *
 )
 SELECT true, ` + columns + ` FROM updated
 UNION ALL
-SELECT false, ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND NOT EXISTS (SELECT FROM updated)`
-	}
-	return queries{
-		// A plain INSERT: a duplicate is a unique violation. (ON CONFLICT DO
-		// NOTHING would keep a caller's transaction alive after a
-		// duplicate, but fails outright on a table given a deferrable
-		// unique constraint, and duplicates of random keys do not happen.)
-		create: `INSERT INTO ` + tbl + ` (id, hash, prefix, name, mode, scopes, created_at, last_used_at, expires_at)
-VALUES ($1, $2, $3, $4, $5, string_to_array($6::text, ' '), $7, $8, $9)`,
-		get:       `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1`,
-		getByHash: `SELECT ` + columns + ` FROM ` + tbl + ` WHERE hash = $1`,
-		list:      `SELECT ` + columns + ` FROM ` + tbl,
-		revoke:    updateOrExplain(`revoked_at = $2`),
-		// LEAST ignores NULL: a key without expiry gets $2.
-		setExpiry: updateOrExplain(`expires_at = LEAST(expires_at, $2)`),
+SELECT false, ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND owner = $2 AND NOT EXISTS (SELECT FROM updated)`,
+		// The owner's active keys are locked in ID order first, as
+		// recordUses locks them, so that an account's revocation and the
+		// last-used batches of instances still serving its keys cannot
+		// deadlock. A key changed meanwhile is checked again in its latest
+		// version: one revoked or expired since is left alone.
+		revokeAll: `WITH locked AS MATERIALIZED (
+	SELECT id FROM ` + tbl + `
+	WHERE owner = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > $2)
+	ORDER BY id
+	FOR NO KEY UPDATE
+), revoked AS (
+	UPDATE ` + tbl + ` k SET revoked_at = $2
+	FROM locked
+	WHERE k.id = locked.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)
+	RETURNING k.*
+)
+SELECT ` + columns + ` FROM revoked`,
 		// One statement for the whole batch. Rows are locked in ID order
 		// first, so that concurrent batches from several instances, which
 		// often share keys, cannot deadlock; a last-used time only moves
@@ -232,116 +269,138 @@ LEFT JOIN ` + tbl + ` k ON k.changed_at > $1`,
 	}
 }
 
-// Create adds a record. See [store.Store.Create]. A unique violation (a
-// duplicate ID or hash, or a duplicate for a unique constraint the table's
-// owner added) returns [store.ErrDuplicate]; a check violation, an error
-// wrapping [apikey.ErrInvalidRecord]. Through a transaction, either
-// aborts it, as any failed statement does in PostgreSQL.
-func (s *Store) Create(ctx context.Context, rec apikey.Record) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := rec.Validate(); err != nil {
-		return err
-	}
-	_, err := s.db.ExecContext(ctx, s.q.create,
-		rec.ID, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(),
-		store.Time(rec.CreatedAt), nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt))
-	switch sqlState(err) {
-	case "":
-	case "23505": // unique_violation
-		return fmt.Errorf("%w: %v", store.ErrDuplicate, err)
-	case "23514": // check_violation
-		return fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
-	}
-	if err != nil {
-		return failed(ctx, "create", err)
-	}
-	return nil
-}
-
-// Get returns the record with the given ID. See [store.Store.Get].
-func (s *Store) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
-	return s.getOne(ctx, "get", s.q.get, id)
-}
-
-// GetByHash returns the record with the given hash, with one indexed
-// query. See [store.Store.GetByHash].
-func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
-	return s.getOne(ctx, "get by hash", s.q.getByHash, h[:])
-}
-
-func (s *Store) getOne(ctx context.Context, op, query string, arg any) (apikey.Record, error) {
+// Create adds a record, and returns it as stored. See [store.Store.Create].
+//
+// A unique violation (a duplicate ID or hash, or a duplicate for a unique
+// constraint the table's owner added) returns [store.ErrDuplicate]; a check
+// violation, an error wrapping [apikey.ErrInvalidRecord]. Through a
+// transaction, either aborts it, as any failed statement does in
+// PostgreSQL; a repeated idempotent create does not.
+//
+// An idempotent create is one INSERT ... ON CONFLICT DO NOTHING on the
+// owner's idempotency key and, when that inserts nothing, one SELECT of the
+// key that holds it: a statement of its own, so that, at READ COMMITTED,
+// it sees the concurrent create it lost to.
+func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, query, arg))
+	if err := rec.Validate(); err != nil {
+		return apikey.Record{}, err
+	}
+	rec = store.Normalize(rec)
+	// The key holding the idempotency key may be deleted between the two
+	// statements (keys never revoked may be): then the INSERT is tried
+	// again.
+	for range 3 {
+		created, inserted, err := s.insert(ctx, s.db, rec, idem)
+		if err != nil || inserted {
+			return created, err
+		}
+		var request []byte
+		existing, err := scanRecord(s.db.QueryRowContext(ctx, s.q.getByIdempotency, rec.Owner, idem.Key[:]), &request)
+		switch {
+		case err == nil && bytes.Equal(request, idem.Request[:]):
+			return existing, store.ErrAlreadyCreated
+		case err == nil:
+			return apikey.Record{}, store.ErrIdempotencyConflict
+		case !errors.Is(err, sql.ErrNoRows) || ctx.Err() != nil:
+			return apikey.Record{}, failed(ctx, "create", err)
+		}
+	}
+	return apikey.Record{}, failed(ctx, "create", errIdempotencyVanished)
+}
+
+var (
+	errIdempotencyVanished = errors.New("the key holding the idempotency key was deleted while it was read, three times")
+	errNothingInserted     = errors.New("the INSERT inserted nothing")
+)
+
+// insert runs the INSERT of a normalized, valid record on db. It reports
+// whether it inserted the record: it did not if the owner has a key with
+// the idempotency key idem.Key.
+func (s *Store) insert(ctx context.Context, db DB, rec apikey.Record, idem store.Idempotency) (apikey.Record, bool, error) {
+	md, err := rec.Metadata.MarshalJSON()
 	if err != nil {
-		return apikey.Record{}, s.readError(ctx, op, err)
+		return apikey.Record{}, false, fmt.Errorf("%w: %w", apikey.ErrInvalidRecord, err)
+	}
+	var key, request any // NULL without an idempotency key
+	if !idem.IsZero() {
+		key, request = idem.Key[:], idem.Request[:]
+	}
+	created, err := scanRecord(db.QueryRowContext(ctx, s.q.create,
+		rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(), string(md),
+		rec.CreatedAt, nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt), nullID(rec.Replaces), key, request))
+	switch {
+	case err == nil:
+		return created, true, nil
+	case errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil:
+		if idem.IsZero() {
+			return apikey.Record{}, false, failed(ctx, "create", errNothingInserted)
+		}
+		return apikey.Record{}, false, nil
+	}
+	return apikey.Record{}, false, writeError(ctx, "create", err)
+}
+
+// Get returns the record with the given ID and owner. See
+// [store.Store.Get].
+func (s *Store) Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.get, id, owner))
+	if err != nil {
+		return apikey.Record{}, readError(ctx, "get", err)
+	}
+	return rec, nil
+}
+
+// GetByHash returns the record with the given hash, of any owner, with one
+// indexed query. See [store.Store.GetByHash].
+func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.getByHash, h[:]))
+	if err != nil {
+		return apikey.Record{}, readError(ctx, "get by hash", err)
 	}
 	return rec, nil
 }
 
 // readError maps sql.ErrNoRows to store.ErrNotFound, unless the context
 // ended: then the absence of a row proves nothing.
-func (s *Store) readError(ctx context.Context, op string, err error) error {
+func readError(ctx context.Context, op string, err error) error {
 	if errors.Is(err, sql.ErrNoRows) && ctx.Err() == nil {
 		return store.ErrNotFound
 	}
 	return failed(ctx, op, err)
 }
 
-// List returns a page of records, newest first, with keyset pagination on
-// (created_at, id). See [store.Store.List].
-func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, error) {
+// List returns a page of the owner's records, newest first, with keyset
+// pagination on (created_at, id): one scan of the index on (owner,
+// created_at DESC, id DESC), which stops after the page, whatever the
+// number of the owner's keys. (When a page may hold all of them,
+// PostgreSQL may instead read them through a bitmap scan of the same index
+// and sort them, at no more cost.) See [store.Store.List].
+func (s *Store) List(ctx context.Context, owner string, opts store.ListOptions) (store.Page, error) {
 	if err := ctx.Err(); err != nil {
 		return store.Page{}, err
 	}
-	opts, err := opts.Check()
+	query, args, limit, err := s.listQuery(owner, opts)
 	if err != nil {
 		return store.Page{}, err
 	}
-	var (
-		where []string
-		args  []any
-	)
-	arg := func(v any) string {
-		args = append(args, v)
-		return "$" + strconv.Itoa(len(args))
-	}
-	if opts.Cursor != "" {
-		c, err := store.ParseCursor(opts.Cursor)
-		if err != nil {
-			return store.Page{}, err
-		}
-		where = append(where, "(created_at, id) < ("+arg(c.CreatedAt)+", "+arg(c.ID)+")")
-	}
-	if opts.Mode != 0 {
-		where = append(where, "mode = "+arg(opts.Mode.String()))
-	}
-	switch opts.Status {
-	case apikey.Active:
-		where = append(where, "revoked_at IS NULL AND (expires_at IS NULL OR expires_at > "+arg(opts.Now)+")")
-	case apikey.Revoked:
-		where = append(where, "revoked_at IS NOT NULL")
-	case apikey.Expired:
-		where = append(where, "revoked_at IS NULL AND expires_at <= "+arg(opts.Now))
-	}
-	query := s.q.list
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	// One more than a page tells whether another page follows.
-	query += " ORDER BY created_at DESC, id DESC LIMIT " + arg(opts.Limit+1)
-
 	rows, err := s.db.QueryContext(ctx, query, args...)
 	if err != nil {
 		return store.Page{}, failed(ctx, "list", err)
 	}
 	defer rows.Close()
 	var page store.Page
+	sc := newRecordScanner()
 	for rows.Next() {
-		rec, err := scanRecord(rows)
+		rec, err := sc.scan(rows)
 		if err != nil {
 			return store.Page{}, failed(ctx, "list", err)
 		}
@@ -350,43 +409,283 @@ func (s *Store) List(ctx context.Context, opts store.ListOptions) (store.Page, e
 	if err := rows.Err(); err != nil {
 		return store.Page{}, failed(ctx, "list", err)
 	}
-	if len(page.Records) > opts.Limit {
-		page.Records = page.Records[:opts.Limit]
-		page.Next = store.CursorAfter(page.Records[opts.Limit-1]).String()
+	if len(page.Records) > limit {
+		page.Records = page.Records[:limit]
+		page.Next = store.CursorAfter(page.Records[limit-1]).String()
 	}
 	return page, nil
 }
 
-// Revoke revokes a key, in one statement. See [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	if at.IsZero() {
-		return apikey.Record{}, errors.New("postgres: revoke needs a time")
+// listQuery returns the query of a List call, its arguments, and the page
+// size. The query asks for one more record than a page, which tells
+// whether another page follows.
+func (s *Store) listQuery(owner string, opts store.ListOptions) (string, []any, int, error) {
+	opts, err := opts.Check()
+	if err != nil {
+		return "", nil, 0, err
 	}
-	return s.updateOne(ctx, "revoke", s.q.revoke, id, store.Time(at))
+	var (
+		query strings.Builder
+		args  []any
+	)
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	query.WriteString(s.q.list) // WHERE owner = $1
+	arg(owner)
+	if opts.Cursor != "" {
+		c, err := store.ParseCursor(opts.Cursor)
+		if err != nil {
+			return "", nil, 0, err
+		}
+		query.WriteString(" AND (created_at, id) < (" + arg(c.CreatedAt) + ", " + arg(c.ID) + ")")
+	}
+	if opts.Mode != 0 {
+		query.WriteString(" AND mode = " + arg(opts.Mode.String()))
+	}
+	switch opts.Status {
+	case apikey.Active:
+		query.WriteString(" AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > " + arg(opts.Now) + ")")
+	case apikey.Revoked:
+		query.WriteString(" AND revoked_at IS NOT NULL")
+	case apikey.Expired:
+		query.WriteString(" AND revoked_at IS NULL AND expires_at <= " + arg(opts.Now))
+	}
+	query.WriteString(listOrder + " LIMIT " + arg(opts.Limit+1))
+	return query.String(), args, opts.Limit, nil
 }
 
-// SetExpiry moves a key's expiry earlier, in one statement. See
-// [store.Store.SetExpiry].
-func (s *Store) SetExpiry(ctx context.Context, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	if at.IsZero() {
-		return apikey.Record{}, errors.New("postgres: set expiry needs a time")
-	}
-	return s.updateOne(ctx, "set expiry", s.q.setExpiry, id, store.Time(at))
-}
-
-func (s *Store) updateOne(ctx context.Context, op, query string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+// Update changes a key, in a transaction: it locks the key's row, applies
+// u to it by the rules of [store.Update.Apply], and writes the result.
+// See [store.Store.Update] and [DB] for the transaction.
+func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.Update) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
+	u, err := u.Check()
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	var updated apikey.Record
+	err = s.inTx(ctx, "update", func(tx DB) error {
+		rec, err := s.lock(ctx, tx, "update", owner, id)
+		if err != nil {
+			return err
+		}
+		if err := u.Apply(&rec); err != nil {
+			return err
+		}
+		if u.IsZero() {
+			updated = rec
+			return nil
+		}
+		md, err := rec.Metadata.MarshalJSON()
+		if err != nil {
+			return fmt.Errorf("%w: %w", apikey.ErrInvalidRecord, err)
+		}
+		updated, err = scanRecord(tx.QueryRowContext(ctx, s.q.update,
+			id, rec.Name, rec.Scopes.String(), string(md), nullTime(rec.ExpiresAt)))
+		if err != nil {
+			return writeError(ctx, "update", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	return updated, nil
+}
+
+// Rotate stores a key's replacement and links the two, in a transaction:
+// it locks the old key's row, reads its current replacement if it has one,
+// applies [store.Rotation], inserts the replacement and updates the old
+// key. Concurrent rotations of one key wait for each other's lock, and each
+// then reads the key as the other left it. See [store.Store.Rotate] and
+// [DB] for the transaction.
+func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	next, err := store.CheckRotation(owner, id, next)
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	var old, created apikey.Record
+	err = s.inTx(ctx, "rotate", func(tx DB) error {
+		cur, err := s.lock(ctx, tx, "rotate", owner, id)
+		if err != nil {
+			return err
+		}
+		// The current replacement, if any: a zero record if it is gone,
+		// which refuses the rotation. It needs no lock: if it is revoked,
+		// it stays revoked.
+		var replacement apikey.Record
+		if cur.ReplacedBy != uuid.Nil {
+			replacement, err = scanRecord(tx.QueryRowContext(ctx, s.q.getByID, cur.ReplacedBy))
+			if err != nil {
+				if err := readError(ctx, "rotate", err); !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+			}
+		}
+		linked, stored, err := store.Rotation(cur, replacement, next, overlapEnd)
+		if err != nil {
+			return err
+		}
+		if created, _, err = s.insert(ctx, tx, stored, store.Idempotency{}); err != nil {
+			return err
+		}
+		old, err = scanRecord(tx.QueryRowContext(ctx, s.q.link, id, nullTime(linked.ExpiresAt), linked.ReplacedBy))
+		if err != nil {
+			return writeError(ctx, "rotate", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	return old, created, nil
+}
+
+// lock reads the owner's key with the given ID and locks its row until the
+// transaction tx ends. At READ COMMITTED, a lock that had to wait for
+// another transaction reads the row as that transaction committed it.
+func (s *Store) lock(ctx context.Context, tx DB, op, owner string, id uuid.UUID) (apikey.Record, error) {
+	rec, err := scanRecord(tx.QueryRowContext(ctx, s.q.lock, id, owner))
+	if err != nil {
+		return apikey.Record{}, readError(ctx, op, err)
+	}
+	return rec, nil
+}
+
+// A txBeginner begins transactions: *sql.DB and *sql.Conn.
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts *sql.TxOptions) (*sql.Tx, error)
+}
+
+// A transaction is a DB that is a transaction already: *sql.Tx.
+type transaction interface {
+	Commit() error
+	Rollback() error
+}
+
+// inTx runs fn in a transaction, so that its statements apply together or
+// not at all: the store's own, at READ COMMITTED, if its DB can begin one;
+// the caller's if its DB is one (see [Store.WithTx]). An error of fn rolls
+// back the store's own transaction; in the caller's, the caller decides.
+func (s *Store) inTx(ctx context.Context, op string, fn func(tx DB) error) error {
+	switch db := s.db.(type) {
+	case txBeginner:
+		tx, err := db.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelReadCommitted})
+		if err != nil {
+			return failed(ctx, op+": begin", err)
+		}
+		if err := fn(tx); err != nil {
+			tx.Rollback()
+			return err
+		}
+		if err := tx.Commit(); err != nil {
+			return failed(ctx, op+": commit", err)
+		}
+		return nil
+	case transaction:
+		return fn(s.db)
+	}
+	return fmt.Errorf("postgres: %s needs a transaction: the store's DB (%T) can neither begin one (BeginTx) nor is one (Commit, Rollback)", op, s.db)
+}
+
+// Revoke revokes the owner's key, in one statement. See
+// [store.Store.Revoke].
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	if at.IsZero() {
+		return apikey.Record{}, errors.New("postgres: revoke needs a time")
+	}
 	var updated bool
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, query, id, at), &updated)
+	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.revoke, id, owner, store.Time(at)), &updated)
 	switch {
 	case err != nil:
-		return apikey.Record{}, s.readError(ctx, op, err)
+		return apikey.Record{}, readError(ctx, "revoke", err)
 	case !updated:
 		return apikey.Record{}, store.ErrAlreadyRevoked
 	}
 	return rec, nil
+}
+
+// RevokeAll revokes every active key of the owner, in a transaction. See
+// [store.Store.RevokeAll].
+//
+// Its statement locks the owner's active keys in the order in which
+// [Store.RecordUses] locks keys, so that the two never deadlock, and
+// revokes them. A statement sees only the keys committed before it began:
+// a key whose rotation commits while the statement waits for the key's
+// lock ends revoked, but its replacement is not in the statement's view.
+// So the statement runs again, in the same transaction, until it revokes
+// nothing (at most [revokeAllPasses] times): each run sees the keys
+// committed before it began, and the replacement of a rotation it waited
+// for is revoked by the next. A key created after the last run began
+// escapes, as one created after RevokeAll returns would.
+func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if at.IsZero() {
+		return nil, errors.New("postgres: revoke all needs a time")
+	}
+	at = store.Time(at)
+	revoked := []apikey.Record{}
+	err := s.inTx(ctx, "revoke all", func(tx DB) error {
+		for range revokeAllPasses {
+			n := len(revoked)
+			var err error
+			if revoked, err = s.revokeAllPass(ctx, tx, owner, at, revoked); err != nil {
+				return err
+			}
+			if len(revoked) == n {
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(revoked, func(a, b apikey.Record) int { // List order
+		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+			return c
+		}
+		return store.CompareIDs(b.ID, a.ID)
+	})
+	return revoked, nil
+}
+
+// revokeAllPasses bounds the runs of RevokeAll's statement, should keys be
+// created for the owner as fast as it revokes them.
+const revokeAllPasses = 4
+
+// revokeAllPass runs RevokeAll's statement once on tx, and appends the
+// records it revoked to revoked.
+func (s *Store) revokeAllPass(ctx context.Context, tx DB, owner string, at time.Time, revoked []apikey.Record) ([]apikey.Record, error) {
+	rows, err := tx.QueryContext(ctx, s.q.revokeAll, owner, at)
+	if err != nil {
+		return revoked, failed(ctx, "revoke all", err)
+	}
+	defer rows.Close()
+	sc := newRecordScanner()
+	for rows.Next() {
+		rec, err := sc.scan(rows)
+		if err != nil {
+			return revoked, failed(ctx, "revoke all", err)
+		}
+		revoked = append(revoked, rec)
+	}
+	if err := rows.Err(); err != nil {
+		return revoked, failed(ctx, "revoke all", err)
+	}
+	return revoked, nil
 }
 
 // RecordUses records last-used times, in one statement for the whole
@@ -435,35 +734,59 @@ type scanner interface {
 // scanRecord reads the columns of a record, after any leading columns
 // given in before.
 func scanRecord(sc scanner, before ...any) (apikey.Record, error) {
-	var (
-		rec                          apikey.Record
-		hash                         []byte
-		mode, scopes                 string
-		lastUsed, revoked, expiresAt sql.NullTime
-	)
-	dest := append(before, &rec.ID, &hash, &rec.Prefix, &rec.Name, &mode, &scopes,
-		&rec.CreatedAt, &lastUsed, &revoked, &expiresAt)
-	if err := sc.Scan(dest...); err != nil {
+	return newRecordScanner(before...).scan(sc)
+}
+
+// A recordScanner reads records: the destinations of their columns are
+// allocated once, for all the rows of a query, rather than once a row.
+type recordScanner struct {
+	rec                          apikey.Record
+	hash, metadata               []byte
+	mode, scopes                 string
+	lastUsed, revoked, expiresAt sql.NullTime
+	replaces, replacedBy         uuid.NullUUID
+	dest                         []any
+	buf                          [16]any
+}
+
+// newRecordScanner returns a scanner of the columns of a record, after any
+// leading columns given in before.
+func newRecordScanner(before ...any) *recordScanner {
+	r := new(recordScanner)
+	r.dest = append(append(r.buf[:0], before...), &r.rec.ID, &r.rec.Owner, &r.hash, &r.rec.Prefix, &r.rec.Name,
+		&r.mode, &r.scopes, &r.metadata, &r.rec.CreatedAt, &r.lastUsed, &r.revoked, &r.expiresAt, &r.replaces, &r.replacedBy)
+	return r
+}
+
+// scan reads the current row of sc.
+func (r *recordScanner) scan(sc scanner) (apikey.Record, error) {
+	if err := sc.Scan(r.dest...); err != nil {
 		return apikey.Record{}, err
 	}
-	if len(hash) != len(rec.Hash) {
-		return apikey.Record{}, fmt.Errorf("stored hash of key %s has %d bytes, want %d", rec.ID, len(hash), len(rec.Hash))
+	rec := r.rec
+	if len(r.hash) != len(rec.Hash) {
+		return apikey.Record{}, fmt.Errorf("stored hash of key %s has %d bytes, want %d", rec.ID, len(r.hash), len(rec.Hash))
 	}
-	copy(rec.Hash[:], hash)
+	copy(rec.Hash[:], r.hash)
 	var err error
-	if rec.Mode, err = apikey.ParseMode(mode); err != nil {
+	if rec.Mode, err = apikey.ParseMode(r.mode); err != nil {
 		return apikey.Record{}, fmt.Errorf("stored mode of key %s: %w", rec.ID, err)
 	}
-	if err := rec.Scopes.UnmarshalText([]byte(scopes)); err != nil {
+	if err := rec.Scopes.UnmarshalText([]byte(r.scopes)); err != nil {
 		return apikey.Record{}, fmt.Errorf("stored scopes of key %s: %w", rec.ID, err)
 	}
+	if r.metadata != nil { // NULL: empty
+		// Checked as NewMetadata checks it: metadata that breaks its
+		// limits fails the read rather than reach the application.
+		if err := json.Unmarshal(r.metadata, &rec.Metadata); err != nil {
+			return apikey.Record{}, fmt.Errorf("stored metadata of key %s: %w", rec.ID, err)
+		}
+	}
+	rec.Replaces, rec.ReplacedBy = r.replaces.UUID, r.replacedBy.UUID
+	rec.LastUsedAt, rec.RevokedAt, rec.ExpiresAt = r.lastUsed.Time, r.revoked.Time, r.expiresAt.Time
 	// Drivers return times in the session's or the process's zone: the
 	// contract wants UTC.
-	rec.CreatedAt = store.Time(rec.CreatedAt)
-	rec.LastUsedAt = store.Time(lastUsed.Time)
-	rec.RevokedAt = store.Time(revoked.Time)
-	rec.ExpiresAt = store.Time(expiresAt.Time)
-	return rec, nil
+	return store.Normalize(rec), nil
 }
 
 // nullTime is t in store precision, or NULL if t is zero.
@@ -472,6 +795,27 @@ func nullTime(t time.Time) any {
 		return nil
 	}
 	return store.Time(t)
+}
+
+// nullID is id, or NULL if it is the zero UUID.
+func nullID(id uuid.UUID) any {
+	if id == uuid.Nil {
+		return nil
+	}
+	return id
+}
+
+// writeError maps the error of a statement that writes a record: a unique
+// violation is store.ErrDuplicate, a check violation an invalid record;
+// anything else is a failure.
+func writeError(ctx context.Context, op string, err error) error {
+	switch sqlState(err) {
+	case "23505": // unique_violation
+		return fmt.Errorf("%w: %w", store.ErrDuplicate, err)
+	case "23514": // check_violation
+		return fmt.Errorf("%w: %w", apikey.ErrInvalidRecord, err)
+	}
+	return failed(ctx, op, err)
 }
 
 // failed wraps an error of the database. If the context ended, the error

@@ -68,7 +68,10 @@ func TestConformanceInOtherTimeZones(t *testing.T) {
 
 const zoneOfChild = "Asia/Kolkata"
 
-// newRecord returns a valid record of a freshly generated key.
+// testOwner owns the records of newRecord.
+const testOwner = "acct_test"
+
+// newRecord returns a valid record of a freshly generated key of testOwner.
 func newRecord(t testing.TB) apikey.Record {
 	t.Helper()
 	sec, err := apikey.Generate(apikey.Live)
@@ -77,6 +80,7 @@ func newRecord(t testing.TB) apikey.Record {
 	}
 	return apikey.Record{
 		ID:        uuid.New(),
+		Owner:     testOwner,
 		Name:      "test key",
 		Prefix:    sec.DisplayPrefix(),
 		Mode:      apikey.Live,
@@ -88,8 +92,9 @@ func newRecord(t testing.TB) apikey.Record {
 
 func mustCreate(t testing.TB, s store.Store, rec apikey.Record) apikey.Record {
 	t.Helper()
-	if err := s.Create(context.Background(), rec); err != nil {
+	got, err := s.Create(context.Background(), rec, store.Idempotency{})
+	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
-	return rec
+	return got
 }

@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
@@ -33,10 +35,10 @@ func TestCreateInTransaction(t *testing.T) {
 			defer tx.Rollback()
 			inTx := s.WithTx(tx)
 			rec := mustCreate(t, inTx, newRecord(t))
-			if _, err := inTx.Get(ctx, rec.ID); err != nil {
+			if _, err := inTx.Get(ctx, testOwner, rec.ID); err != nil {
 				t.Fatalf("Get in the transaction: %v", err)
 			}
-			if _, err := s.Get(ctx, rec.ID); !errors.Is(err, store.ErrNotFound) {
+			if _, err := s.Get(ctx, testOwner, rec.ID); !errors.Is(err, store.ErrNotFound) {
 				t.Errorf("Get outside the transaction before commit = %v, want ErrNotFound", err)
 			}
 			if commit {
@@ -46,7 +48,7 @@ func TestCreateInTransaction(t *testing.T) {
 			} else if err := tx.Rollback(); err != nil {
 				t.Fatal(err)
 			}
-			_, err = s.Get(ctx, rec.ID)
+			_, err = s.Get(ctx, testOwner, rec.ID)
 			switch {
 			case commit && err != nil:
 				t.Errorf("Get after commit = %v", err)
@@ -64,7 +66,7 @@ func TestCreateInTransaction(t *testing.T) {
 		defer tx.Rollback()
 		dup := newRecord(t)
 		dup.Hash = first.Hash
-		if err := s.WithTx(tx).Create(ctx, dup); !errors.Is(err, store.ErrDuplicate) {
+		if _, err := s.WithTx(tx).Create(ctx, dup, store.Idempotency{}); !errors.Is(err, store.ErrDuplicate) {
 			t.Errorf("Create of a duplicate in a transaction = %v, want ErrDuplicate", err)
 		}
 	})
@@ -84,13 +86,22 @@ func TestCreateRefusedByCheck(t *testing.T) {
 	}
 	rec := newRecord(t)
 	rec.Name = "a name longer than ten bytes"
-	if err := s.Create(context.Background(), rec); !errors.Is(err, apikey.ErrInvalidRecord) {
+	if _, err := s.Create(context.Background(), rec, store.Idempotency{}); !errors.Is(err, apikey.ErrInvalidRecord) {
 		t.Errorf("Create = %v, want ErrInvalidRecord", err)
+	}
+	// And an update the check refuses, in the store's own transaction.
+	short := mustCreate(t, s, newRecord(t))
+	if _, err := s.Update(context.Background(), testOwner, short.ID, store.Update{Name: rec.Name}); !errors.Is(err, apikey.ErrInvalidRecord) {
+		t.Errorf("Update = %v, want ErrInvalidRecord", err)
+	}
+	if got, err := s.Get(context.Background(), testOwner, short.ID); err != nil || got.Name != short.Name {
+		t.Errorf("after a refused Update, the key is named %q (%v), want %q", got.Name, err, short.Name)
 	}
 }
 
-// A unique violation that ON CONFLICT does not absorb, from a deferrable
-// constraint the owner added, is a duplicate.
+// A unique violation from a deferrable constraint the owner added is a
+// duplicate, with or without an idempotency key: ON CONFLICT names the
+// idempotency index alone.
 func TestCreateUniqueViolation(t *testing.T) {
 	db := pgtest.DB(t)
 	table := migrated(t, db)
@@ -103,8 +114,10 @@ func TestCreateUniqueViolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, s, newRecord(t))
-	if err := s.Create(context.Background(), newRecord(t)); !errors.Is(err, store.ErrDuplicate) {
-		t.Errorf("Create of a second key with the same name = %v, want ErrDuplicate", err)
+	for _, idem := range []store.Idempotency{{}, {Key: [32]byte{1}, Request: [32]byte{2}}} {
+		if _, err := s.Create(context.Background(), newRecord(t), idem); !errors.Is(err, store.ErrDuplicate) {
+			t.Errorf("Create of a second key with the same name (idempotency %v) = %v, want ErrDuplicate", !idem.IsZero(), err)
+		}
 	}
 }
 
@@ -141,7 +154,7 @@ func TestRecordUsesConcurrentBatches(t *testing.T) {
 	wg.Wait()
 	want := store.Time(base.Add(time.Duration((rounds-1)*instances+instances-1) * time.Millisecond))
 	for _, id := range ids {
-		rec, err := s.Get(ctx, id)
+		rec, err := s.Get(ctx, testOwner, id)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,10 +181,10 @@ func TestList100kWhileCreating(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// One statement seeds the keys; pairs share a creation time, so pages
 	// split ties.
-	if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, hash, prefix, name, mode, scopes, created_at)
-SELECT gen_random_uuid(), sha256(('seed ' || i)::bytea), 'ck_live_seed00', 'seeded key', 'live',
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+SELECT gen_random_uuid(), $3, sha256(('seed ' || i)::bytea), 'ck_live_seed00', 'seeded key', 'live',
 	'{sessions:write}', $1::timestamptz + (i / 2) * interval '1 millisecond'
-FROM generate_series(1, $2::int) AS i`, base, n); err != nil {
+FROM generate_series(1, $2::int) AS i`, base, n, testOwner); err != nil {
 		t.Fatal(err)
 	}
 
@@ -194,7 +207,7 @@ FROM generate_series(1, $2::int) AS i`, base, n); err != nil {
 			} else {
 				rec.CreatedAt = base.Add(time.Duration(rand.IntN(n/2)) * time.Millisecond)
 			}
-			if err := s.Create(ctx, rec); err != nil {
+			if _, err := s.Create(ctx, rec, store.Idempotency{}); err != nil {
 				t.Errorf("Create during the walk: %v", err)
 				return
 			}
@@ -207,7 +220,7 @@ FROM generate_series(1, $2::int) AS i`, base, n); err != nil {
 	seeded, pages := 0, 0
 	opts := store.ListOptions{Limit: store.MaxLimit}
 	for {
-		page, err := s.List(ctx, opts)
+		page, err := s.List(ctx, testOwner, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -262,7 +275,7 @@ func TestChangesAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Revoke(ctx, rec.ID, time.Now()); err != nil {
+	if _, err := a.Revoke(ctx, testOwner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	changed, _, err := a.Changes(ctx, pos)
@@ -274,7 +287,8 @@ func TestChangesAcrossInstances(t *testing.T) {
 	}
 }
 
-// A change made in raw SQL is reported; a use or a rename is not.
+// Every change of a record made in raw SQL is reported, as through the
+// store; a use is not.
 func TestChangesSeeRawSQL(t *testing.T) {
 	db := pgtest.DB(t)
 	table := migrated(t, db)
@@ -283,27 +297,44 @@ func TestChangesSeeRawSQL(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	expired := mustCreate(t, s, newRecord(t))
-	renamed := mustCreate(t, s, newRecord(t))
+	changes := []struct{ name, set string }{
+		{"expiry", "expires_at = now()"},
+		{"name", "name = 'renamed'"},
+		{"scopes", "scopes = '{sessions:write}'"},
+		{"metadata", `metadata = '{"plan": "gold"}'`},
+		{"revocation", "revoked_at = now()"},
+		{"rotation link", "replaced_by = gen_random_uuid()"},
+	}
+	keys := make([]apikey.Record, len(changes))
+	for i := range keys {
+		rec := newRecord(t)
+		rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+		keys[i] = mustCreate(t, s, rec)
+	}
+	used := mustCreate(t, s, newRecord(t))
 	_, pos, err := s.Changes(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET expires_at = now() WHERE id = $1", expired.ID); err != nil {
-		t.Fatal(err)
+	for i, c := range changes {
+		if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET "+c.set+" WHERE id = $1", keys[i].ID); err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
 	}
-	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET name = 'renamed', last_used_at = now() WHERE id = $1", renamed.ID); err != nil {
+	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET last_used_at = now() WHERE id = $1", used.ID); err != nil {
 		t.Fatal(err)
 	}
 	changed, _, err := s.Changes(ctx, pos)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(changed, expired.Hash) {
-		t.Error("an expiry set in raw SQL was not reported")
+	for i, c := range changes {
+		if !slices.Contains(changed, keys[i].Hash) {
+			t.Errorf("a change of the %s made in raw SQL was not reported", c.name)
+		}
 	}
-	if slices.Contains(changed, renamed.Hash) {
-		t.Error("a rename and a use were reported as changes")
+	if slices.Contains(changed, used.Hash) {
+		t.Error("a use was reported as a change")
 	}
 }
 
@@ -322,7 +353,11 @@ func TestChangesLateCommit(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			db := pgtest.DB(t)
-			s := newStore(t, db, postgres.WithChangeMargin(tc.margin))
+			table := migrated(t, db)
+			s, err := postgres.New(db, postgres.WithTable(table), postgres.WithChangeMargin(tc.margin))
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx := context.Background()
 			rec := mustCreate(t, s, newRecord(t))
 			tx, err := db.BeginTx(ctx, nil)
@@ -330,16 +365,25 @@ func TestChangesLateCommit(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer tx.Rollback()
-			if _, err := s.WithTx(tx).Revoke(ctx, rec.ID, time.Now()); err != nil {
+			if _, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, time.Now()); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
-			// A poll while the transaction is open cannot see it.
+			var changedAt time.Time
+			if err := tx.QueryRowContext(ctx, "SELECT changed_at FROM "+table+" WHERE id = $1", rec.ID).Scan(&changedAt); err != nil {
+				t.Fatal(err)
+			}
+			// Once the database's clock is past the change by more than
+			// the short margin, a poll while the transaction is open
+			// cannot see it.
+			waitFor(t, func() bool {
+				var past bool
+				err := db.QueryRowContext(ctx, "SELECT now() > $1::timestamptz + interval '10 milliseconds'", changedAt).Scan(&past)
+				return err == nil && past
+			})
 			_, pos, err := s.Changes(ctx, "")
 			if err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(50 * time.Millisecond)
 			if err := tx.Commit(); err != nil {
 				t.Fatal(err)
 			}
@@ -351,5 +395,356 @@ func TestChangesLateCommit(t *testing.T) {
 				t.Errorf("late commit reported = %v, want %v", got, tc.reported)
 			}
 		})
+	}
+}
+
+// Update, Rotate and RevokeAll through a caller's transaction run inside it:
+// their changes commit or roll back with it.
+func TestChangesInCallersTransaction(t *testing.T) {
+	db := pgtest.DB(t)
+	s := newStore(t, db)
+	ctx := context.Background()
+	for _, commit := range []bool{false, true} {
+		t.Run(fmt.Sprint("commit=", commit), func(t *testing.T) {
+			owner := fmt.Sprint("acct_commit_", commit)
+			rec := newRecord(t)
+			rec.Owner = owner
+			rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+			updated := mustCreate(t, s, rec)
+			rec = newRecord(t)
+			rec.Owner = owner
+			rotated := mustCreate(t, s, rec)
+
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			inTx := s.WithTx(tx)
+			if _, err := inTx.Update(ctx, owner, updated.ID, store.Update{Name: "renamed", Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
+				t.Fatalf("Update in the transaction: %v", err)
+			}
+			next := newRecord(t)
+			next.Owner, next.Replaces = owner, rotated.ID
+			if _, _, err := inTx.Rotate(ctx, owner, rotated.ID, next, time.Now().Add(time.Hour)); err != nil {
+				t.Fatalf("Rotate in the transaction: %v", err)
+			}
+			// A refusal leaves the caller's transaction usable.
+			if _, err := inTx.Update(ctx, owner, updated.ID, store.Update{Scopes: scope.NewSet(scope.SessionsWrite)}); !errors.Is(err, store.ErrWidening) {
+				t.Fatalf("widening Update in the transaction = %v, want ErrWidening", err)
+			}
+			if revoked, err := inTx.RevokeAll(ctx, owner, time.Now()); err != nil || len(revoked) != 3 {
+				t.Fatalf("RevokeAll in the transaction = %d keys, %v; want 3", len(revoked), err)
+			}
+			// Outside, nothing shows before the end of the transaction.
+			if got, err := s.Get(ctx, owner, updated.ID); err != nil || got.Name != updated.Name || got.Revoked() {
+				t.Errorf("outside the open transaction, the updated key = %+v, %v; want it unchanged", got, err)
+			}
+			if commit {
+				err = tx.Commit()
+			} else {
+				err = tx.Rollback()
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, owner, updated.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			old, err := s.Get(ctx, owner, rotated.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, nextErr := s.Get(ctx, owner, next.ID)
+			if commit {
+				if got.Name != "renamed" || !got.Revoked() || old.ReplacedBy != next.ID || nextErr != nil {
+					t.Errorf("after commit: updated %q revoked %v, old replaced by %s, replacement %v", got.Name, got.Revoked(), old.ReplacedBy, nextErr)
+				}
+			} else {
+				if got.Name != updated.Name || got.Revoked() || old.ReplacedBy != uuid.Nil || !errors.Is(nextErr, store.ErrNotFound) {
+					t.Errorf("after rollback: updated %q revoked %v, old replaced by %s, replacement %v", got.Name, got.Revoked(), old.ReplacedBy, nextErr)
+				}
+			}
+		})
+	}
+}
+
+// plainDB hides every method of a pool but the DB interface, as a wrapper
+// that neither begins transactions nor is one would.
+type plainDB struct{ postgres.DB }
+
+// txDB is a wrapper of a *sql.Tx: a transaction by its methods.
+type txDB struct{ *sql.Tx }
+
+// Update, Rotate and RevokeAll on a DB that can neither begin a
+// transaction nor is one refuse to run, rather than run their statements
+// unprotected; on a wrapped transaction they run inside it.
+func TestUpdateNeedsATransaction(t *testing.T) {
+	db := pgtest.DB(t)
+	s := newStore(t, db)
+	ctx := context.Background()
+	rec := mustCreate(t, s, newRecord(t))
+
+	plain := s.WithTx(plainDB{db})
+	_, err := plain.Update(ctx, testOwner, rec.ID, store.Update{Name: "renamed"})
+	if err == nil || store.IsAnswer(err) {
+		t.Errorf("Update on a DB without transactions = %v, want a failure", err)
+	}
+	next := newRecord(t)
+	next.Replaces = rec.ID
+	_, _, err = plain.Rotate(ctx, testOwner, rec.ID, next, time.Now())
+	if err == nil || store.IsAnswer(err) {
+		t.Errorf("Rotate on a DB without transactions = %v, want a failure", err)
+	}
+	if _, err := plain.RevokeAll(ctx, testOwner, time.Now()); err == nil || store.IsAnswer(err) {
+		t.Errorf("RevokeAll on a DB without transactions = %v, want a failure", err)
+	}
+	if got, err := s.Get(ctx, testOwner, rec.ID); err != nil || got.Name != rec.Name || got.ReplacedBy != uuid.Nil || got.Revoked() {
+		t.Errorf("the refused calls changed the key: %+v, %v", got, err)
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := s.WithTx(txDB{tx}).Update(ctx, testOwner, rec.ID, store.Update{Name: "renamed"}); err != nil {
+		t.Fatalf("Update on a wrapped transaction: %v", err)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Get(ctx, testOwner, rec.ID); err != nil || got.Name != rec.Name {
+		t.Errorf("an Update in a rolled-back transaction applied: %q, %v", got.Name, err)
+	}
+}
+
+// waitingOn returns a pool of one connection, for a call that will wait on
+// a lock, and a condition that holds once that connection waits on one.
+func waitingOn(t *testing.T, admin *sql.DB) (*sql.DB, func() bool) {
+	t.Helper()
+	pool := pgtest.Open(t)
+	pool.SetMaxOpenConns(1)
+	var pid int
+	if err := pool.QueryRowContext(context.Background(), "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	return pool, func() bool {
+		var waiting bool
+		err := admin.QueryRowContext(context.Background(),
+			"SELECT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1 AND wait_event_type = 'Lock')", pid).Scan(&waiting)
+		return err == nil && waiting
+	}
+}
+
+// An Update or a Rotate that waits for the lock of a concurrent change
+// decides on the key as that change committed it, not as it was when the
+// call began.
+func TestChangesWaitForTheLock(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tests := []struct {
+		name  string
+		first func(s *postgres.Store, rec apikey.Record) error // committed while the call waits
+		call  func(s *postgres.Store, rec apikey.Record) error
+		want  error
+	}{
+		{"rotate after a revocation",
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Revoke(ctx, testOwner, rec.ID, time.Now())
+				return err
+			},
+			func(s *postgres.Store, rec apikey.Record) error {
+				next := newRecord(t)
+				next.Replaces = rec.ID
+				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
+				return err
+			},
+			store.ErrAlreadyRevoked},
+		{"rotate after a rotation",
+			func(s *postgres.Store, rec apikey.Record) error {
+				next := newRecord(t)
+				next.Replaces = rec.ID
+				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
+				return err
+			},
+			func(s *postgres.Store, rec apikey.Record) error {
+				next := newRecord(t)
+				next.Replaces = rec.ID
+				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
+				return err
+			},
+			store.ErrReplaced},
+		{"widen after a narrowing",
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
+				return err
+			},
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.SessionsWrite)})
+				return err
+			},
+			store.ErrWidening},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := newRecord(t)
+			rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
+			rec = mustCreate(t, s, rec)
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if err := tc.first(s.WithTx(tx), rec); err != nil {
+				t.Fatal(err)
+			}
+			pool, waiting := waitingOn(t, db)
+			other, err := postgres.New(pool, postgres.WithTable(table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- tc.call(other, rec) }()
+			waitFor(t, waiting)
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if !errors.Is(err, tc.want) {
+					t.Errorf("the waiting call = %v, want %v", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the waiting call did not return within 10s of the commit")
+			}
+		})
+	}
+}
+
+// An account's revocation and the last-used batches of the instances still
+// serving its keys lock the keys in the same order: they never deadlock,
+// and every key ends revoked.
+func TestRevokeAllWhileRecordingUses(t *testing.T) {
+	const keys, rounds = 100, 5
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for round := range rounds {
+		owner := fmt.Sprintf("acct_round_%d", round)
+		var ids []uuid.UUID
+		base := time.Now()
+		for i := range keys {
+			rec := newRecord(t)
+			rec.Owner = owner
+			rec.CreatedAt = base.Add(time.Duration(i) * time.Millisecond) // List order differs from ID order
+			ids = append(ids, mustCreate(t, s, rec).ID)
+		}
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errs := make(chan error, 8)
+		for w := range 4 {
+			uses := s.WithTx(pgtest.Open(t))
+			wg.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(round), uint64(w)))
+				batch := make([]store.Use, keys)
+				for i, id := range ids {
+					batch[i] = store.Use{ID: id, At: time.Now()}
+				}
+				rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
+				<-start
+				if err := uses.RecordUses(ctx, batch); err != nil {
+					errs <- fmt.Errorf("RecordUses: %w", err)
+				}
+			})
+		}
+		revoker := s.WithTx(pgtest.Open(t))
+		var revoked []apikey.Record
+		wg.Go(func() {
+			<-start
+			var err error
+			if revoked, err = revoker.RevokeAll(ctx, owner, time.Now()); err != nil {
+				errs <- fmt.Errorf("RevokeAll: %w", err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Errorf("round %d: %v", round, err)
+		}
+		if len(revoked) != keys {
+			t.Fatalf("round %d: RevokeAll revoked %d keys, want %d", round, len(revoked), keys)
+		}
+	}
+}
+
+// A rotation that commits while RevokeAll waits for the old key's lock
+// does not leave its replacement active: as in any serial order of the
+// two, both keys end revoked.
+func TestRevokeAllCatchesAConcurrentRotation(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	old := mustCreate(t, s, newRecord(t))
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	next := newRecord(t)
+	next.Replaces = old.ID
+	if _, _, err := s.WithTx(tx).Rotate(ctx, testOwner, old.ID, next, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	pool, waiting := waitingOn(t, db)
+	other, err := postgres.New(pool, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		recs []apikey.Record
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		recs, err := other.RevokeAll(ctx, testOwner, time.Now())
+		done <- result{recs, err}
+	}()
+	waitFor(t, waiting)
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("RevokeAll did not return within 10s of the rotation's commit")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if got := ids(r.recs); !slices.Equal(got, []uuid.UUID{next.ID, old.ID}) {
+		t.Errorf("RevokeAll revoked %v, want the replacement and the old key, newest first: %v", got, []uuid.UUID{next.ID, old.ID})
+	}
+	for _, id := range []uuid.UUID{old.ID, next.ID} {
+		if rec, err := s.Get(ctx, testOwner, id); err != nil || !rec.Revoked() {
+			t.Errorf("key %s after RevokeAll: revoked %v, %v", id, rec.Revoked(), err)
+		}
 	}
 }

@@ -1,0 +1,239 @@
+package postgres_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/benchkeys"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
+)
+
+// One owner's first page, in a table of a million keys of 10,000 owners,
+// is read by the store's List query as one scan of the owner index that
+// stops at the page: no Sort and no Seq Scan, whether PostgreSQL plans the
+// query for the values at hand or, as it does for a statement the driver
+// prepared once it has run five times, for any values. So is the next
+// page, through its cursor, and a page of filtered keys.
+//
+// When a page may hold every key of the owner (the default page of 100
+// here, for owners of 100 keys), a plan for the values at hand may instead
+// read the owner's keys through a bitmap scan of the same index and sort
+// them: its cost is bounded by the owner's keys, which fit in the page.
+// That page is checked for reading the owner index alone; its plan is
+// logged.
+func TestListOwnerPagePlan(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: a million keys")
+	}
+	start := time.Now()
+	db := benchDB(t) // seeds the table once per process, and analyzes it
+	t.Logf("table of %d keys ready in %v", benchKeys, time.Since(start).Round(time.Millisecond))
+	s, err := postgres.New(db, postgres.WithTable(benchTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	owner := benchkeys.PostgresOwner(4242)
+	const perOwner = benchKeys / benchkeys.PostgresOwners
+
+	// The store's pages of 25: all of the owner's keys, newest first, once.
+	const limit = 25
+	var (
+		all   []apikey.Record
+		pages []store.Page
+	)
+	for opts := (store.ListOptions{Limit: limit}); ; {
+		page, err := s.List(ctx, owner, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages = append(pages, page)
+		all = append(all, page.Records...)
+		if page.Next == "" || len(pages) > perOwner/limit {
+			break
+		}
+		opts.Cursor = page.Next
+	}
+	if len(pages) != perOwner/limit || len(all) != perOwner {
+		t.Fatalf("%d pages of %d keys in all, want %d pages of %d", len(pages), len(all), perOwner/limit, limit)
+	}
+	for i, rec := range all {
+		if rec.Owner != owner {
+			t.Fatalf("List(%s) returned a key of %s", owner, rec.Owner)
+		}
+		if i > 0 && !rec.CreatedAt.Before(all[i-1].CreatedAt) {
+			t.Fatalf("List(%s) is not newest first at %d", owner, i)
+		}
+	}
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const index = "api_keys_owner_created_idx"
+	for _, page := range []struct {
+		name     string
+		opts     store.ListOptions
+		holdsAll bool // the page may hold every key of the owner
+	}{
+		{"first page", store.ListOptions{Limit: limit}, false},
+		{"next page", store.ListOptions{Limit: limit, Cursor: pages[0].Next}, false},
+		{"first page of active live keys", store.ListOptions{Limit: 20, Mode: apikey.Live, Status: apikey.Active, Now: time.Now()}, false},
+		{"default page", store.ListOptions{}, true},
+	} {
+		query, args, err := postgres.ListQuery(s, owner, page.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			t.Run(page.name+"/"+mode, func(t *testing.T) {
+				plan := explain(t, conn, query, args, mode)
+				strict := planProblems(plan, index, false)
+				if page.holdsAll && len(strict) > 0 {
+					t.Logf("a page that may hold all the owner's keys, planned %s: %s", mode, strings.Join(strict, "; "))
+					strict = planProblems(plan, index, true)
+				}
+				if len(strict) > 0 {
+					t.Errorf("plan of\n%s\n%s:\n\t%s\n%s", query, mode, strings.Join(strict, "\n\t"), plan)
+				}
+			})
+		}
+	}
+
+	// The check is not vacuous: a query that must sort and one that reads
+	// every owner's keys are caught, and so is a bitmap scan of the owner
+	// index, allowed only for a page that may hold all the owner's keys.
+	query, args, _ := postgres.ListQuery(s, owner, store.ListOptions{Limit: limit})
+	for name, bad := range map[string]string{
+		"sort":     strings.Replace(query, "ORDER BY created_at DESC, id DESC", "ORDER BY name", 1),
+		"no owner": strings.Replace(query, "WHERE owner = $1", "WHERE owner <> $1", 1),
+	} {
+		if bad == query {
+			t.Fatalf("%s: the list query changed shape:\n%s", name, query)
+		}
+		if problems := planProblems(explain(t, conn, bad, args, "force_custom_plan"), index, false); len(problems) == 0 {
+			t.Errorf("the plan check found nothing wrong with a query that should %s", name)
+		}
+	}
+	if _, err := conn.ExecContext(ctx, "SET enable_indexscan = off"); err != nil {
+		t.Fatal(err)
+	}
+	bitmap := explain(t, conn, query, args, "force_custom_plan")
+	if _, err := conn.ExecContext(ctx, "RESET enable_indexscan"); err != nil {
+		t.Fatal(err)
+	}
+	if len(planProblems(bitmap, index, false)) == 0 || len(planProblems(bitmap, index, true)) != 0 {
+		t.Errorf("the plan check does not tell a bitmap scan of the owner index:\n%s", bitmap)
+	}
+}
+
+// explain returns the JSON plan of query with args, planned for these
+// values (plan_cache_mode force_custom_plan) or for any
+// (force_generic_plan), as PostgreSQL plans a prepared statement.
+func explain(t *testing.T, conn *sql.Conn, query string, args []any, planCacheMode string) string {
+	t.Helper()
+	ctx := context.Background()
+	name := "kwtest_" + strings.ReplaceAll(uuid.NewString(), "-", "")
+	literals := make([]string, len(args))
+	for i, a := range args {
+		literals[i] = literal(t, a)
+	}
+	var plan string
+	for _, q := range []string{
+		"SET plan_cache_mode = " + planCacheMode,
+		"PREPARE " + name + " AS " + query,
+		"EXPLAIN (FORMAT JSON) EXECUTE " + name + "(" + strings.Join(literals, ", ") + ")",
+		"DEALLOCATE " + name,
+		"RESET plan_cache_mode",
+	} {
+		var err error
+		if strings.HasPrefix(q, "EXPLAIN") {
+			err = conn.QueryRowContext(ctx, q).Scan(&plan)
+		} else {
+			_, err = conn.ExecContext(ctx, q)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	return plan
+}
+
+// literal writes a query argument of the list query as SQL.
+func literal(t *testing.T, v any) string {
+	switch v := v.(type) {
+	case string:
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+	case int:
+		return fmt.Sprint(v)
+	case time.Time:
+		return "'" + v.UTC().Format(time.RFC3339Nano) + "'"
+	case uuid.UUID:
+		return "'" + v.String() + "'"
+	}
+	t.Fatalf("no SQL literal for %T", v)
+	return ""
+}
+
+// A planNode is a node of EXPLAIN (FORMAT JSON).
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	IndexName string     `json:"Index Name"`
+	IndexCond string     `json:"Index Cond"`
+	Plans     []planNode `json:"Plans"`
+}
+
+// planProblems returns what keeps plan from being a Limit over one scan of
+// index that reads only the owner's keys, in the index's order: any Seq
+// Scan, a scan of another index, an index condition without the owner,
+// and, unless sortOwner allows a bitmap scan of index and a Sort of its
+// rows, any Sort or bitmap scan.
+func planProblems(plan, index string, sortOwner bool) []string {
+	var root []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+		return []string{fmt.Sprintf("unreadable plan (%v)", err)}
+	}
+	var problems []string
+	top := root[0].Plan
+	if top.NodeType != "Limit" {
+		problems = append(problems, "the top node is "+top.NodeType+", not Limit")
+	}
+	scans := 0
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		switch {
+		case n.NodeType == "Index Scan" || sortOwner && n.NodeType == "Bitmap Index Scan":
+			scans++
+			if n.IndexName != index {
+				problems = append(problems, "a scan of index "+n.IndexName)
+			}
+			if !strings.Contains(n.IndexCond, "owner =") {
+				problems = append(problems, "an index condition without the owner: "+n.IndexCond)
+			}
+		case n.NodeType == "Limit":
+		case sortOwner && (n.NodeType == "Sort" || n.NodeType == "Bitmap Heap Scan"):
+		default:
+			problems = append(problems, "a node "+n.NodeType)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(top)
+	if scans != 1 {
+		problems = append(problems, fmt.Sprintf("%d scans of an index, want 1", scans))
+	}
+	return problems
+}
