@@ -55,8 +55,17 @@ func BenchmarkFloor(b *testing.B) {
 // steady state of a server that has seen its keys: the first verification
 // of each key in a process allocates its last-used cell (about 100 bytes),
 // so every key is verified once before timing.
-func BenchmarkVerifyMemory(b *testing.B) {
-	keys, err := keyward.New(benchkeys.Memory(b))
+func BenchmarkVerifyMemory(b *testing.B) { benchVerifyMemory(b, benchkeys.Memory(b)) }
+
+// BenchmarkVerifyMemoryMetadata is BenchmarkVerifyMemory with 10 metadata
+// pairs on every key (see benchkeys.MemoryWithMetadata). scripts/bench runs
+// it in a process of its own, beside BenchmarkVerifyMemory's.
+func BenchmarkVerifyMemoryMetadata(b *testing.B) {
+	benchVerifyMemory(b, benchkeys.MemoryWithMetadata(b))
+}
+
+func benchVerifyMemory(b *testing.B, st store.Store) {
+	keys, err := keyward.New(st)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -105,18 +114,23 @@ func BenchmarkFloorPostgres(b *testing.B) {
 	}
 	defer pool.Close()
 	ctx := context.Background()
-	q := `SELECT id, hash, prefix, name, mode, array_to_string(scopes, ' '), created_at, last_used_at, revoked_at, expires_at FROM ` +
+	// The store's columns (store/postgres: columns), owner, metadata and
+	// rotation links included.
+	q := `SELECT id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), nullif(metadata, '{}')::text, ` +
+		`created_at, last_used_at, revoked_at, expires_at, replaces, replaced_by FROM ` +
 		benchkeys.PostgresTable + ` WHERE hash = $1`
 	benchkeys.Run(b, pgParallelism, pgRaw, func(raw string) error {
 		h := sha256.Sum256([]byte(raw))
 		var (
-			id                         [16]byte
-			hash                       []byte
-			prefix, name, mode, scopes string
-			created                    time.Time
-			lastUsed, revoked, expires *time.Time
+			id                                [16]byte
+			hash, metadata                    []byte
+			owner, prefix, name, mode, scopes string
+			created                           time.Time
+			lastUsed, revoked, expires        *time.Time
+			replaces, replacedBy              *[16]byte
 		)
-		return pool.QueryRow(ctx, q, h[:]).Scan(&id, &hash, &prefix, &name, &mode, &scopes, &created, &lastUsed, &revoked, &expires)
+		return pool.QueryRow(ctx, q, h[:]).Scan(&id, &owner, &hash, &prefix, &name, &mode, &scopes, &metadata,
+			&created, &lastUsed, &revoked, &expires, &replaces, &replacedBy)
 	})
 }
 
