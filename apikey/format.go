@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Key layout constants.
@@ -195,10 +196,11 @@ func allBase62(s string) bool {
 
 // DisplayPrefix returns the part of a well-formed raw key that may be kept
 // in clear: the mode prefix and the first [DisplayLen] random characters,
-// such as "ck_live_abc123". It returns "" if raw is not a key of this format.
+// such as "ck_live_abc123". It returns "" if raw is not a key of this
+// format. The result is a copy, which does not keep raw reachable.
 func (f Format) DisplayPrefix(raw string) string {
 	if _, err := f.Parse(raw); err != nil {
 		return ""
 	}
-	return raw[:len(f.live)+DisplayLen]
+	return strings.Clone(raw[:len(f.live)+DisplayLen])
 }

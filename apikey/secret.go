@@ -3,6 +3,7 @@ package apikey
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 )
 
 // Redacted is what a [Secret] prints in place of the raw key, after the
@@ -33,9 +34,11 @@ type secret struct {
 
 func newSecret(raw string, m Mode, f Format) Secret {
 	return Secret{&secret{
-		raw:     func() string { return raw },
-		mode:    m,
-		display: raw[:len(f.ModePrefix(m))+DisplayLen],
+		raw:  func() string { return raw },
+		mode: m,
+		// A copy: a slice of raw would keep the whole raw key reachable
+		// from every record that stores the display prefix.
+		display: strings.Clone(raw[:len(f.ModePrefix(m))+DisplayLen]),
 	}}
 }
 
