@@ -56,6 +56,9 @@ var (
 	ErrIdempotencyConflict = errors.New("store: idempotency key already used for a different request")
 	// ErrInvalidCursor: a List cursor was not produced by this store.
 	ErrInvalidCursor = errors.New("store: invalid cursor")
+	// ErrWouldBlock: a [LocalLookup] cannot answer from memory; ask
+	// [Store.GetByHash].
+	ErrWouldBlock = errors.New("store: the answer is not in memory")
 )
 
 // Page sizes for [Store.List].
@@ -226,6 +229,24 @@ type Page struct {
 	Records []apikey.Record
 	// Next is the cursor of the following page, or empty on the last page.
 	Next string
+}
+
+// A LocalLookup is implemented by stores that can answer some
+// verification lookups from memory, without I/O and without waiting: the
+// memory store always, a cache when it holds the answer. The lifecycle asks
+// it first, and gives a deadline, and a place among its lookups in flight,
+// only to the lookups it cannot answer, so that answers from memory cost
+// neither a timer nor an allocation.
+//
+// A wrapper that embeds a store implementing LocalLookup, to change what
+// GetByHash answers, must change GetByHashLocal too: otherwise the
+// embedded store's answers from memory bypass its GetByHash.
+type LocalLookup interface {
+	// GetByHashLocal answers as [Store.GetByHash] would at this moment, from
+	// memory only: the record, or [ErrNotFound]. If it cannot answer without
+	// I/O or waiting, it returns [ErrWouldBlock]. It never blocks on I/O
+	// nor on a lock held across I/O, and does not allocate.
+	GetByHashLocal(h apikey.Hash) (apikey.Record, error)
 }
 
 // A ChangeFeed is implemented by stores that several processes share, so

@@ -59,8 +59,9 @@ type idemKey struct {
 }
 
 var (
-	_ store.Store      = (*Store)(nil)
-	_ store.ChangeFeed = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.ChangeFeed  = (*Store)(nil)
+	_ store.LocalLookup = (*Store)(nil)
 )
 
 // New returns an empty store.
@@ -172,6 +173,12 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
+	return s.GetByHashLocal(h)
+}
+
+// GetByHashLocal is GetByHash without a context: the memory store always
+// answers from memory. See [store.LocalLookup].
+func (s *Store) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
 	sl := s.byHash.Get(h)
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound

@@ -33,8 +33,9 @@ import (
 
 // Run runs the conformance suite. newStore must return an empty store that
 // no other test uses; it is called once per subtest, and may register
-// cleanups with t.Cleanup. Stores that implement [store.ChangeFeed] are
-// checked against its contract too; for others that subtest is skipped.
+// cleanups with t.Cleanup. Stores that implement [store.ChangeFeed] or
+// [store.LocalLookup] are checked against their contracts too; for others
+// those subtests are skipped.
 func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	tests := []struct {
 		name string
@@ -61,6 +62,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RecordUsesConcurrent", testRecordUsesConcurrent},
 		{"ContextDone", testContextDone},
 		{"ChangeFeed", testChangeFeed},
+		{"LocalLookup", testLocalLookup},
 		{"OwnerIsolation", testOwnerIsolation},
 		{"ListPerOwner", testListPerOwner},
 		{"Metadata", testMetadata},
@@ -1475,5 +1477,40 @@ func testIdempotencyConcurrent(t *testing.T, s store.Store) {
 	}
 	if n := len(listAll(t, s, owner, store.ListOptions{})); n != 1 {
 		t.Errorf("%d keys stored, want 1", n)
+	}
+}
+
+func testLocalLookup(t *testing.T, s store.Store) {
+	local, ok := s.(store.LocalLookup)
+	if !ok {
+		t.Skip("the store does not implement store.LocalLookup")
+	}
+	ctx := context.Background()
+	active := mustCreate(t, s, newRecord(t, apikey.Live, base))
+	revoked := mustCreate(t, s, newRecord(t, apikey.Test, base))
+	if _, err := s.Revoke(ctx, owner, revoked.ID, base.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	unknown := newRecord(t, apikey.Live, base).Hash
+	for name, h := range map[string]apikey.Hash{"active": active.Hash, "revoked": revoked.Hash, "unknown": unknown} {
+		t.Run(name, func(t *testing.T) {
+			// Let a store that learns from lookups (a cache) learn.
+			want, wantErr := s.GetByHash(ctx, h)
+			got, err := local.GetByHashLocal(h)
+			switch {
+			case err == store.ErrWouldBlock:
+				if got.ID != uuid.Nil {
+					t.Errorf("ErrWouldBlock came with a record")
+				}
+				return // allowed: the answer is not in memory
+			case errors.Is(wantErr, store.ErrNotFound) != errors.Is(err, store.ErrNotFound):
+				t.Fatalf("GetByHashLocal = %v, GetByHash = %v: the two disagree", err, wantErr)
+			case err == nil:
+				sameRecord(t, got, want)
+			}
+			if n := testing.AllocsPerRun(100, func() { local.GetByHashLocal(h) }); n != 0 {
+				t.Errorf("GetByHashLocal allocates %v times", n)
+			}
+		})
 	}
 }
