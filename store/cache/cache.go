@@ -15,18 +15,28 @@
 // other method goes to the wrapped store, and each that changes a key
 // removes it from the cache before returning.
 //
+// [Store.GetByHashLocal] answers from memory alone, exactly when GetByHash
+// would, and otherwise returns [store.ErrWouldBlock] at once (see
+// [store.LocalLookup]). The lifecycle asks it first, so an answer the cache
+// holds costs neither a deadline's timer nor a place among the lookups in
+// flight.
+//
 // # What is cached
 //
 // Known keys: a bounded number of records (see [WithMaxEntries]), evicted at
 // random when full, and refreshed from the store after [WithMaxAge].
 //
-// Unknown keys: a bounded set of hashes that no key had when they were
-// looked up ([WithMaxUnknown]), so that a client replaying bogus keys does
-// not reach the store again. A hash needs no expiry there: keys carry 190
-// random bits, so no key created later has the hash of one presented
-// before, unless it was guessed. A flood of never-repeating random keys
-// still costs one indexed lookup each (the negative set only stops
-// repeats); limit that upstream, per client, like any other flood.
+// Unknown keys: a set of hashes that no key had when they were looked up, so
+// that a client replaying bogus keys does not reach the store again. The
+// set has a fixed size, allocated by [New] and never grown: 32 bytes a hash
+// ([WithMaxUnknown]). A new hash takes a free slot in the small group of
+// slots its hash selects, or replaces one of the group at random. It keeps
+// whole hashes, so it never takes a key for another. A hash needs no expiry
+// there: keys carry 190 random bits, so no key created later has the hash
+// of one presented before, unless it was guessed (see below). A flood of
+// never-repeating random keys still costs one indexed lookup each (the set
+// only stops repeats), though neither a heap that grows nor an allocation;
+// limit it upstream, per client, like any other flood.
 //
 // Concurrent misses for one key share one store query.
 //
@@ -54,23 +64,49 @@
 // never a key revoked elsewhere. When the database comes back, the next
 // poll catches up from its last position and the cache heals by itself.
 //
-// Feeds may report a change more than once: the PostgreSQL store reports
-// every change of the last minute at each poll, so that a transaction
-// committing late is not missed. A key changed in the last minute is
-// therefore read from the store again after each poll, about twice a
-// second per instance: a cost that ends a minute after the change.
+// Feeds may report a change more than once, and each report costs the
+// changed key one read from the store at its next verification. The
+// PostgreSQL store reports each change once, by the first poll that begins
+// after the change commits, however long its transaction stayed open (see
+// its package documentation).
 //
 // A wrapped store that does not implement [store.ChangeFeed] cannot report
 // changes: records are then kept for at most one bound.
 //
 // Expiry needs nothing from the cache: the lifecycle checks a record's
 // ExpiresAt against its clock on every verification, cached or not.
+//
+// # Unknown keys while the feed is late
+//
+// Unknown hashes are answered whatever the state of the feed: before the
+// first poll, while polls are late, and while they fail. The feed has
+// nothing to say about them. A hash is cached as unknown only when the
+// store had no key with it, and stores never delete keys, so that answer
+// changes only if a key with exactly that hash is created afterwards.
+// Through this Store, Create and Rotate remove the new key's hash before
+// they return, even when they fail without knowing whether the key was
+// stored. Through another process, the key's raw form was drawn from
+// crypto/rand while it was created, so for its hash to be cached here first
+// someone must have presented the key before it existed: guessed 190 bits.
+// (An application that stores keys whose raw form existed before, imported
+// from another system, should import them before clients present them, or
+// through this Store.) Serving unknown hashes while the feed is late thus
+// gives nothing away, and it keeps a replayed flood of bogus keys off the
+// database when it matters most: polls are late when the database is slow
+// or down. Records of known keys are another matter: they change, and
+// stop being served one bound after the last successful poll began.
+//
+// After [Store.Close], nothing is served from memory.
 package cache
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"log/slog"
+	"math"
+	"math/bits"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +126,17 @@ const (
 	DefaultMaxUnknown = 100_000
 )
 
-const shards = 64 // a power of two
+const (
+	shards = 64 // a power of two
+	// ways is the most slots in a group of the unknown set: a hash can
+	// live in any slot of the group its bytes select.
+	ways = 8
+	// maxFree bounds the finished flights a shard keeps for reuse.
+	maxFree = 16
+	// closed is freshUntil after Close: below any time, and distinct from
+	// the zero of a cache that has not polled yet.
+	closed = math.MinInt64
+)
 
 // Store is a [store.Store] that caches verification lookups. Create it with
 // [New] and stop it with [Store.Close].
@@ -103,30 +149,49 @@ type Store struct {
 
 	shards     [shards]shard
 	perShard   int // positive entries per shard
-	perShardNo int // negative entries per shard
+	perShardNo int // negative entries per shard, as asked
 
 	// freshUntil is the time (see clock.Mono) until which cached records
-	// may be served: one bound after the start of the last successful poll.
+	// may be served: one bound after the start of the last successful poll;
+	// [closed] after Close.
 	freshUntil atomic.Int64
 
-	misses, unknownHits, lookups atomic.Int64
+	misses, unknownHits, lookups, polls atomic.Int64
 
 	stop    chan struct{}
 	stopped chan struct{}
 	once    sync.Once
 }
 
+// A shard holds the cache of the hashes whose second byte selects it.
+//
+// Two locks, so that a miss takes the write lock once. mu guards what
+// lookups read (the records and the unknown set), and the writes to epoch;
+// it is never held across I/O. flightMu guards the lookups under way
+// (flights, free); a miss takes it to join or start a flight, and again to
+// finish one (once more, for the last to let go of a flight that had
+// waiters), but takes mu for writing only to fill the cache.
 type shard struct {
 	mu      sync.RWMutex
 	known   map[apikey.Hash]*entry
-	unknown map[apikey.Hash]struct{}
-	flights map[apikey.Hash]*flight
+	unknown unknownSet
 	// epoch counts invalidations: a lookup that began before one must not
-	// fill the cache with what it read.
-	epoch uint64
+	// fill the cache with what it read, and a lookup that begins after one
+	// must not join a flight that began before. It changes under mu (so a
+	// fill, under mu, sees every invalidation before it), and is read
+	// without mu when a flight starts or is joined.
+	epoch atomic.Uint64
+	// writeLocks counts the times mu was taken for writing, under mu: tests
+	// check that a lookup takes it at most once.
+	writeLocks int64
 	// hits is kept per shard, on the cache line the lock already touches,
 	// so that counting costs no extra contention.
 	hits atomic.Int64
+
+	flightMu sync.Mutex
+	flights  map[apikey.Hash]*flight
+	free     *flight // finished flights, for reuse: a list through next
+	nfree    int
 }
 
 type entry struct {
@@ -135,16 +200,33 @@ type entry struct {
 }
 
 // A flight is one store lookup that concurrent misses for a hash share.
+//
+// Flights are reused, so that a miss does not allocate; a flight goes back
+// to its shard's free list only when no one can reach it. refs counts the
+// leader and the waiters that hold it. Waiters join only while it is in
+// the table (under flightMu, which the leader takes to remove it), so once
+// removed, refs only falls; the leader holds its reference until it has
+// signalled, and a waiter holds its own until it has read rec and err. The
+// one that drops refs to zero recycles it.
+//
+// done carries a single signal, never closed, so that it can be reused: the
+// leader sends it once rec and err are set, and each waiter that receives it
+// sends it on before reading them, for the next waiter. Whoever recycles
+// the flight takes it back out: it is there, since every waiter that took
+// it put it back before letting go.
 type flight struct {
-	done  chan struct{}
+	done  chan struct{} // capacity 1
+	refs  atomic.Int32
 	epoch uint64
 	rec   apikey.Record
 	err   error
+	next  *flight // in the free list
 }
 
 var (
-	_ store.Store      = (*Store)(nil)
-	_ store.ChangeFeed = (*Store)(nil)
+	_ store.Store       = (*Store)(nil)
+	_ store.ChangeFeed  = (*Store)(nil)
+	_ store.LocalLookup = (*Store)(nil)
 )
 
 // An Option configures [New].
@@ -188,8 +270,12 @@ func WithMaxEntries(n int) Option {
 	}
 }
 
-// WithMaxUnknown bounds the number of cached unknown hashes. The default
-// is [DefaultMaxUnknown]; a hash takes about 50 bytes.
+// WithMaxUnknown sets the number of unknown hashes the cache can hold, at
+// least 64. The set is allocated by [New] and never grows: 32 bytes a hash,
+// and a byte for each group of four to eight, about 3.2 MB for the
+// default, [DefaultMaxUnknown]. It holds at most n hashes and at least
+// n - 255, since each of the cache's 64 shards holds whole groups (99,904
+// for the default).
 func WithMaxUnknown(n int) Option {
 	return func(s *Store) error {
 		if n < shards {
@@ -233,16 +319,24 @@ func New(next store.Store, opts ...Option) (*Store, error) {
 			return nil, err
 		}
 	}
+	w, groups := shape(s.perShardNo)
+	slots := make([]apikey.Hash, shards*groups*w)
+	used := make([]uint8, shards*groups)
 	for i := range s.shards {
-		s.shards[i].known = make(map[apikey.Hash]*entry)
-		s.shards[i].unknown = make(map[apikey.Hash]struct{})
-		s.shards[i].flights = make(map[apikey.Hash]*flight)
+		sh := &s.shards[i]
+		sh.known = make(map[apikey.Hash]*entry)
+		sh.unknown = unknownSet{
+			slots: slots[i*groups*w : (i+1)*groups*w : (i+1)*groups*w],
+			used:  used[i*groups : (i+1)*groups : (i+1)*groups],
+			ways:  w,
+		}
+		sh.flights = make(map[apikey.Hash]*flight, 8) // its first group, now
 	}
 	feed, ok := next.(store.ChangeFeed)
 	if !ok {
 		// Nothing reports changes: records live at most one bound.
 		s.maxAge = min(s.maxAge, s.bound)
-		s.freshUntil.Store(1<<63 - 1)
+		s.freshUntil.Store(math.MaxInt64)
 		close(s.stopped)
 		return s, nil
 	}
@@ -257,7 +351,7 @@ func (s *Store) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.stopped
-		s.freshUntil.Store(0)
+		s.freshUntil.Store(closed)
 	})
 	return nil
 }
@@ -266,25 +360,30 @@ func (s *Store) Close() error {
 type Stats struct {
 	Hits        int64 // answered from a cached record
 	UnknownHits int64 // answered from the set of unknown hashes
-	Misses      int64 // not answered from the cache
+	Misses      int64 // not answered from the cache by GetByHash
 	Lookups     int64 // store queries made for misses (shared by concurrent misses)
+	Polls       int64 // successful polls of the change feed: tests wait on it
 	Known       int   // records cached now
 	Unknown     int   // unknown hashes cached now
 }
 
-// Stats returns the lookup counters.
+// Stats returns the lookup counters. Hits and UnknownHits count the
+// answers of [Store.GetByHash] and [Store.GetByHashLocal]; Misses counts
+// only those of GetByHash, since a lookup that GetByHashLocal cannot answer
+// is followed by one through GetByHash.
 func (s *Store) Stats() Stats {
 	st := Stats{
 		UnknownHits: s.unknownHits.Load(),
 		Misses:      s.misses.Load(),
 		Lookups:     s.lookups.Load(),
+		Polls:       s.polls.Load(),
 	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		st.Hits += sh.hits.Load()
 		sh.mu.RLock()
 		st.Known += len(sh.known)
-		st.Unknown += len(sh.unknown)
+		st.Unknown += sh.unknown.n
 		sh.mu.RUnlock()
 	}
 	return st
@@ -292,34 +391,63 @@ func (s *Store) Stats() Stats {
 
 func (s *Store) shard(h apikey.Hash) *shard { return &s.shards[h[1]&(shards-1)] }
 
+// GetByHashLocal answers from the cache alone: the record of a key cached
+// and fresh, [store.ErrNotFound] for a hash cached as unknown, and
+// otherwise [store.ErrWouldBlock], when [Store.GetByHash] would ask the
+// wrapped store. It takes only a shard's read lock, which is never held
+// across I/O, and does not allocate. See [store.LocalLookup].
+func (s *Store) GetByHashLocal(h apikey.Hash) (rec apikey.Record, err error) {
+	err = s.local(s.shard(h), h, &rec)
+	return rec, err
+}
+
 // GetByHash answers from the cache when it can, and otherwise from the
 // wrapped store, sharing one query among concurrent misses for a hash. A
-// hit does not allocate. See [store.Store.GetByHash].
-func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+// hit does not allocate, and neither does a miss for an unknown hash once
+// the cache has warmed up. See [store.Store.GetByHash].
+func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (rec apikey.Record, err error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
 	sh := s.shard(h)
-	now := clock.Mono()
-	fresh := now < s.freshUntil.Load()
-
-	sh.mu.RLock()
-	if fresh {
-		if e := sh.known[h]; e != nil && now < e.expires {
-			rec := e.rec
-			sh.mu.RUnlock()
-			sh.hits.Add(1)
-			return rec, nil
-		}
-		if _, ok := sh.unknown[h]; ok {
-			sh.mu.RUnlock()
-			s.unknownHits.Add(1)
-			return apikey.Record{}, store.ErrNotFound
-		}
+	if err = s.local(sh, h, &rec); err != store.ErrWouldBlock {
+		return rec, err
 	}
-	sh.mu.RUnlock()
 	s.misses.Add(1)
 	return s.lookup(ctx, sh, h)
+}
+
+// local is the answer from memory of GetByHash and GetByHashLocal: nil
+// having set *rec, store.ErrNotFound, or store.ErrWouldBlock. (It sets
+// *rec rather than return a record, which would cost the hit path a copy
+// of it at each of two returns.)
+func (s *Store) local(sh *shard, h apikey.Hash, rec *apikey.Record) error {
+	now := clock.Mono()
+	until := s.freshUntil.Load()
+	if until == closed {
+		return store.ErrWouldBlock
+	}
+	sh.mu.RLock()
+	if e := sh.known[h]; e != nil {
+		if now < until && now < e.expires {
+			*rec = e.rec
+			sh.mu.RUnlock()
+			sh.hits.Add(1)
+			return nil
+		}
+		// A hash is never both known and unknown (fill keeps it so).
+		sh.mu.RUnlock()
+		return store.ErrWouldBlock
+	}
+	// Whatever the feed's state: see "Unknown keys while the feed is late"
+	// in the package doc.
+	if sh.unknown.has(h) {
+		sh.mu.RUnlock()
+		s.unknownHits.Add(1)
+		return store.ErrNotFound
+	}
+	sh.mu.RUnlock()
+	return store.ErrWouldBlock
 }
 
 // lookup queries the store for h, or joins a query already under way that
@@ -332,58 +460,150 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 // they then look the key up again, with their own.
 func (s *Store) lookup(ctx context.Context, sh *shard, h apikey.Hash) (apikey.Record, error) {
 	for {
-		sh.mu.Lock()
-		f := sh.flights[h]
-		if f == nil || f.epoch != sh.epoch {
-			f = &flight{done: make(chan struct{}), epoch: sh.epoch}
-			sh.flights[h] = f
-			sh.mu.Unlock()
-			s.fly(ctx, sh, h, f)
-			return f.rec, f.err
+		f, lead := sh.join(h)
+		if lead {
+			return s.fly(ctx, sh, h, f)
 		}
-		sh.mu.Unlock()
 		select {
 		case <-f.done:
-			if ctx.Err() == nil && (errors.Is(f.err, context.Canceled) || errors.Is(f.err, context.DeadlineExceeded)) {
+			f.done <- struct{}{} // for the next waiter; never blocks: we took it
+			rec, err := f.rec, f.err
+			sh.release(f)
+			if ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
 				continue // the leader gave up, not us
 			}
-			return f.rec, f.err
+			return rec, err
 		case <-ctx.Done():
+			sh.release(f)
 			return apikey.Record{}, ctx.Err()
 		}
 	}
 }
 
-// fly runs the query of flight f, fills the cache with its answer and
-// releases its waiters.
-func (s *Store) fly(ctx context.Context, sh *shard, h apikey.Hash, f *flight) {
+// join returns the flight for h of the current epoch, holding a reference
+// to it, and whether the caller leads it: whether it started it.
+func (sh *shard) join(h apikey.Hash) (*flight, bool) {
+	sh.flightMu.Lock()
+	epoch := sh.epoch.Load()
+	if f := sh.flights[h]; f != nil && f.epoch == epoch {
+		f.refs.Add(1)
+		sh.flightMu.Unlock()
+		return f, false
+	}
+	// Any flight for h here began before an invalidation: it may fill
+	// nothing, and later lookups must not join it. Its leader removes it
+	// only if it is still the one in the table.
+	f := sh.free
+	if f != nil {
+		sh.free, f.next = f.next, nil
+		sh.nfree--
+	} else {
+		f = &flight{done: make(chan struct{}, 1)}
+	}
+	f.epoch = epoch
+	f.refs.Store(1)
+	sh.flights[h] = f
+	sh.flightMu.Unlock()
+	return f, true
+}
+
+// fly runs the query of flight f, which the caller leads, fills the cache
+// with its answer and releases its waiters.
+//
+// It takes the shard's write lock once, to fill; it then removes the
+// flight under flightMu before signalling, so that a lookup that begins
+// after the waiters return cannot join a finished query, which would serve
+// its answer without the freshness check.
+func (s *Store) fly(ctx context.Context, sh *shard, h apikey.Hash, f *flight) (apikey.Record, error) {
 	s.lookups.Add(1)
 	rec, err := s.next.GetByHash(ctx, h)
 
-	// Fill and forget the flight before releasing its waiters: a lookup
-	// that begins after they return must not join a finished query, which
-	// would serve its answer without the freshness check.
-	sh.mu.Lock()
-	if sh.flights[h] == f {
-		delete(sh.flights, h)
-	}
-	if f.epoch == sh.epoch { // else invalidated meanwhile: rec may be stale
+	sh.lock()
+	if f.epoch == sh.epoch.Load() { // else invalidated meanwhile: rec may be stale
 		switch {
 		case err == nil:
+			sh.unknown.remove(h)
+			if e := sh.known[h]; e != nil {
+				e.rec, e.expires = rec, clock.Mono()+int64(s.maxAge)
+				break
+			}
 			if len(sh.known) >= s.perShard {
 				evictOne(sh.known)
 			}
 			sh.known[h] = &entry{rec: rec, expires: clock.Mono() + int64(s.maxAge)}
 		case errors.Is(err, store.ErrNotFound):
-			if len(sh.unknown) >= s.perShardNo {
-				evictOne(sh.unknown)
-			}
-			sh.unknown[h] = struct{}{}
+			delete(sh.known, h)
+			sh.unknown.add(h)
 		}
 	}
 	sh.mu.Unlock()
+
+	sh.flightMu.Lock()
+	if sh.flights[h] == f {
+		delete(sh.flights, h)
+	}
+	if f.refs.Load() == 1 {
+		// No waiter, and none can join now: reuse it at once, unsignalled.
+		sh.recycle(f)
+		sh.flightMu.Unlock()
+		return rec, err
+	}
+	sh.flightMu.Unlock()
 	f.rec, f.err = rec, err
-	close(f.done)
+	f.done <- struct{}{}
+	sh.release(f)
+	return rec, err
+}
+
+// release drops a reference to f, which is out of the table or still
+// has its leader's reference; the last one recycles it.
+func (sh *shard) release(f *flight) {
+	if f.refs.Add(-1) != 0 {
+		return
+	}
+	select {
+	case <-f.done: // the signal, put back by every waiter that took it
+		sh.flightMu.Lock()
+		sh.recycle(f)
+		sh.flightMu.Unlock()
+	default:
+		// Cannot happen; were it to, a flight whose signal is astray is
+		// left to the garbage collector rather than reused.
+	}
+}
+
+// recycle puts f, which no one holds, on the free list. The caller holds
+// flightMu.
+func (sh *shard) recycle(f *flight) {
+	f.rec, f.err = apikey.Record{}, nil // hold no record for the GC
+	if sh.nfree >= maxFree {
+		return
+	}
+	f.next = sh.free
+	sh.free = f
+	sh.nfree++
+}
+
+// shape returns the number of slots of a group and of groups of a shard
+// that holds at most n unknown hashes: as many as can be, in groups of
+// four to eight (n if n < 4), preferring larger groups. It loses at most 3
+// of n.
+func shape(n int) (w, groups int) {
+	if n < 4 {
+		return n, 1
+	}
+	for try := ways; try >= 4; try-- {
+		if g := n / try; g*try > groups*w {
+			w, groups = try, g
+		}
+	}
+	return w, groups
+}
+
+// lock takes the shard's write lock.
+func (sh *shard) lock() {
+	sh.mu.Lock()
+	sh.writeLocks++
 }
 
 // evictOne deletes an arbitrary entry: Go starts each map iteration at a
@@ -396,36 +616,103 @@ func evictOne[V any](m map[apikey.Hash]V) {
 	}
 }
 
+// An unknownSet is a set of hashes in fixed memory: groups of ways slots
+// each (at most 8), a hash living in any slot of the group its bytes 8 to
+// 15 select (the shard uses byte 1). used has a bit per slot in use. When
+// its group is full, a new hash replaces one at random. The shard's lock
+// guards it.
+//
+// The group is chosen from the hash itself, without a secret: a client who
+// makes many keys to crowd one group gains nothing, since only unknown
+// hashes live there. Its keys cost one store lookup each, as random keys
+// would, and evict others' bogus hashes one for one, as random keys would.
+type unknownSet struct {
+	slots []apikey.Hash // len(used)*ways
+	used  []uint8
+	ways  int
+	n     int // hashes held
+}
+
+// group returns the index of h's group: bytes 8 to 15, reduced to the
+// number of groups by a multiply (Lemire's reduction, unbiased enough and
+// cheaper than a division).
+func (u *unknownSet) group(h apikey.Hash) int {
+	hi, _ := bits.Mul64(binary.LittleEndian.Uint64(h[8:16]), uint64(len(u.used)))
+	return int(hi)
+}
+
+// find returns the group of h and the slot holding it, or -1.
+func (u *unknownSet) find(h apikey.Hash) (g, slot int) {
+	g = u.group(h)
+	used := u.used[g]
+	base := g * u.ways
+	for i := range u.ways {
+		if used&(1<<i) != 0 && u.slots[base+i] == h {
+			return g, i
+		}
+	}
+	return g, -1
+}
+
+func (u *unknownSet) has(h apikey.Hash) bool {
+	_, i := u.find(h)
+	return i >= 0
+}
+
+func (u *unknownSet) add(h apikey.Hash) {
+	g, i := u.find(h)
+	if i >= 0 {
+		return
+	}
+	free := ^u.used[g] & uint8(int(1)<<u.ways-1) // the free slots
+	if free != 0 {
+		i = bits.TrailingZeros8(free)
+		u.n++
+	} else {
+		i = rand.IntN(u.ways)
+	}
+	u.slots[g*u.ways+i] = h
+	u.used[g] |= 1 << i
+}
+
+func (u *unknownSet) remove(h apikey.Hash) {
+	g, i := u.find(h)
+	if i < 0 {
+		return
+	}
+	u.used[g] &^= 1 << i
+	u.n--
+}
+
 // invalidate removes h from the cache and makes lookups under way for it
 // unable to fill the cache; later lookups start a new query.
 func (s *Store) invalidate(h apikey.Hash) {
 	sh := s.shard(h)
-	sh.mu.Lock()
-	sh.epoch++
+	sh.lock()
+	sh.epoch.Add(1)
 	delete(sh.known, h)
-	delete(sh.unknown, h)
-	delete(sh.flights, h)
+	sh.unknown.remove(h)
 	sh.mu.Unlock()
 }
 
 // invalidateAll empties the cache of records, when it cannot tell which
-// key changed.
+// key changed. It keeps unknown hashes: changes do not make them known.
 func (s *Store) invalidateAll() {
 	for i := range s.shards {
 		sh := &s.shards[i]
-		sh.mu.Lock()
-		sh.epoch++
+		sh.lock()
+		sh.epoch.Add(1)
 		clear(sh.known)
-		clear(sh.flights)
 		sh.mu.Unlock()
 	}
 }
 
 // Create passes through, then forgets the key's hash if it was cached as
-// unknown. See [store.Store.Create].
+// unknown: when the store created it, and when it cannot tell. See
+// [store.Store.Create].
 func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
 	got, err := s.next.Create(ctx, rec, idem)
-	if err == nil {
+	if err == nil || !store.IsAnswer(err) {
 		s.invalidate(rec.Hash)
 	}
 	return got, err
@@ -463,6 +750,9 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
 	old, created, err := s.next.Rotate(ctx, owner, id, next, overlapEnd)
 	s.afterChange(err, old.Hash, next.Hash)
+	if err != nil && !store.IsAnswer(err) {
+		s.invalidate(next.Hash) // it may have been stored
+	}
 	return old, created, err
 }
 
@@ -489,8 +779,8 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]ap
 
 // afterChange forgets the keys a change made through this Store changed.
 // If the outcome is unknown (the store failed, or the context ended), the
-// whole cache is emptied: the change may have happened. A refusal by the
-// store's contract changed nothing.
+// whole cache of records is emptied: the change may have happened. A
+// refusal by the store's contract changed nothing.
 func (s *Store) afterChange(err error, changed ...apikey.Hash) {
 	switch {
 	case err == nil:
@@ -558,5 +848,6 @@ func (s *Store) pollOnce(pos string, timeout time.Duration) string {
 		s.invalidateAll()
 	}
 	s.freshUntil.Store(start + int64(s.bound))
+	s.polls.Add(1)
 	return next
 }

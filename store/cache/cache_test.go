@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,6 +46,7 @@ type spy struct {
 	hold     chan struct{} // if set, the next lookup waits on it after reading
 	held     chan struct{} // closed when that lookup has read
 	feedErr  error
+	feedHang bool         // if set, polls wait until their context ends
 	lookupFn func() error // if set, a lookup fails with its result
 }
 
@@ -75,8 +78,12 @@ func (s *spy) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, erro
 func (s *spy) Changes(ctx context.Context, since string) ([]apikey.Hash, string, error) {
 	s.polls.Add(1)
 	s.mu.Lock()
-	err := s.feedErr
+	err, hang := s.feedErr, s.feedHang
 	s.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return nil, "", ctx.Err()
+	}
 	if err != nil {
 		return nil, "", err
 	}
@@ -90,11 +97,12 @@ func (s *spy) set(f func(*spy)) {
 }
 
 // holdNext makes the next lookup stop after reading the store, until
-// release is called; read is closed once it has read.
+// release is called (once or more: defer it, so that a failing test
+// releases the lookup); read is closed once it has read.
 func (s *spy) holdNext() (read <-chan struct{}, release func()) {
 	hold, held := make(chan struct{}), make(chan struct{})
 	s.set(func(s *spy) { s.hold, s.held = hold, held })
-	return held, func() { close(hold) }
+	return held, sync.OnceFunc(func() { close(hold) })
 }
 
 func newCache(t *testing.T, next store.Store, opts ...cache.Option) *cache.Store {
@@ -107,27 +115,46 @@ func newCache(t *testing.T, next store.Store, opts ...cache.Option) *cache.Store
 	return c
 }
 
-// waitFresh waits until the cache has polled the feed once, so that it
-// serves cached records.
-func waitFresh(t *testing.T, s *spy, c *cache.Store, h apikey.Hash) {
+// waitLimit bounds every wait of these tests: long enough for a loaded
+// machine, short enough that a regression fails instead of hanging.
+const waitLimit = 30 * time.Second
+
+// waitFor waits until cond holds, polling it; the test fails if it does
+// not within waitLimit.
+func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		before := s.lookups.Load()
-		if _, err := c.GetByHash(context.Background(), h); err != nil && !errors.Is(err, store.ErrNotFound) {
-			t.Fatal(err)
-		}
-		if _, err := c.GetByHash(context.Background(), h); err != nil && !errors.Is(err, store.ErrNotFound) {
-			t.Fatal(err)
-		}
-		if s.lookups.Load()-before <= 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cache never started serving")
+	end := time.Now().Add(waitLimit)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("waited %v for %s", waitLimit, what)
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// waitFresh waits until the cache has polled its feed once, so that it
+// serves cached records. Only tests with a long bound rely on it staying
+// fresh: a short bound lapses whenever the poll is late.
+func waitFresh(t *testing.T, c *cache.Store) {
+	t.Helper()
+	waitFor(t, "the first poll of the change feed", func() bool { return c.Stats().Polls >= 1 })
+}
+
+// waitPollsAfter waits until two polls that began after the call have
+// completed: the first to complete may have begun before the call, the
+// second began after the first completed. Both succeeded.
+func waitPollsAfter(t *testing.T, c *cache.Store) {
+	t.Helper()
+	p := c.Stats().Polls
+	waitFor(t, "two polls of the change feed", func() bool { return c.Stats().Polls >= p+2 })
+}
+
+// timeout returns a context that ends after waitLimit, for a call that a
+// regression could make wait forever.
+func timeout(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	t.Cleanup(cancel)
+	return ctx
 }
 
 func addKey(t *testing.T, st store.Store) apikey.Record {
@@ -151,9 +178,12 @@ const owner = "acct_cache"
 
 func TestHitsDoNotReachTheStore(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour)) // fresh from the first poll on
 	rec := addKey(t, s)
-	waitFresh(t, s, c, rec.Hash)
+	waitFresh(t, c)
+	if _, err := c.GetByHash(context.Background(), rec.Hash); err != nil {
+		t.Fatal(err)
+	}
 	before := s.lookups.Load()
 	for range 1000 {
 		got, err := c.GetByHash(context.Background(), rec.Hash)
@@ -174,9 +204,9 @@ func TestHitsDoNotReachTheStore(t *testing.T) {
 
 func TestUnknownKeysAreCachedAndBounded(t *testing.T) {
 	s := newSpy()
-	const max = 64 * 32 // 32 per shard: 100 keys never overflow one
+	const max = 64 * 32 // 32 per shard: 100 keys never fill a group of 8
 	c := newCache(t, s, cache.WithMaxUnknown(max))
-	waitFresh(t, s, c, apikey.Hash{1})
+	waitFresh(t, c) // its first poll invalidates: no fill may be lost to it
 	ctx := context.Background()
 
 	// A client replaying the same bogus keys reaches the store once per key.
@@ -196,14 +226,199 @@ func TestUnknownKeysAreCachedAndBounded(t *testing.T) {
 	if n := s.lookups.Load() - before; n != int64(len(bogus)) {
 		t.Errorf("1000 lookups of 100 bogus keys reached the store %d times, want 100", n)
 	}
-	// A flood of distinct keys never grows the set past its bound.
+	// A flood of distinct keys never grows the set past its bound, and
+	// fills it.
 	for range 20 * max {
 		sec, _ := apikey.Generate(apikey.Test)
 		_, _ = c.GetByHash(ctx, sec.Hash())
 	}
-	if st := c.Stats(); st.Unknown > max || st.Unknown < max/2 {
+	if st := c.Stats(); st.Unknown > max || st.Unknown < max*9/10 {
 		t.Errorf("after a flood, %d unknown hashes cached, want at most %d (and the set in use)", st.Unknown, max)
 	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.GetByHash(ctx, bogus[0]) }); n != 0 {
+		t.Errorf("an unknown hit allocates %v times", n)
+	}
+}
+
+// TestUnknownKeysWhileTheFeedIsLate: whether the feed fails or hangs, and
+// long after known records have stopped being served, a replayed flood of
+// bogus keys reaches the store once per key, never again.
+func TestUnknownKeysWhileTheFeedIsLate(t *testing.T) {
+	for name, late := range map[string]func(*spy){
+		"failing": func(s *spy) { s.feedErr = errors.New("connection refused") },
+		"hanging": func(s *spy) { s.feedHang = true },
+	} {
+		t.Run(name, func(t *testing.T) {
+			s := newSpy()
+			c := newCache(t, s, cache.WithBound(20*time.Millisecond))
+			rec := addKey(t, s)
+			waitFresh(t, c)
+			ctx := context.Background()
+			s.set(late)
+			// Wait for the event: known records no longer served.
+			waitFor(t, "the cache to stop serving its records", func() bool {
+				before := s.lookups.Load()
+				_, _ = c.GetByHash(ctx, rec.Hash)
+				_, _ = c.GetByHash(ctx, rec.Hash)
+				return s.lookups.Load()-before == 2
+			})
+
+			bogus := make([]apikey.Hash, 500)
+			for i := range bogus {
+				sec, _ := apikey.Generate(apikey.Live)
+				bogus[i] = sec.Hash()
+			}
+			flood := func() {
+				t.Helper()
+				for _, h := range bogus {
+					if _, err := c.GetByHash(ctx, h); !errors.Is(err, store.ErrNotFound) {
+						t.Fatalf("a bogus key: %v, want ErrNotFound", err)
+					}
+				}
+			}
+			before := s.lookups.Load()
+			flood()
+			if n := s.lookups.Load() - before; n != int64(len(bogus)) {
+				t.Errorf("the first pass of %d bogus keys made %d lookups", len(bogus), n)
+			}
+			before = s.lookups.Load()
+			for range 5 {
+				flood()
+			}
+			if n := s.lookups.Load() - before; n != 0 {
+				t.Errorf("replaying the flood 5 times with the feed %s made %d lookups, want 0", name, n)
+			}
+			// And known records are still not served from memory.
+			if _, err := c.GetByHashLocal(rec.Hash); err != store.ErrWouldBlock {
+				t.Errorf("GetByHashLocal of a known key with the feed %s = %v, want ErrWouldBlock", name, err)
+			}
+		})
+	}
+}
+
+// TestGetByHashLocal: GetByHashLocal answers exactly when GetByHash would
+// answer from memory, with the same answer, without allocating; otherwise
+// it returns ErrWouldBlock, and GetByHash then goes to the store.
+func TestGetByHashLocal(t *testing.T) {
+	s := newSpy()
+	c := newCache(t, s, cache.WithBound(time.Hour))
+	waitFresh(t, c)
+	ctx := context.Background()
+
+	// same checks one hash of c over s: if GetByHashLocal answers,
+	// GetByHash answers the same without the store; if not, GetByHash asks
+	// the store. It returns what GetByHashLocal returned.
+	same := func(t *testing.T, s *spy, c *cache.Store, h apikey.Hash) (apikey.Record, error) {
+		t.Helper()
+		rec, err := c.GetByHashLocal(h)
+		before := s.lookups.Load()
+		got, gotErr := c.GetByHash(ctx, h)
+		n := s.lookups.Load() - before
+		if err == store.ErrWouldBlock {
+			if n == 0 {
+				t.Errorf("GetByHashLocal = ErrWouldBlock, but GetByHash answered from memory (%v, %v)", got.ID, gotErr)
+			}
+			return rec, err
+		}
+		if n != 0 {
+			t.Errorf("GetByHashLocal answered (%v, %v), but GetByHash asked the store", rec.ID, err)
+		}
+		if gotErr != err || !reflect.DeepEqual(got, rec) {
+			t.Errorf("GetByHashLocal = %v, %v; GetByHash = %v, %v", rec.ID, err, got.ID, gotErr)
+		}
+		return rec, err
+	}
+	want := func(t *testing.T, what string, got, want error) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s: GetByHashLocal = %v, want %v", what, got, want)
+		}
+	}
+
+	rec := addKey(t, s)
+	_, err := same(t, s, c, rec.Hash)
+	want(t, "a key not yet looked up", err, store.ErrWouldBlock)
+	got, err := same(t, s, c, rec.Hash)
+	want(t, "a cached key", err, nil)
+	if got.ID != rec.ID {
+		t.Errorf("GetByHashLocal of a cached key = %v, want %v", got.ID, rec.ID)
+	}
+
+	sec, _ := apikey.Generate(apikey.Live)
+	bogus := sec.Hash()
+	_, err = same(t, s, c, bogus)
+	want(t, "a hash never looked up", err, store.ErrWouldBlock)
+	_, err = same(t, s, c, bogus)
+	want(t, "a hash cached as unknown", err, store.ErrNotFound)
+
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.GetByHashLocal(rec.Hash) }); n != 0 {
+		t.Errorf("GetByHashLocal of a cached key allocates %v times", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { _, _ = c.GetByHashLocal(bogus) }); n != 0 {
+		t.Errorf("GetByHashLocal of an unknown hash allocates %v times", n)
+	}
+
+	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	_, err = same(t, s, c, rec.Hash)
+	want(t, "a key just revoked", err, store.ErrWouldBlock)
+	if got, err := same(t, s, c, rec.Hash); err != nil || !got.Revoked() {
+		t.Errorf("GetByHashLocal of the revoked key, cached again = revoked %v, %v", got.Revoked(), err)
+	}
+
+	created := apikey.Record{
+		ID: uuid.New(), Owner: owner, Name: "late", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
+		Scopes: scope.NewSet(scope.LinksRead), Hash: bogus, CreatedAt: time.Now(),
+	}
+	if _, err := c.Create(ctx, created, store.Idempotency{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = same(t, s, c, bogus)
+	want(t, "a hash cached as unknown, then created", err, store.ErrWouldBlock)
+
+	t.Run("expired entries", func(t *testing.T) {
+		c := newCache(t, s, cache.WithBound(time.Hour), cache.WithMaxAge(time.Nanosecond))
+		waitFresh(t, c)
+		rec := addKey(t, s)
+		for range 3 {
+			_, err := same(t, s, c, rec.Hash)
+			want(t, "a record past its max age", err, store.ErrWouldBlock)
+		}
+	})
+	t.Run("stale", func(t *testing.T) {
+		s := newSpy()
+		c := newCache(t, s, cache.WithBound(20*time.Millisecond))
+		rec := addKey(t, s)
+		waitFresh(t, c)
+		sec, _ := apikey.Generate(apikey.Live)
+		if _, err := c.GetByHash(ctx, sec.Hash()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		s.set(func(s *spy) { s.feedErr = errors.New("connection refused") })
+		waitFor(t, "the cache to stop serving its records", func() bool {
+			_, _ = c.GetByHash(ctx, rec.Hash)
+			_, err := c.GetByHashLocal(rec.Hash)
+			return err == store.ErrWouldBlock
+		})
+		_, err := same(t, s, c, rec.Hash)
+		want(t, "a record after the feed failed for a bound", err, store.ErrWouldBlock)
+		_, err = same(t, s, c, sec.Hash())
+		want(t, "an unknown hash after the feed failed for a bound", err, store.ErrNotFound)
+	})
+	t.Run("closed", func(t *testing.T) {
+		c := newCache(t, s, cache.WithBound(time.Hour))
+		waitFresh(t, c)
+		rec := addKey(t, s)
+		sec, _ := apikey.Generate(apikey.Live)
+		_, _ = c.GetByHash(ctx, rec.Hash)
+		_, _ = c.GetByHash(ctx, sec.Hash())
+		c.Close()
+		_, err := same(t, s, c, rec.Hash)
+		want(t, "a cached key after Close", err, store.ErrWouldBlock)
+		_, err = same(t, s, c, sec.Hash())
+		want(t, "an unknown hash after Close", err, store.ErrWouldBlock)
+	})
 }
 
 func TestKnownKeysAreBounded(t *testing.T) {
@@ -224,16 +439,18 @@ func TestKnownKeysAreBounded(t *testing.T) {
 
 func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour)) // no poll may invalidate meanwhile
 	rec := addKey(t, s)
-	waitFresh(t, s, c, apikey.Hash{3})
+	waitFresh(t, c)
 	before := s.lookups.Load()
+	ctx := timeout(t) // a regression fails the waiters instead of hanging
 	read, release := s.holdNext()
+	defer release()
 	const n = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	wg.Go(func() {
-		got, err := c.GetByHash(context.Background(), rec.Hash)
+		got, err := c.GetByHash(ctx, rec.Hash)
 		if err == nil && got.ID != rec.ID {
 			err = errors.New("wrong record")
 		}
@@ -242,16 +459,14 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	<-read // the first miss is querying; the others join it
 	for range n - 1 {
 		wg.Go(func() {
-			got, err := c.GetByHash(context.Background(), rec.Hash)
+			got, err := c.GetByHash(ctx, rec.Hash)
 			if err == nil && got.ID != rec.ID {
 				err = errors.New("wrong record")
 			}
 			errs <- err
 		})
 	}
-	for c.Stats().Misses < n {
-		time.Sleep(time.Millisecond)
-	}
+	waitFor(t, "every request to miss", func() bool { return c.Stats().Misses >= n })
 	release()
 	wg.Wait()
 	close(errs)
@@ -265,11 +480,15 @@ func TestConcurrentMissesShareOneQuery(t *testing.T) {
 	}
 }
 
+// TestWaiterGivesUpAlone: a request waiting on another's query gives up
+// when its context ends; the query and its leader go on.
 func TestWaiterGivesUpAlone(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	rec := addKey(t, s)
+	waitFresh(t, c)
 	read, release := s.holdNext()
+	defer release()
 	done := make(chan error)
 	go func() {
 		_, err := c.GetByHash(context.Background(), rec.Hash)
@@ -277,13 +496,23 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 	}()
 	<-read
 	ctx, cancel := context.WithCancel(context.Background())
+	waiter := make(chan error)
+	misses := c.Stats().Misses
+	go func() {
+		_, err := c.GetByHash(ctx, rec.Hash)
+		waiter <- err
+	}()
+	waitFor(t, "the waiter to miss", func() bool { return c.Stats().Misses > misses })
 	cancel()
-	if _, err := c.GetByHash(ctx, rec.Hash); !errors.Is(err, context.Canceled) {
+	if err := <-waiter; !errors.Is(err, context.Canceled) {
 		t.Errorf("a cancelled waiter got %v, want context.Canceled", err)
 	}
 	release()
 	if err := <-done; err != nil {
 		t.Errorf("the first client failed because another gave up: %v", err)
+	}
+	if got, err := c.GetByHash(timeout(t), rec.Hash); err != nil || got.ID != rec.ID {
+		t.Errorf("a lookup after the shared one: %v, %v", got.ID, err)
 	}
 }
 
@@ -292,9 +521,9 @@ func TestWaiterGivesUpAlone(t *testing.T) {
 // contexts and succeed.
 func TestLeaderGivesUpAlone(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	rec := addKey(t, s)
-	waitFresh(t, s, c, apikey.Hash{4})
+	waitFresh(t, c)
 	read, release := s.holdNext()
 	defer release()
 	leaderCtx, cancelLeader := context.WithCancel(context.Background())
@@ -307,15 +536,13 @@ func TestLeaderGivesUpAlone(t *testing.T) {
 	waiter := make(chan error)
 	misses := c.Stats().Misses
 	go func() {
-		got, err := c.GetByHash(context.Background(), rec.Hash)
+		got, err := c.GetByHash(timeout(t), rec.Hash)
 		if err == nil && got.ID != rec.ID {
 			err = errors.New("wrong record")
 		}
 		waiter <- err
 	}()
-	for c.Stats().Misses == misses {
-		time.Sleep(time.Millisecond) // until the waiter has joined
-	}
+	waitFor(t, "the waiter to join", func() bool { return c.Stats().Misses > misses })
 	cancelLeader()
 	if err := <-leader; !errors.Is(err, context.Canceled) {
 		t.Errorf("the leader got %v, want context.Canceled", err)
@@ -325,12 +552,82 @@ func TestLeaderGivesUpAlone(t *testing.T) {
 	}
 }
 
+// TestSharedQueriesUnderChurn: many requests over a few keys, with slow
+// queries and requests giving up, each get the answer for their own key.
+// Finished queries are reused; under -race this also checks that one is
+// never reused while a waiter still reads it.
+func TestSharedQueriesUnderChurn(t *testing.T) {
+	s := newSpy()
+	c := newCache(t, s, cache.WithBound(time.Hour))
+	waitFresh(t, c)
+	var recs []apikey.Record
+	for range 4 {
+		recs = append(recs, addKey(t, s))
+	}
+	var bogus []apikey.Hash
+	for range 4 {
+		sec, _ := apikey.Generate(apikey.Live)
+		bogus = append(bogus, sec.Hash())
+	}
+	s.set(func(s *spy) {
+		s.lookupFn = func() error { time.Sleep(50 * time.Microsecond); return nil }
+	})
+	base := timeout(t) // a lost wake-up fails instead of hanging
+	var wg sync.WaitGroup
+	errs := make(chan error, 1)
+	report := func(err error) {
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 300 {
+				ctx, cancel := context.WithCancel(base)
+				if (g+i)%5 == 0 {
+					cancel() // some give up at once; others later, while waiting
+				} else if (g+i)%7 == 0 {
+					go cancel()
+				}
+				rec := recs[(g+i)%len(recs)]
+				got, err := c.GetByHash(ctx, rec.Hash)
+				switch {
+				case errors.Is(err, context.Canceled):
+				case err != nil:
+					report(err)
+				case got.ID != rec.ID:
+					report(fmt.Errorf("the lookup of key %s returned key %s", rec.ID, got.ID))
+				}
+				h := bogus[(g+i)%len(bogus)]
+				if _, err := c.GetByHash(ctx, h); err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, context.Canceled) {
+					report(err)
+				}
+				cancel()
+				if i%50 == 0 { // a change of unknown outcome: the cache forgets its records
+					gone, cancel := context.WithCancel(context.Background())
+					cancel()
+					_, _ = c.Update(gone, owner, recs[0].ID, store.Update{Name: "x"})
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
 func TestRevokeThroughTheCacheIsImmediate(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	rec := addKey(t, s)
-	waitFresh(t, s, c, rec.Hash)
+	waitFresh(t, c)
 	ctx := context.Background()
+	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +642,7 @@ func TestRevokeThroughTheCacheIsImmediate(t *testing.T) {
 func TestChangesThroughTheCacheAreImmediate(t *testing.T) {
 	s := newSpy()
 	c := newCache(t, s, cache.WithBound(time.Hour)) // the feed would take an hour
-	waitFresh(t, s, c, addKey(t, s).Hash)
+	waitFresh(t, c)
 	ctx := context.Background()
 	cached := func(rec apikey.Record) {
 		t.Helper()
@@ -415,7 +712,7 @@ func TestFailedChangeEmptiesTheCache(t *testing.T) {
 	s := newSpy()
 	c := newCache(t, s, cache.WithBound(time.Hour))
 	rec := addKey(t, s)
-	waitFresh(t, s, c, rec.Hash)
+	waitFresh(t, c)
 	ctx := context.Background()
 	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
 		t.Fatal(err)
@@ -448,12 +745,13 @@ func TestFailedChangeEmptiesTheCache(t *testing.T) {
 // lookup begun after the revocation must not join it.
 func TestRevokeDuringALookup(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour)) // fresh: a stale fill would be served
 	rec := addKey(t, s)
-	waitFresh(t, s, c, addKey(t, s).Hash)
+	waitFresh(t, c)
 	ctx := context.Background()
 
 	read, release := s.holdNext()
+	defer release()
 	staleDone := make(chan apikey.Record)
 	go func() {
 		got, _ := c.GetByHash(ctx, rec.Hash)
@@ -463,7 +761,7 @@ func TestRevokeDuringALookup(t *testing.T) {
 	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.GetByHash(ctx, rec.Hash) // must not wait on the held lookup
+	got, err := c.GetByHash(timeout(t), rec.Hash) // must not wait on the held lookup
 	if err != nil || !got.Revoked() {
 		t.Fatalf("a lookup after Revoke = revoked %v, %v", got.Revoked(), err)
 	}
@@ -479,36 +777,37 @@ func TestRevokeDuringALookup(t *testing.T) {
 }
 
 // TestChangesThroughAnotherInstance: two caches over one store, as two app
-// instances over one database. A revocation through B is seen by A within
-// the bound, without a store query per request.
+// instances over one database. A revocation through B is seen by A once A
+// has polled the feed, without a store query per request before that.
 func TestChangesThroughAnotherInstance(t *testing.T) {
 	s := newSpy()
 	const bound = 100 * time.Millisecond
 	a := newCache(t, s, cache.WithBound(bound))
 	b := newCache(t, s, cache.WithBound(bound))
 	rec := addKey(t, s)
-	waitFresh(t, s, a, rec.Hash)
+	waitFresh(t, a)
 	ctx := context.Background()
 
-	before := s.lookups.Load()
-	for range 100 {
-		if _, err := a.GetByHash(ctx, rec.Hash); err != nil {
-			t.Fatal(err)
+	// A serves the key from memory: 100 requests in a row without a
+	// query. The bound is short, so a late poll may interrupt a run; wait
+	// for a clean one.
+	waitFor(t, "A to serve 100 requests from its cache", func() bool {
+		before := s.lookups.Load()
+		for range 100 {
+			if _, err := a.GetByHash(ctx, rec.Hash); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	if n := s.lookups.Load() - before; n != 0 {
-		t.Fatalf("A made %d store queries for 100 requests before the revocation", n)
-	}
+		return s.lookups.Load() == before
+	})
 	if _, err := b.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	revoked := time.Now()
-	// The bound is a guarantee: from revocation + bound on, A never
-	// answers with the active record.
-	time.Sleep(time.Until(revoked.Add(bound)))
+	// Two polls of A that began after the revocation have read it.
+	waitPollsAfter(t, a)
 	got, err := a.GetByHash(ctx, rec.Hash)
 	if err != nil || !got.Revoked() {
-		t.Errorf("one bound after a revocation through B, A answers revoked=%v, %v", got.Revoked(), err)
+		t.Errorf("after polling the feed, A answers revoked=%v, %v", got.Revoked(), err)
 	}
 }
 
@@ -525,11 +824,14 @@ func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 	}
 	defer c.Close()
 	rec := addKey(t, s)
-	waitFresh(t, s, c, rec.Hash)
+	waitFresh(t, c)
 	ctx := context.Background()
 
 	s.set(func(s *spy) { s.feedErr = errors.New("connection refused") })
 	failedAt := time.Now()
+	// A deadline, not a guess at when something happens: every poll that
+	// succeeds from now on began before failedAt, so from failedAt + bound
+	// on the cache must not serve its records, however late this wakes.
 	time.Sleep(time.Until(failedAt.Add(bound)))
 	before := s.lookups.Load()
 	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
@@ -538,16 +840,14 @@ func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 	if s.lookups.Load() == before {
 		t.Fatal("a cached record was served one bound after the feed stopped answering")
 	}
-	if !strings.Contains(logs.String(), "connection refused") {
-		t.Errorf("the failed poll was not logged: %q", logs.String())
-	}
+	waitFor(t, "the failed poll to be logged", func() bool { return strings.Contains(logs.String(), "connection refused") })
 
 	// A revocation made while the feed was down is caught up on.
 	if _, err := s.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	s.set(func(s *spy) { s.feedErr = nil })
-	waitFresh(t, s, c, rec.Hash)
+	waitPollsAfter(t, c)
 	if got, _ := c.GetByHash(ctx, rec.Hash); !got.Revoked() {
 		t.Error("after healing, the cache serves a key revoked during the outage")
 	}
@@ -555,9 +855,9 @@ func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 
 func TestStoreFailureIsNotCached(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	rec := addKey(t, s)
-	waitFresh(t, s, c, apikey.Hash{2})
+	waitFresh(t, c)
 	down := errors.New("connection reset by peer")
 	s.set(func(s *spy) { s.lookupFn = func() error { return down } })
 	if _, err := c.GetByHash(context.Background(), rec.Hash); !errors.Is(err, down) {
@@ -603,6 +903,9 @@ func TestStoreWithoutFeedKeepsRecordsOneBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	revoked := time.Now()
+	// A deadline, not a guess at when something happens: the record was
+	// cached before revoked, so from revoked + bound on it must not be
+	// served, however late this wakes. There is no feed to wait on.
 	time.Sleep(time.Until(revoked.Add(bound)))
 	if got, _ := c.GetByHash(ctx, rec.Hash); !got.Revoked() {
 		t.Error("without a change feed, a record outlived the bound")
@@ -611,12 +914,17 @@ func TestStoreWithoutFeedKeepsRecordsOneBound(t *testing.T) {
 
 func TestCreateForgetsUnknownHash(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	sec, _ := apikey.Generate(apikey.Live)
-	waitFresh(t, s, c, sec.Hash())
+	waitFresh(t, c)
 	ctx := context.Background()
-	if _, err := c.GetByHash(ctx, sec.Hash()); !errors.Is(err, store.ErrNotFound) {
-		t.Fatal(err)
+	for range 2 {
+		if _, err := c.GetByHash(ctx, sec.Hash()); !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	if st := c.Stats(); st.UnknownHits != 1 || st.Unknown != 1 {
+		t.Fatalf("the hash was not cached as unknown: %+v", st)
 	}
 	rec := apikey.Record{
 		ID: uuid.New(), Owner: owner, Name: "late", Prefix: sec.DisplayPrefix(), Mode: apikey.Live,
@@ -627,6 +935,9 @@ func TestCreateForgetsUnknownHash(t *testing.T) {
 	}
 	if got, err := c.GetByHash(ctx, sec.Hash()); err != nil || got.ID != rec.ID {
 		t.Errorf("after Create, GetByHash = %v, %v", got.ID, err)
+	}
+	if n := c.Stats().Unknown; n != 0 {
+		t.Errorf("after Create, %d unknown hashes cached, want 0", n)
 	}
 }
 
@@ -651,11 +962,26 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+// TestMaxUnknownIsABound: the set holds at most WithMaxUnknown hashes,
+// whatever n, including sizes that do not fill whole groups.
+func TestMaxUnknownIsABound(t *testing.T) {
+	for _, max := range []int{64, 64 * 3, 1000, 64 * 8, 5000} {
+		c := newCache(t, noFeed{memory.New()}, cache.WithMaxUnknown(max))
+		for range 10 * max {
+			sec, _ := apikey.Generate(apikey.Test)
+			_, _ = c.GetByHash(context.Background(), sec.Hash())
+		}
+		if n := c.Stats().Unknown; n > max || n < max*8/10 {
+			t.Errorf("WithMaxUnknown(%d): %d hashes held after a flood", max, n)
+		}
+	}
+}
+
 // TestLifecycleOverCache: the whole lifecycle works over the cache, and
 // revocation through it is 401-immediate.
 func TestLifecycleOverCache(t *testing.T) {
 	s := newSpy()
-	c := newCache(t, s)
+	c := newCache(t, s, cache.WithBound(time.Hour))
 	keys, err := keyward.New(c)
 	if err != nil {
 		t.Fatal(err)
@@ -663,15 +989,32 @@ func TestLifecycleOverCache(t *testing.T) {
 	defer keys.Close()
 	ctx := context.Background()
 	acct := keys.Owner(owner)
-	sec, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFresh(t, s, c, rec.Hash)
+	waitFresh(t, c)
+	before := s.lookups.Load()
 	for range 10 {
 		if _, err := keys.Verify(ctx, sec.Reveal()); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if n := s.lookups.Load() - before; n != 1 {
+		t.Errorf("10 verifications made %d store lookups, want 1", n)
+	}
+	bogus, _ := apikey.Generate(apikey.Live)
+	for range 10 {
+		if _, err := keys.Verify(ctx, bogus.Reveal()); !errors.Is(err, keyward.ErrUnknownKey) {
+			t.Fatalf("Verify of a bogus key = %v, want ErrUnknownKey", err)
+		}
+	}
+	if n := s.lookups.Load() - before; n != 2 {
+		t.Errorf("10 verifications of a bogus key made %d store lookups, want 1", n-1)
+	}
+	rec, err := keys.Verify(ctx, sec.Reveal())
+	if err != nil {
+		t.Fatal(err)
 	}
 	if _, err := acct.Revoke(ctx, rec.ID); err != nil {
 		t.Fatal(err)
