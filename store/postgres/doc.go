@@ -14,10 +14,16 @@
 //	...
 //	keys, err := keyward.New(st)
 //
-// New does no I/O and never migrates. Give the pool enough idle
-// connections for the verifications in flight (db.SetMaxIdleConns; the
-// default of 2 makes a busy server open and close connections all the
-// time).
+// New does no I/O and never migrates.
+//
+// Size the pool. database/sql opens connections without limit by default,
+// and keeps only 2 idle: a busy server then opens and closes connections
+// all the time, and a flood can take every connection the server allows.
+// Set db.SetMaxOpenConns above the lifecycle's bound on verification
+// lookups in flight (keyward.WithMaxLookups, 10 by default), with room for
+// management calls, last-used writes and a cache's feed (16 is a good
+// start), keep as many idle (db.SetMaxIdleConns), and keep the number of
+// instances times that under the server's max_connections.
 //
 // # Transactions
 //
@@ -69,12 +75,14 @@
 //	replaced_by         uuid: the key this one was rotated to, or NULL
 //	idempotency_key     bytea, 32 bytes: digest of the idempotency key it was created with, or NULL
 //	idempotency_request bytea, 32 bytes: digest of that create's parameters; NULL exactly when idempotency_key is
-//	changed_at          timestamptz: set by the database, for the change feed
+//	changed_at          timestamptz: set by the database, for the change feed of earlier versions
+//	changed_xid         xid8: set by the database, for the change feed
 //
 // with these indexes besides the primary key and <table>_hash_key:
 //
 //	<table>_owner_created_idx  (owner, created_at DESC, id DESC): an owner's keys, newest first
 //	<table>_idempotency_key    UNIQUE (owner, idempotency_key) WHERE idempotency_key IS NOT NULL
+//	<table>_changed_xid_idx    (changed_xid) WHERE changed_xid IS NOT NULL
 //	<table>_changed_at_idx     (changed_at) WHERE changed_at IS NOT NULL
 //
 // The verification lookup, [Store.GetByHash], is one probe of the hash
@@ -113,6 +121,13 @@
 // CREATE INDEX CONCURRENTLY, under that name and definition, and 0004 keeps
 // it. It drops the index on (created_at DESC, id DESC) of migration 0001,
 // which no query reads any more: every listing is one owner's.
+//
+// Migration 0005 orders the change feed by commit (see "Change feed"). It
+// adds the column changed_xid, which is instant, and builds
+// <table>_changed_xid_idx, which reads the whole table and holds writes to
+// it meanwhile: on a large table, its owner may add the column (ADD COLUMN
+// changed_xid xid8) and build the index with CREATE INDEX CONCURRENTLY
+// beforehand, under that name and definition, and 0005 keeps them.
 //
 // # Keys made before owners
 //
@@ -179,26 +194,69 @@
 //
 // Store implements [store.ChangeFeed], so that a verification cache in one
 // instance learns of the changes made through another by polling
-// [Store.Changes], one indexed query a poll.
+// [Store.Changes], one indexed query a poll. The feed is ordered by
+// commit: a change is reported by the first poll that begins after its
+// transaction commits, however long after the UPDATE that is, and not
+// before; no clock is read, and there is no margin to choose.
 //
-// A trigger sets changed_at to the database's clock_timestamp() whenever a
-// key's record changes but for its last use (its name, scopes, metadata,
+// A trigger sets changed_xid to the ID of the transaction that changes a
+// key's record but for its last use (its name, scopes, metadata,
 // expires_at, revoked_at, replaced_by, or its owner), through the store or
-// in raw SQL, and ignores any value an INSERT or UPDATE gives it. A
-// position is the database's now() at the poll that returned it; a poll
-// reports the keys whose changed_at is later than its position less a
-// margin ([DefaultChangeMargin], one minute; [WithChangeMargin]). The
-// margin is there because changed_at is stamped when the row is updated,
-// while the change becomes visible only when its transaction commits: a
-// change is reported as long as its transaction commits within the margin
-// after updating the row. The store's own transactions commit at once; a
-// change made through [Store.WithTx] in a transaction that stays open
-// longer than the margin, a commit delayed longer by a stalled synchronous
-// standby, or the database's clock stepping back by more than the margin
-// may be missed. Changes made within the margin before a position are
-// reported again: delivery is at least once. Only the database's clock is
-// used, never the application's, so positions from one instance are valid
-// in all.
+// in raw SQL, from a subtransaction too (pg_current_xact_id(): 64 bits,
+// never wraps), and ignores any value an INSERT or UPDATE gives it. A
+// position is the snapshot that the poll's query read
+// (pg_current_snapshot()): the transactions it saw committed, as xmin,
+// xmax and the list of those in progress between them. The next poll reads
+// the keys whose changed_xid that snapshot did not see committed and its
+// own snapshot does: those from the position's xmin on, through
+// <table>_changed_xid_idx, less those the position saw
+// (pg_visible_in_snapshot). So a change is reported exactly when its
+// commit becomes visible: a change in a transaction that stays open, that
+// waits for a stalled synchronous standby, or that is prepared for a
+// two-phase commit, is reported by the first poll after it commits, and a
+// key changed once is reported once. A change rolled back is never
+// reported. Positions are a few bytes more for each transaction in
+// progress when they were taken, and valid with any Store on the database.
+//
+// What the feed costs grows with the oldest transaction that writes: a
+// transaction in progress holds back the xmin of every snapshot, so each
+// poll scans the index from the oldest writing transaction still open, in
+// any database of the cluster: the keys changed since it began, read and
+// left out again, until it ends. The caches pay nothing for it (nothing
+// is reported twice), and read-only transactions hold nothing back; a
+// transaction left open for hours holds back vacuum as well, and is a
+// problem of its own. Positions are opaque: those not made by this store,
+// and those of the time-based format of earlier versions, which no process
+// of this version ever made, return [store.ErrInvalidCursor], and so does
+// a position later than the database's current snapshot (the database was
+// restored into another cluster, whose transaction IDs start again, or
+// failed over to a standby that lacks commits the position saw): a
+// verification cache then starts again from an empty cache, rather than
+// miss a change. Call Changes outside any transaction: in one at
+// REPEATABLE READ, every poll would read the transaction's first snapshot.
+//
+// Earlier versions read changed_at, the clock_timestamp() of the UPDATE,
+// less a margin ([WithChangeMargin], now without effect): a change whose
+// transaction committed later than the margin after its UPDATE was never
+// reported, and caches accepted a revoked key until their max age. The
+// trigger still stamps changed_at, and its index is kept, so that
+// instances of earlier versions still running during a rolling upgrade
+// keep their feed.
+//
+// Why not the alternatives. Commit timestamps (pg_xact_commit_timestamp)
+// need track_commit_timestamp, a server setting that takes a restart and
+// that managed services do not always offer, and they are no order either:
+// a transaction's commit timestamp is taken before its commit becomes
+// visible, so a feed by commit timestamp needs a margin again. LISTEN and
+// NOTIFY deliver at commit, but only to a session listening at that
+// moment: a notification sent while an instance's connection is down, or
+// through a pooler in transaction mode, which LISTEN does not survive, is
+// lost, so polling would still have to be the truth, while database/sql
+// has no way to listen without importing a driver. Transaction IDs and
+// snapshots need nothing but the table, work through any pooler and any
+// driver, are the database's own notion of "committed before", and lose
+// nothing while a connection is down: the next poll reads from the last
+// position.
 //
 // # Errors
 //

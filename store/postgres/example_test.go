@@ -116,4 +116,5 @@ func ExampleMigrations() {
 	// 0002_revocation_guard.up.sql
 	// 0003_change_feed.up.sql
 	// 0004_accounts.up.sql
+	// 0005_change_feed_by_commit.up.sql
 }

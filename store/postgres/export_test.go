@@ -17,3 +17,33 @@ func ListQuery(s *Store, owner string, opts store.ListOptions) (string, []any, e
 	query, args, _, err := s.listQuery(owner, opts)
 	return query, args, err
 }
+
+// PositionAhead returns the change-feed position pos with its snapshot
+// moved n transactions later, as a position taken on a database whose
+// transaction IDs had gone further would be.
+func PositionAhead(pos string, n uint64) string {
+	s, err := parsePosition(pos)
+	if err != nil {
+		panic(err)
+	}
+	s.xmin += n
+	s.xmax += n
+	for i := range s.xip {
+		s.xip[i] += n
+	}
+	return s.position()
+}
+
+// ChangesQuery returns the SQL of a poll of s's change feed, and
+// PositionSnapshot the argument it takes for the position pos.
+func ChangesQuery(s *Store) string { return s.q.changes }
+
+// PositionSnapshot returns the snapshot of the change-feed position pos,
+// in PostgreSQL's text form: the argument of [ChangesQuery].
+func PositionSnapshot(pos string) string {
+	snap, err := parsePosition(pos)
+	if err != nil {
+		panic(err)
+	}
+	return snap.String()
+}

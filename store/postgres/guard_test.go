@@ -333,8 +333,12 @@ func TestGuardHoldsForTheApplicationRole(t *testing.T) {
 	if revoked, err := app.RevokeAll(ctx, owner, time.Now()); err != nil || len(revoked) != 2 {
 		t.Fatalf("RevokeAll as the application role = %d keys, %v; want 2", len(revoked), err)
 	}
-	if _, _, err := app.Changes(ctx, ""); err != nil {
+	_, pos, err := app.Changes(ctx, "")
+	if err != nil {
 		t.Fatalf("Changes as the application role: %v", err)
+	}
+	if _, _, err := app.Changes(ctx, pos); err != nil {
+		t.Fatalf("Changes from a position as the application role: %v", err)
 	}
 
 	for _, a := range attacks {

@@ -30,6 +30,7 @@ var migrationFiles = []string{
 	"0002_revocation_guard.up.sql",
 	"0003_change_feed.up.sql",
 	"0004_accounts.up.sql",
+	"0005_change_feed_by_commit.up.sql",
 }
 
 // appliedVersions returns the versions recorded by Migrate for a table.
@@ -469,4 +470,135 @@ func ids(recs []apikey.Record) []uuid.UUID {
 		out[i] = r.ID
 	}
 	return out
+}
+
+// migrateTo applies the first n migration files to table, as Migrate of
+// the release that had n migrations did, and records them.
+func migrateTo(t *testing.T, db *sql.DB, table string, n int) {
+	t.Helper()
+	ctx := context.Background()
+	fsys, err := postgres.Migrations(postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `CREATE TABLE `+table+`_migrations (
+		version    integer     PRIMARY KEY,
+		name       text        NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		t.Fatal(err)
+	}
+	for i, name := range migrationFiles[:n] {
+		b, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, string(b)); err != nil {
+			t.Fatalf("applying %s: %v", name, err)
+		}
+		if _, err := db.ExecContext(ctx, "INSERT INTO "+table+"_migrations (version, name) VALUES ($1, $2)", i+1, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// Migration 0005 during a rolling upgrade: instances of the release before
+// it keep polling by changed_at, which the database still stamps, so they
+// still learn of changes made after it; a position of theirs given to the
+// new store is refused with ErrInvalidCursor, never misread; keys changed
+// before it are not reported again. The owner of a large table may add
+// the column and build its index beforehand: 0005 keeps them.
+func TestMigrate0005RollingUpgrade(t *testing.T) {
+	for _, prebuilt := range []bool{false, true} {
+		t.Run(fmt.Sprint("prebuilt=", prebuilt), func(t *testing.T) {
+			db := pgtest.DB(t)
+			table := pgtest.Schema(t, db) + ".api_keys"
+			ctx := context.Background()
+			migrateTo(t, db, table, 4)
+			raw := func(label string) apikey.Record {
+				rec := newRecord(t)
+				rec.Name = label
+				if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', now())`, rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name); err != nil {
+					t.Fatal(err)
+				}
+				return rec
+			}
+			before, after := raw("revoked before 0005"), raw("revoked after 0005")
+			if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = now() WHERE id = $1", before.ID); err != nil {
+				t.Fatal(err)
+			}
+			// An instance of the earlier release polls by changed_at: its
+			// position is the database's time.
+			var oldPos time.Time
+			if err := db.QueryRowContext(ctx, "SELECT now()").Scan(&oldPos); err != nil {
+				t.Fatal(err)
+			}
+
+			if prebuilt {
+				schema, _, _ := strings.Cut(table, ".")
+				for _, q := range []string{
+					"ALTER TABLE " + table + " ADD COLUMN changed_xid xid8",
+					"CREATE INDEX CONCURRENTLY api_keys_changed_xid_idx ON " + table + " (changed_xid) WHERE changed_xid IS NOT NULL",
+				} {
+					if _, err := db.ExecContext(ctx, q); err != nil {
+						t.Fatalf("%s: %v", q, err)
+					}
+				}
+				var n int
+				if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'api_keys_changed_xid_idx'", schema).Scan(&n); err != nil || n != 1 {
+					t.Fatalf("the prebuilt index: %d, %v", n, err)
+				}
+			}
+			if err := postgres.Migrate(ctx, db, postgres.WithTable(table)); err != nil {
+				t.Fatalf("Migrate to 0005: %v", err)
+			}
+			checkVersions(t, db, table)
+			var indexes int
+			schema, _, _ := strings.Cut(table, ".")
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexdef LIKE '%(changed_xid)%'", schema).Scan(&indexes); err != nil {
+				t.Fatal(err)
+			}
+			if indexes != 1 {
+				t.Errorf("%d indexes on changed_xid after 0005, want 1", indexes)
+			}
+
+			s, err := postgres.New(db, postgres.WithTable(table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			chain := newChain(t, s)
+			if _, err := s.Revoke(ctx, testOwner, after.ID, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			// The earlier release's poll, as it ran it, still sees the change.
+			rows, err := db.QueryContext(ctx, `SELECT k.hash FROM `+table+` k WHERE k.changed_at > $1::timestamptz - interval '1 minute'`, oldPos)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var oldSaw []apikey.Hash
+			for rows.Next() {
+				var h []byte
+				if err := rows.Scan(&h); err != nil {
+					t.Fatal(err)
+				}
+				oldSaw = append(oldSaw, apikey.Hash(h))
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(oldSaw, after.Hash) {
+				t.Error("an instance of the earlier release, polling by changed_at, missed a revocation made after 0005")
+			}
+			// Its position means nothing to the new store.
+			if _, _, err := s.Changes(ctx, timePosition(oldPos)); !errors.Is(err, store.ErrInvalidCursor) {
+				t.Errorf("Changes with a position of the earlier release = %v, want ErrInvalidCursor", err)
+			}
+			changed := chain.poll(t)
+			if !slices.Contains(changed, after.Hash) || slices.Contains(changed, before.Hash) {
+				t.Errorf("the new feed reported the revocation after 0005: %v, the one before: %v; want true, false",
+					slices.Contains(changed, after.Hash), slices.Contains(changed, before.Hash))
+			}
+		})
+	}
 }

@@ -105,9 +105,9 @@ func TestMockMigrateCommitFails(t *testing.T) {
 	mock.ExpectExec(`SELECT pg_advisory_xact_lock\(\$1\)`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`CREATE TABLE IF NOT EXISTS "api_keys_migrations"`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(`SELECT version FROM "api_keys_migrations"`).
-		WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3))
-	mock.ExpectExec(`DROP INDEX "api_keys_created_at_id_idx"`).WillReturnResult(sqlmock.NewResult(0, 0))
-	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(4, "0004_accounts.up.sql").
+		WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3).AddRow(4))
+	mock.ExpectExec(`ADD COLUMN IF NOT EXISTS changed_xid xid8`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(5, "0005_change_feed_by_commit.up.sql").
 		WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(broken)
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/benchkeys"
+	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
@@ -236,4 +237,153 @@ func planProblems(plan, index string, sortOwner bool) []string {
 		problems = append(problems, fmt.Sprintf("%d scans of an index, want 1", scans))
 	}
 	return problems
+}
+
+// A poll of the change feed is one scan of the index on changed_xid, from
+// the position's oldest transaction in progress, in a table of 100,000
+// keys of which 20,000 changed, each owner's keys in a transaction of
+// their own: no Seq Scan and no other index, whether PostgreSQL plans the
+// query for the position at hand or for any.
+func TestChangesPlan(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	ctx := context.Background()
+	const keys, owners, changedOwners = 100_000, 1_000, 200
+	if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+SELECT gen_random_uuid(), 'acct_' || (i % $2), sha256(convert_to('plan key ' || i, 'UTF8')), 'ck_live_plan00', 'plan key', 'live',
+	'{sessions:write,links:read}', now() - i * interval '1 millisecond'
+FROM generate_series(1, $1::int) AS i`, keys, owners); err != nil {
+		t.Fatal(err)
+	}
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, early, err := s.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range changedOwners {
+		if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET name = 'renamed' WHERE owner = $1", fmt.Sprint("acct_", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, "ANALYZE "+table); err != nil {
+		t.Fatal(err)
+	}
+	_, now, err := s.Changes(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The query reads what it should: from the early position, every
+	// changed key; from the current one, none.
+	for _, c := range []struct {
+		name string
+		pos  string
+		want int
+	}{{"early", early, keys / owners * changedOwners}, {"current", now, 0}} {
+		changed, _, err := s.Changes(ctx, c.pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(changed) != c.want {
+			t.Fatalf("from the %s position, %d keys reported, want %d", c.name, len(changed), c.want)
+		}
+	}
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	query := postgres.ChangesQuery(s)
+	args := []any{postgres.PositionSnapshot(now)}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			plan := explain(t, conn, query, args, mode)
+			if problems := changesPlanProblems(plan); len(problems) > 0 {
+				t.Errorf("plan of\n%s\n%s:\n\t%s\n%s", query, mode, strings.Join(problems, "\n\t"), plan)
+			}
+		})
+	}
+	// A position from before every change (a poll held back by a
+	// transaction that long) reads a fifth of the table: logged only.
+	t.Logf("from the early position: %s", planShape(explain(t, conn, query, []any{postgres.PositionSnapshot(early)}, "force_custom_plan")))
+
+	// The check is not vacuous: it catches a sequential scan.
+	for _, q := range []string{"SET enable_indexscan = off", "SET enable_bitmapscan = off"} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq := explain(t, conn, query, args, "force_custom_plan")
+	if _, err := conn.ExecContext(ctx, "RESET ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if len(changesPlanProblems(seq)) == 0 {
+		t.Errorf("the plan check found nothing wrong with a sequential scan:\n%s", seq)
+	}
+}
+
+// changesPlanProblems returns what keeps plan from being one scan of the
+// index on changed_xid, plain or bitmap, on a range of changed_xid: a scan
+// of the table or of another index, or more than one scan.
+func changesPlanProblems(plan string) []string {
+	var root []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+		return []string{fmt.Sprintf("unreadable plan (%v)", err)}
+	}
+	var problems []string
+	scans := 0
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		switch n.NodeType {
+		case "Index Scan", "Bitmap Index Scan":
+			scans++
+			if n.IndexName != "api_keys_changed_xid_idx" {
+				problems = append(problems, "a scan of index "+n.IndexName)
+			}
+			if !strings.Contains(n.IndexCond, "changed_xid >=") {
+				problems = append(problems, "an index condition that is not a range of changed_xid: "+n.IndexCond)
+			}
+		case "Nested Loop", "Result", "Bitmap Heap Scan":
+		default:
+			problems = append(problems, "a node "+n.NodeType)
+		}
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(root[0].Plan)
+	if scans != 1 {
+		problems = append(problems, fmt.Sprintf("%d scans of an index, want 1", scans))
+	}
+	return problems
+}
+
+// planShape returns the nodes of a JSON plan, parents first, with the
+// index each scans.
+func planShape(plan string) string {
+	var root []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+		return fmt.Sprintf("unreadable plan (%v)", err)
+	}
+	var nodes []string
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		node := n.NodeType
+		if n.IndexName != "" {
+			node += " on " + n.IndexName
+		}
+		nodes = append(nodes, node)
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(root[0].Plan)
+	return strings.Join(nodes, " > ")
 }

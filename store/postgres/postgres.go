@@ -37,16 +37,18 @@ type DB interface {
 // DefaultTable is the name of the table when [WithTable] is not given.
 const DefaultTable = "api_keys"
 
-// DefaultChangeMargin is how far back [Store.Changes] looks before the
-// position it is given, unless [WithChangeMargin] says otherwise.
+// DefaultChangeMargin was how far back [Store.Changes] looked before the
+// position it was given.
+//
+// Deprecated: the change feed is ordered by commit and needs no margin;
+// see [WithChangeMargin].
 const DefaultChangeMargin = time.Minute
 
 // An Option configures [New], [Migrate] and [Migrations].
 type Option func(*config) error
 
 type config struct {
-	table  table
-	margin time.Duration
+	table table
 }
 
 // WithTable names the table that holds the keys: "name" or "schema.name",
@@ -67,24 +69,21 @@ func WithTable(name string) Option {
 	}
 }
 
-// WithChangeMargin sets how far back [Store.Changes] looks before the
-// position it is given, so that a change committed up to d after its row
-// was updated is still reported; see "Change feed" in the package
-// documentation. The default is [DefaultChangeMargin], one minute; d must
-// be positive. A larger margin only repeats more changes.
+// WithChangeMargin has no effect. It set how far back [Store.Changes]
+// looked before its position, when positions were times: a change whose
+// transaction committed later than the margin after its UPDATE was missed.
+// Positions are now snapshots of which transactions have committed (see
+// "Change feed" in the package documentation), so every change is reported
+// when it commits, however late, and no margin is needed.
+//
+// Deprecated: remove the option; it is ignored, whatever d.
 func WithChangeMargin(d time.Duration) Option {
-	return func(c *config) error {
-		if d <= 0 {
-			return errors.New("postgres: the change margin must be positive")
-		}
-		c.margin = d
-		return nil
-	}
+	return func(*config) error { return nil }
 }
 
 func newConfig(opts []Option) (config, error) {
 	t, _ := parseTable(DefaultTable)
-	c := config{table: t, margin: DefaultChangeMargin}
+	c := config{table: t}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
 			return config{}, err
@@ -145,9 +144,8 @@ func quote(id string) string { return `"` + id + `"` }
 // database prepared by [Migrate]. It is safe for concurrent use, and any
 // number of Stores, in any number of processes, may share one table.
 type Store struct {
-	db     DB
-	margin time.Duration
-	q      queries
+	db DB
+	q  queries
 }
 
 var (
@@ -166,7 +164,7 @@ func New(db DB, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Store{db: db, margin: c.margin, q: newQueries(c.table)}, nil
+	return &Store{db: db, q: newQueries(c.table)}, nil
 }
 
 // WithTx returns a store like s that runs its queries on tx, usually a
@@ -262,10 +260,16 @@ UPDATE ` + tbl + ` k SET last_used_at = uses.at
 FROM uses
 WHERE k.id = uses.id AND k.id IN (SELECT id FROM locked)
 	AND (k.last_used_at IS NULL OR k.last_used_at < uses.at)`,
-		changesPosition: `SELECT now()`,
-		changes: `SELECT p.now, k.hash
-FROM (SELECT now()) AS p(now)
-LEFT JOIN ` + tbl + ` k ON k.changed_at > $1`,
+		// The snapshot this statement reads, and the keys whose last change
+		// it sees committed but the position's snapshot ($1) did not: one
+		// scan of the index on changed_xid from the position's xmin (every
+		// transaction the position did not see is from there on). The
+		// one-row subquery gives the snapshot when no key changed.
+		changesPosition: `SELECT pg_current_snapshot()::text`,
+		changes: `SELECT p.snap::text, k.hash
+FROM (SELECT pg_current_snapshot()) AS p(snap)
+LEFT JOIN ` + tbl + ` k ON k.changed_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
+	AND NOT pg_visible_in_snapshot(k.changed_xid, $1::text::pg_snapshot)`,
 	}
 }
 

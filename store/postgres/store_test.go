@@ -338,66 +338,6 @@ func TestChangesSeeRawSQL(t *testing.T) {
 	}
 }
 
-// A revocation committed late, by a transaction that stayed open after it
-// changed the row, is reported as long as it commits within the margin.
-func TestChangesLateCommit(t *testing.T) {
-	tests := []struct {
-		name     string
-		margin   time.Duration
-		reported bool
-	}{
-		{"within the margin", postgres.DefaultChangeMargin, true},
-		// The documented limit: past the margin, a late commit is missed.
-		{"past the margin", time.Millisecond, false},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			db := pgtest.DB(t)
-			table := migrated(t, db)
-			s, err := postgres.New(db, postgres.WithTable(table), postgres.WithChangeMargin(tc.margin))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx := context.Background()
-			rec := mustCreate(t, s, newRecord(t))
-			tx, err := db.BeginTx(ctx, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer tx.Rollback()
-			if _, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, time.Now()); err != nil {
-				t.Fatal(err)
-			}
-			var changedAt time.Time
-			if err := tx.QueryRowContext(ctx, "SELECT changed_at FROM "+table+" WHERE id = $1", rec.ID).Scan(&changedAt); err != nil {
-				t.Fatal(err)
-			}
-			// Once the database's clock is past the change by more than
-			// the short margin, a poll while the transaction is open
-			// cannot see it.
-			waitFor(t, func() bool {
-				var past bool
-				err := db.QueryRowContext(ctx, "SELECT now() > $1::timestamptz + interval '10 milliseconds'", changedAt).Scan(&past)
-				return err == nil && past
-			})
-			_, pos, err := s.Changes(ctx, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			changed, _, err := s.Changes(ctx, pos)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := slices.Contains(changed, rec.Hash); got != tc.reported {
-				t.Errorf("late commit reported = %v, want %v", got, tc.reported)
-			}
-		})
-	}
-}
-
 // Update, Rotate and RevokeAll through a caller's transaction run inside it:
 // their changes commit or roll back with it.
 func TestChangesInCallersTransaction(t *testing.T) {
