@@ -35,6 +35,13 @@ var (
 // error is a [*StoreError] wrapping the store's own error.
 var ErrStoreUnavailable = errors.New("keyward: key store unavailable")
 
+// ErrOverloaded is the cause, inside a [*StoreError], of a verification
+// refused because every place among the lookups in flight to the store
+// stayed taken (see [WithMaxLookups]): like any store failure, it matches
+// [ErrStoreUnavailable], a 503 with Retry-After, and says nothing of the
+// key.
+var ErrOverloaded = errors.New("keyward: too many key lookups in flight to the store")
+
 // Errors of the management methods of [Owner], re-exported from package
 // store so that callers need not import it.
 var (

@@ -3,6 +3,7 @@ package keyward
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -20,43 +21,74 @@ const DefaultFlushInterval = time.Second
 // a replaced key may keep working beside its replacement.
 const DefaultMaxOverlap = 7 * 24 * time.Hour
 
-// flushTimeout bounds one write of last-used times.
-const flushTimeout = 10 * time.Second
+// Deadlines and the bound on lookups in flight, by default. A call that
+// outlives its deadline fails with [ErrStoreUnavailable] (503 from the
+// middleware), never hangs.
+const (
+	// DefaultLookupTimeout bounds a verification lookup that goes to the
+	// store (one that no memory answers).
+	DefaultLookupTimeout = time.Second
+	// DefaultStoreTimeout bounds every other store call: management
+	// calls, and each write of last-used times.
+	DefaultStoreTimeout = 5 * time.Second
+	// DefaultMaxLookups bounds the verification lookups in flight to the
+	// store at once: below a connection pool of 16, with room left for
+	// management calls, the writes of last-used times and a cache's feed.
+	DefaultMaxLookups = 10
+)
+
+// closeTimeout bounds Close: the time its final write of last-used times
+// may take, retries included.
+const closeTimeout = 10 * time.Second
 
 // Keys is the key lifecycle: it verifies keys kept in a [store.Store], and
 // through [Keys.Owner] creates, lists, updates, rotates and revokes each
 // account's keys. It is what the middleware and the dashboard use. Create
-// it with [New] and call [Keys.Close] when done, after the HTTP server has
-// stopped, to write the last uses.
+// it with [New] and call [Keys.Close] (or [Keys.Shutdown]) when done, after
+// the HTTP server has stopped, to write the last uses.
+//
+// Every store call has a deadline, and verification lookups that go to the
+// store are bounded in number (see [WithLookupTimeout], [WithStoreTimeout]
+// and [WithMaxLookups]): a slow or unreachable store, or a flood of unknown
+// keys, costs requests a 503 within the deadline, never a hang nor the
+// database's last connection.
 //
 // Keys is safe for concurrent use.
 type Keys struct {
-	store      store.Store
-	format     apikey.Format
-	catalog    *scope.Catalog
-	clock      *clock.Clock
-	interval   time.Duration
-	maxOverlap time.Duration
-	logger     *slog.Logger
+	store         store.Store
+	local         store.LocalLookup // st, if it answers from memory; else nil
+	format        apikey.Format
+	catalog       *scope.Catalog
+	clock         *clock.Clock
+	interval      time.Duration
+	maxOverlap    time.Duration
+	lookupTimeout time.Duration
+	storeTimeout  time.Duration
+	lookups       chan struct{} // one token per lookup in flight to the store
+	logger        *slog.Logger
+	lookupHealth  outage // verification lookups
+	writeHealth   outage // writes of last-used times
 
-	uses      *usage
-	flushMu   sync.Mutex // one flush at a time
-	stop      chan struct{}
-	stopped   chan struct{}
-	closeOnce sync.Once
-	closeErr  error
+	uses     *usage
+	flushMu  sync.Mutex // one flush at a time
+	stop     chan struct{}
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 // An Option configures [New].
 type Option func(*config) error
 
 type config struct {
-	format     apikey.Format
-	catalog    *scope.Catalog
-	clock      func() time.Time
-	interval   time.Duration
-	maxOverlap time.Duration
-	logger     *slog.Logger
+	format        apikey.Format
+	catalog       *scope.Catalog
+	clock         func() time.Time
+	interval      time.Duration
+	maxOverlap    time.Duration
+	lookupTimeout time.Duration
+	storeTimeout  time.Duration
+	maxLookups    int
+	logger        *slog.Logger
 }
 
 // WithFormat sets the key format, for products whose keys do not start with
@@ -123,9 +155,62 @@ func WithMaxOverlap(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets where failed background writes of last-used times are
-// reported. The default is [slog.Default]. Log lines carry counts and
-// errors, never keys.
+// WithLookupTimeout sets the deadline of a verification lookup that goes
+// to the store: past it, Verify fails with [ErrStoreUnavailable] and the
+// middleware answers 503. The default is [DefaultLookupTimeout], one
+// second; d must be positive. Lookups answered from memory (the memory
+// store, a cache's hits) need no deadline and get none.
+//
+// A lookup that finds every place among the lookups in flight taken (see
+// [WithMaxLookups]) waits for one at most a tenth of d, then fails the
+// same way.
+func WithLookupTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("keyward: the lookup timeout must be positive")
+		}
+		c.lookupTimeout = d
+		return nil
+	}
+}
+
+// WithStoreTimeout sets the deadline of every store call but verification
+// lookups: the management calls of [Owner], and each write of last-used
+// times. Past it, the call fails with [ErrStoreUnavailable]. The default is
+// [DefaultStoreTimeout], five seconds; d must be positive. A caller's
+// earlier deadline wins.
+func WithStoreTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("keyward: the store timeout must be positive")
+		}
+		c.storeTimeout = d
+		return nil
+	}
+}
+
+// WithMaxLookups bounds the verification lookups in flight to the store at
+// once (lookups answered from memory do not count). A flood of
+// never-repeating keys then occupies at most n of the database's
+// connections, and the requests beyond it get 503 rather than queue
+// without end. The default is [DefaultMaxLookups], 10; size it below the
+// connection pool (db.SetMaxOpenConns), leaving room for management calls,
+// last-used writes and a cache's change feed, and the pool below the
+// database's max_connections divided by the number of instances.
+func WithMaxLookups(n int) Option {
+	return func(c *config) error {
+		if n < 1 {
+			return errors.New("keyward: at least one lookup in flight")
+		}
+		c.maxLookups = n
+		return nil
+	}
+}
+
+// WithLogger sets where the lifecycle reports what operators must know:
+// the start and the end of a store outage (rate-limited), failed background
+// writes of last-used times, and what Shutdown could not write. The
+// default is [slog.Default]. Log lines carry counts and errors, never keys.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {
@@ -143,11 +228,14 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		return nil, errors.New("keyward: New needs a store")
 	}
 	c := config{
-		format:     apikey.Default,
-		catalog:    scope.Default,
-		interval:   DefaultFlushInterval,
-		maxOverlap: DefaultMaxOverlap,
-		logger:     slog.Default(),
+		format:        apikey.Default,
+		catalog:       scope.Default,
+		interval:      DefaultFlushInterval,
+		maxOverlap:    DefaultMaxOverlap,
+		lookupTimeout: DefaultLookupTimeout,
+		storeTimeout:  DefaultStoreTimeout,
+		maxLookups:    DefaultMaxLookups,
+		logger:        slog.Default(),
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -159,17 +247,23 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		clk = clock.Func(c.clock)
 	}
 	k := &Keys{
-		store:      st,
-		format:     c.format,
-		catalog:    c.catalog,
-		clock:      clk,
-		interval:   c.interval,
-		maxOverlap: c.maxOverlap,
-		logger:     c.logger,
-		uses:       newUsage(),
-		stop:       make(chan struct{}),
-		stopped:    make(chan struct{}),
+		store:         st,
+		format:        c.format,
+		catalog:       c.catalog,
+		clock:         clk,
+		interval:      c.interval,
+		maxOverlap:    c.maxOverlap,
+		lookupTimeout: c.lookupTimeout,
+		storeTimeout:  c.storeTimeout,
+		lookups:       make(chan struct{}, c.maxLookups),
+		logger:        c.logger,
+		uses:          newUsage(),
+		stop:          make(chan struct{}),
+		stopped:       make(chan struct{}),
 	}
+	k.local, _ = st.(store.LocalLookup)
+	k.lookupHealth = outage{logger: c.logger, clock: clk, what: "verifying keys"}
+	k.writeHealth = outage{logger: c.logger, clock: clk, what: "writing last-used times"}
 	go k.flushLoop()
 	return k, nil
 }
@@ -213,13 +307,16 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 		return apikey.Record{}, malformedKey(err)
 	}
 	h := apikey.HashOf(raw)
-	rec, err := k.store.GetByHash(ctx, h)
+	rec, err := k.getByHash(ctx, h)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
+			k.lookupHealth.ok()
 			return apikey.Record{}, ErrUnknownKey
 		}
+		k.lookupHealth.failed(err)
 		return apikey.Record{}, &StoreError{Op: "verify", Err: err}
 	}
+	k.lookupHealth.ok()
 	// A store answers by hash; check in constant time that it answered
 	// for this key, and that the key's mode is the recorded one.
 	if !rec.Hash.Equal(h) || rec.Mode != mode {
@@ -237,6 +334,50 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 		rec.LastUsedAt = time.UnixMicro(now).UTC()
 	}
 	return rec, nil
+}
+
+// getByHash looks a key up: from memory if the store can answer there,
+// else from the store, with a deadline and a place among the lookups in
+// flight.
+func (k *Keys) getByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+	if k.local != nil {
+		if rec, err := k.local.GetByHashLocal(h); err != store.ErrWouldBlock { // a sentinel, never wrapped
+			return rec, err
+		}
+	}
+	if err := k.acquireLookup(ctx); err != nil {
+		return apikey.Record{}, err
+	}
+	defer func() { <-k.lookups }()
+	ctx, cancel := context.WithTimeout(ctx, k.lookupTimeout)
+	defer cancel()
+	return k.store.GetByHash(ctx, h)
+}
+
+// acquireLookup takes a place among the lookups in flight, waiting for one
+// at most a tenth of the lookup timeout.
+func (k *Keys) acquireLookup(ctx context.Context) error {
+	select {
+	case k.lookups <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.NewTimer(k.lookupTimeout / 10)
+	defer wait.Stop()
+	select {
+	case k.lookups <- struct{}{}:
+		return nil
+	case <-wait.C:
+		return ErrOverloaded
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// storeContext returns ctx with the deadline of a store call that is not
+// a verification lookup.
+func (k *Keys) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, k.storeTimeout)
 }
 
 // Flush writes the pending last-used times to the store now, in one call to
@@ -265,20 +406,48 @@ func (k *Keys) Flush(ctx context.Context) error {
 	return nil
 }
 
-// Close stops the background writer and writes the pending last-used
-// times. Call it after the HTTP server has shut down, so the last requests'
-// uses are included. Close is idempotent and returns the error of the final
-// write. Verify still works after Close, but its uses are only written by
-// later calls to [Keys.Flush].
-func (k *Keys) Close() error {
-	k.closeOnce.Do(func() {
+// Shutdown stops the background writer and writes the pending last-used
+// times, retrying with backoff (from 10 ms, doubling, at most a second
+// apart) until a write succeeds or ctx ends. Call it after the HTTP server
+// has shut down, so the last requests' uses are included. If ctx ends
+// first, Shutdown logs, and returns in its error, how many keys' last use
+// it could not write: those are lost once the process exits. Calling it
+// again tries again. Verify still works after Shutdown, but its uses are
+// only written by later calls to [Keys.Flush] or Shutdown.
+func (k *Keys) Shutdown(ctx context.Context) error {
+	k.stopOnce.Do(func() {
 		close(k.stop)
 		<-k.stopped
-		ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
-		defer cancel()
-		k.closeErr = k.Flush(ctx)
 	})
-	return k.closeErr
+	backoff := 10 * time.Millisecond
+	for {
+		attempt, cancel := k.storeContext(ctx)
+		err := k.Flush(attempt)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		wait := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			wait.Stop()
+			n := k.uses.pending()
+			k.logger.Error("keyward: shutting down without writing last-used times; they are lost when the process exits",
+				"keys", n, "err", err)
+			return fmt.Errorf("keyward: the last-used times of %d keys could not be written: %w", n, err)
+		case <-wait.C:
+		}
+		backoff = min(2*backoff, time.Second)
+	}
+}
+
+// Close is [Keys.Shutdown] with a deadline of ten seconds. It is
+// idempotent, and a Close that failed to write may be called again to try
+// again.
+func (k *Keys) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	return k.Shutdown(ctx)
 }
 
 // flushLoop writes last-used times every flush interval until Close, and
@@ -291,10 +460,11 @@ func (k *Keys) flushLoop() {
 		select {
 		case <-t.C:
 			k.clock.Rebase()
-			ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+			ctx, cancel := k.storeContext(context.Background())
 			if err := k.Flush(ctx); err != nil {
-				k.logger.Warn("keyward: writing last-used times failed; will retry",
-					"pending_keys", k.uses.pending(), "err", err)
+				k.writeHealth.failed(err, "pending_keys", k.uses.pending())
+			} else {
+				k.writeHealth.ok()
 			}
 			cancel()
 		case <-k.stop:

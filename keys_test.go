@@ -639,16 +639,19 @@ func TestBackgroundFlushFailureIsLogged(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	if err := e.keys.Close(); err == nil {
-		t.Fatal("Close flushed into a failing store without error")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.keys.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown flushed into a failing store without error")
 	}
 	logs := e.logs.String()
-	if !strings.Contains(logs, "db down") || !strings.Contains(logs, "pending_keys=1") {
+	if !strings.Contains(logs, "db down") || !strings.Contains(logs, "pending_keys=1") || !strings.Contains(logs, `while="writing last-used times"`) {
 		t.Errorf("failed background flush not logged usefully: %q", logs)
 	}
 	if strings.Contains(logs, raw[10:]) {
 		t.Errorf("log line carries the key: %q", logs)
 	}
+	e.spy.set(func(s *spyStore) { s.failUses = nil }) // let the cleanup's Close write
 }
 
 func TestCloseFlushes(t *testing.T) {

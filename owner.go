@@ -105,6 +105,8 @@ func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apike
 	if err := o.check(); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	k := o.k
 	now := k.now()
 	rec, err := k.newRecord(o.id, p.Name, p.Mode, p.Scopes, now)
@@ -264,6 +266,8 @@ func (o Owner) Get(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
 	if err := o.check(); err != nil {
 		return apikey.Record{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	rec, err := o.k.store.Get(ctx, o.id, id)
 	return rec, storeError("get", err)
 }
@@ -299,6 +303,8 @@ func (o Owner) List(ctx context.Context, opts ListOptions) (Page, error) {
 	if err := o.check(); err != nil {
 		return Page{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	switch {
 	case opts.Limit < 0:
 		return Page{}, &InputError{Field: "limit", Err: errors.New("must not be negative")}
@@ -354,6 +360,8 @@ func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey
 	if err := o.check(); err != nil {
 		return apikey.Record{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	k := o.k
 	var u store.Update
 	var err error
@@ -452,6 +460,8 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 	if err := o.check(); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	k := o.k
 	switch {
 	case p.Overlap < 0:
@@ -502,6 +512,8 @@ func (o Owner) Revoke(ctx context.Context, id uuid.UUID) (apikey.Record, error) 
 	if err := o.check(); err != nil {
 		return apikey.Record{}, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	rec, err := o.k.store.Revoke(ctx, o.id, id, o.k.now())
 	return rec, storeError("revoke", err)
 }
@@ -516,6 +528,8 @@ func (o Owner) RevokeAll(ctx context.Context) ([]apikey.Record, error) {
 	if err := o.check(); err != nil {
 		return nil, err
 	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
 	recs, err := o.k.store.RevokeAll(ctx, o.id, o.k.now())
 	return recs, storeError("revoke all", err)
 }

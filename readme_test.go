@@ -29,6 +29,7 @@ import (
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -337,6 +338,14 @@ func (s *failingStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Rec
 		return apikey.Record{}, errors.New("connection refused")
 	}
 	return s.Store.GetByHash(ctx, h)
+}
+
+// GetByHashLocal sends lookups to GetByHash while the store is down.
+func (s *failingStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+	if s.down {
+		return apikey.Record{}, store.ErrWouldBlock
+	}
+	return s.Store.GetByHashLocal(h)
 }
 
 func newFixture(t *testing.T) *fixture {

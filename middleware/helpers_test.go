@@ -16,6 +16,7 @@ import (
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -35,6 +36,15 @@ func (s *flakyStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Recor
 		return apikey.Record{}, errors.New(internalText)
 	}
 	return s.Store.GetByHash(ctx, h)
+}
+
+// GetByHashLocal hides the memory store's answers from memory while the
+// store is down, so that lookups reach GetByHash and fail.
+func (s *flakyStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+	if s.down.Load() {
+		return apikey.Record{}, store.ErrWouldBlock
+	}
+	return s.Store.GetByHashLocal(h)
 }
 
 // clock is a settable clock for keyward.WithClock.

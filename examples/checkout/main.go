@@ -168,7 +168,13 @@ func openStore(ctx context.Context, cfg config) (store.Store, func() error, erro
 			"use a URL such as postgres://user:password@localhost:5432/checkout, or key=value pairs")
 	}
 	db := stdlib.OpenDB(*pgcfg)
-	db.SetMaxIdleConns(16) // as many as verifications in flight
+	// A bounded pool that keeps its connections: at most 16 to PostgreSQL
+	// per instance (keep instances x 16 under max_connections), all kept
+	// idle rather than reopened. keyward sends at most 10 verification
+	// lookups at once (keyward.DefaultMaxLookups), leaving the rest for
+	// management, last-used writes and a cache's feed.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -28,7 +28,12 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer db.Close()
-	db.SetMaxIdleConns(16) // as many as verifications in flight
+	// At most 16 connections per instance (keep instances x 16 under the
+	// server's max_connections), kept open rather than reopened: above
+	// keyward's 10 verification lookups in flight (WithMaxLookups), with
+	// room for management calls, last-used writes and a cache's feed.
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
 
 	if err := postgres.Migrate(ctx, db); err != nil {
 		log.Fatal(err)
