@@ -36,18 +36,22 @@ import (
 // operator's cookie.
 //
 // It needs Chromium (.ci/install-chromium installs Debian's); without it the
-// test skips, except under CI=true, where it fails. It saves screenshots in
-// a temporary directory and logs its path. To refresh the README's
-// screenshot, run from the module root:
+// test skips, except under CI=true, where it fails. Its screenshots, one
+// of which shows a raw key, go to a temporary directory removed when the
+// test ends, unless KEYWARD_BROWSER_ARTIFACTS names a directory to keep
+// them in. To refresh the README's screenshot, run from the module root:
 //
 //	KEYWARD_SCREENSHOT=docs/dashboard.png go test ./dashboard -run TestBrowser
 func TestBrowser(t *testing.T) {
 	chromium := findChromium(t)
-	artifacts, err := os.MkdirTemp("", "keyward-dashboard-")
-	if err != nil {
-		t.Fatal(err)
+	artifacts := t.TempDir()
+	if dir := os.Getenv("KEYWARD_BROWSER_ARTIFACTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		artifacts = dir
+		t.Logf("screenshots kept in %s", artifacts)
 	}
-	t.Logf("screenshots in %s", artifacts)
 
 	keys := newKeys(t)
 	owner := keys.Owner("acct_acme")
