@@ -17,10 +17,12 @@ import (
 
 // A cluster is a throwaway PostgreSQL server run by this process.
 type cluster struct {
-	dir  string // temporary directory: data, socket and log
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server process has exited
+	dir  string      // temporary directory: data, socket and log
+	bin  string      // the directory of initdb and postgres
+	cred *credential // the user the server runs as; nil for this process's
 	dsn  string
+	cmd  *exec.Cmd     // the server process last started
+	done chan struct{} // closed when that process has exited
 }
 
 // versionedBinaries is where Debian and Ubuntu install each PostgreSQL
@@ -69,7 +71,21 @@ func cmpFloat(a, b float64) int {
 
 // startCluster creates a cluster in a new temporary directory and starts
 // it, listening on a Unix socket only.
-func startCluster(bin string) (_ *cluster, err error) {
+func startCluster(bin string) (*cluster, error) {
+	c, err := initCluster(bin)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.start(); err != nil {
+		os.RemoveAll(c.dir)
+		return nil, err
+	}
+	return c, nil
+}
+
+// initCluster creates a cluster's data directory with initdb, in a new
+// temporary directory, without starting its server.
+func initCluster(bin string) (_ *cluster, err error) {
 	// As root, the server runs as "postgres": initdb refuses root.
 	var cred *credential
 	if os.Geteuid() == 0 {
@@ -96,11 +112,10 @@ func startCluster(bin string) (_ *cluster, err error) {
 			return nil, err
 		}
 	}
-	data := filepath.Join(dir, "data")
 
 	var out bytes.Buffer
 	initdb := exec.Command(filepath.Join(bin, "initdb"),
-		"--pgdata", data, "--username", "postgres", "--auth", "trust",
+		"--pgdata", filepath.Join(dir, "data"), "--username", "postgres", "--auth", "trust",
 		"--encoding", "UTF8", "--locale", "C", "--no-sync", "--no-instructions")
 	initdb.Dir = dir
 	initdb.Stdout, initdb.Stderr = &out, &out
@@ -108,17 +123,32 @@ func startCluster(bin string) (_ *cluster, err error) {
 	if err := initdb.Run(); err != nil {
 		return nil, fmt.Errorf("initdb: %w\n%s", err, out.Bytes())
 	}
+	return &cluster{
+		dir:  dir,
+		bin:  bin,
+		cred: cred,
+		dsn:  fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres sslmode=disable", dir, port),
+	}, nil
+}
 
-	logPath := filepath.Join(dir, "postgres.log")
-	logFile, err := os.Create(logPath)
+// port only names the socket file: the server has no TCP listener.
+const port = "5432"
+
+// socket returns the path of the server's Unix socket.
+func (c *cluster) socket() string { return filepath.Join(c.dir, ".s.PGSQL."+port) }
+
+// start runs the cluster's server and waits until it accepts connections.
+// The server appends to postgres.log in the cluster's directory.
+func (c *cluster) start() error {
+	logPath := filepath.Join(c.dir, "postgres.log")
+	logFile, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer logFile.Close() // the child keeps its own descriptor
-	const port = "5432"   // only names the socket file: no TCP listener
-	cmd := exec.Command(filepath.Join(bin, "postgres"),
-		"-D", data,
-		"-k", dir, // the Unix socket's directory
+	cmd := exec.Command(filepath.Join(c.bin, "postgres"),
+		"-D", filepath.Join(c.dir, "data"),
+		"-k", c.dir, // the Unix socket's directory
 		"-p", port,
 		"-c", "listen_addresses=",
 		"-c", "max_connections=200",
@@ -128,26 +158,22 @@ func startCluster(bin string) (_ *cluster, err error) {
 		"-c", "logging_collector=off",
 		"-c", "log_min_messages=warning",
 	)
-	cmd.Dir = dir
+	cmd.Dir = c.dir
 	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = sysProcAttr(cred)
+	cmd.SysProcAttr = sysProcAttr(c.cred)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+		return fmt.Errorf("postgres: %w", err)
 	}
-	c := &cluster{
-		dir:  dir,
-		cmd:  cmd,
-		done: make(chan struct{}),
-		dsn:  fmt.Sprintf("host=%s port=%s user=postgres dbname=postgres sslmode=disable", dir, port),
-	}
-	go func() { cmd.Wait(); close(c.done) }()
+	done := make(chan struct{})
+	c.cmd, c.done = cmd, done
+	go func() { cmd.Wait(); close(done) }()
 
 	if err := c.waitReady(30 * time.Second); err != nil {
-		c.stop()
+		c.shutdown()
 		log, _ := os.ReadFile(logPath)
-		return nil, fmt.Errorf("%w; server log:\n%s", err, log)
+		return fmt.Errorf("%w; server log:\n%s", err, log)
 	}
-	return c, nil
+	return nil
 }
 
 // waitReady waits until the server accepts connections.
@@ -170,10 +196,16 @@ func (c *cluster) waitReady(timeout time.Duration) error {
 	}
 }
 
-// stop shuts the server down (a "fast" shutdown: SIGINT) and removes its
-// directory.
+// stop shuts the server down and removes its directory.
 func (c *cluster) stop() error {
 	defer os.RemoveAll(c.dir)
+	return c.shutdown()
+}
+
+// shutdown stops the server (a "fast" shutdown: SIGINT, which ends the
+// sessions in progress) and waits for it to exit, keeping its data. A
+// server that has not exited within 30 s is killed.
+func (c *cluster) shutdown() error {
 	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}

@@ -26,6 +26,14 @@
 // fail, so that CI never passes without having run them. A server that is
 // found but fails to start always fails the tests.
 //
+// # A server of the test's own
+//
+// A test that stops the server, to see what an outage does, needs one that
+// no other test uses: [NewServer] starts a throwaway cluster for that test
+// alone, which it can stop and start again ([Server.Stop], [Server.Start]),
+// and removes it when the test ends. It needs the PostgreSQL binaries even
+// when KEYWARD_TEST_DSN is set, and skips or fails as above without them.
+//
 // # An existing server
 //
 // With KEYWARD_TEST_DSN set (for example
