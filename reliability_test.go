@@ -1,7 +1,6 @@
 package keyward_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/cache"
@@ -87,20 +87,28 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestVerifyHasADeadline(t *testing.T) {
-	st := newStallStore()
-	keys, err := keyward.New(st, keyward.WithLookupTimeout(50*time.Millisecond), keyward.WithFlushInterval(time.Hour))
+// keysWithKey returns a lifecycle over st, closed when the test ends, and
+// the raw key of one live key it created.
+func keysWithKey(t *testing.T, st store.Store, opts ...keyward.Option) (*keyward.Keys, string) {
+	t.Helper()
+	keys, err := keyward.New(st, append([]keyward.Option{keyward.WithFlushInterval(time.Hour)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer keys.Close()
+	t.Cleanup(func() { keys.Close() })
 	sec, _, err := keys.Owner("acme").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return keys, sec.Reveal()
+}
+
+func TestVerifyHasADeadline(t *testing.T) {
+	st := newStallStore()
+	keys, raw := keysWithKey(t, st, keyward.WithLookupTimeout(50*time.Millisecond))
 	st.stallLookups.Store(true)
 	// A request without a deadline of its own still gets one.
-	_, err = keys.Verify(context.Background(), sec.Reveal())
+	_, err := keys.Verify(context.Background(), raw)
 	if !errors.Is(err, keyward.ErrStoreUnavailable) || !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, keyward.ErrInvalidKey) {
 		t.Fatalf("Verify against a stalled store = %v, want ErrStoreUnavailable from the deadline, never an invalid key", err)
 	}
@@ -110,7 +118,7 @@ func TestVerifyHasADeadline(t *testing.T) {
 	// A caller's earlier deadline wins.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
-	if _, err := keys.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrStoreUnavailable) {
+	if _, err := keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrStoreUnavailable) {
 		t.Fatalf("Verify = %v", err)
 	}
 	if left := <-st.deadlines; left > 10*time.Millisecond {
@@ -145,22 +153,14 @@ func TestManagementCallsHaveADeadline(t *testing.T) {
 // held up.
 func TestLookupsInFlightAreBounded(t *testing.T) {
 	st := newStallStore()
-	keys, err := keyward.New(st, keyward.WithMaxLookups(2), keyward.WithLookupTimeout(time.Hour), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	keys, raw := keysWithKey(t, st, keyward.WithMaxLookups(2), keyward.WithLookupTimeout(time.Hour))
 	ctx := context.Background()
-	sec, _, err := keys.Owner("acme").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st.stallLookups.Store(true)
 	var wg sync.WaitGroup
 	held := make(chan error, 2)
 	for range 2 {
 		wg.Go(func() {
-			_, err := keys.Verify(ctx, sec.Reveal())
+			_, err := keys.Verify(ctx, raw)
 			held <- err
 		})
 	}
@@ -170,7 +170,7 @@ func TestLookupsInFlightAreBounded(t *testing.T) {
 	// it a deadline of its own, and check it never reached the store.
 	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 	defer cancel()
-	_, err = keys.Verify(short, sec.Reveal())
+	_, err := keys.Verify(short, raw)
 	if !errors.Is(err, keyward.ErrStoreUnavailable) || errors.Is(err, keyward.ErrInvalidKey) {
 		t.Fatalf("a third lookup = %v, want ErrStoreUnavailable", err)
 	}
@@ -187,7 +187,7 @@ func TestLookupsInFlightAreBounded(t *testing.T) {
 	}
 	// Places are given back.
 	for range 5 {
-		if _, err := keys.Verify(ctx, sec.Reveal()); err != nil {
+		if _, err := keys.Verify(ctx, raw); err != nil {
 			t.Fatalf("after the flood: %v", err)
 		}
 	}
@@ -195,21 +195,13 @@ func TestLookupsInFlightAreBounded(t *testing.T) {
 
 func TestLookupWaitIsBrief(t *testing.T) {
 	st := newStallStore()
-	keys, err := keyward.New(st, keyward.WithMaxLookups(1), keyward.WithLookupTimeout(200*time.Millisecond), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	keys, raw := keysWithKey(t, st, keyward.WithMaxLookups(1), keyward.WithLookupTimeout(200*time.Millisecond))
 	ctx := context.Background()
-	sec, _, err := keys.Owner("acme").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	st.stallLookups.Store(true)
 	defer close(st.release)
-	go keys.Verify(ctx, sec.Reveal())
+	go keys.Verify(ctx, raw)
 	waitFor(t, "a lookup in the store", func() bool { return st.inLookup.Load() == 1 })
-	_, err = keys.Verify(ctx, sec.Reveal())
+	_, err := keys.Verify(ctx, raw)
 	if !errors.Is(err, keyward.ErrOverloaded) || !errors.Is(err, keyward.ErrStoreUnavailable) {
 		t.Fatalf("a lookup beyond the bound = %v, want ErrOverloaded within ErrStoreUnavailable", err)
 	}
@@ -219,17 +211,8 @@ func TestLookupWaitIsBrief(t *testing.T) {
 // from memory, so a saturated lookup bound does not hold its keys up, and
 // its verifications allocate nothing (no timer, no context).
 func TestMemoryAnswersAreNeitherBoundedNorTimed(t *testing.T) {
-	keys, err := keyward.New(memory.New(), keyward.WithMaxLookups(1), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	keys, raw := keysWithKey(t, memory.New(), keyward.WithMaxLookups(1))
 	ctx := context.Background()
-	sec, _, err := keys.Owner("acme").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := sec.Reveal()
 	var wg sync.WaitGroup
 	for range 4 {
 		wg.Go(func() {
@@ -256,17 +239,8 @@ func TestCachedHitsAreNotBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	keys, err := keyward.New(c, keyward.WithMaxLookups(1), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
+	keys, raw := keysWithKey(t, c, keyward.WithMaxLookups(1))
 	ctx := context.Background()
-	sec, _, err := keys.Owner("acme").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw := sec.Reveal()
 	waitFor(t, "the cache to answer from memory", func() bool {
 		keys.Verify(ctx, raw)
 		return c.Stats().Hits > 0
@@ -285,26 +259,8 @@ func TestCachedHitsAreNotBounded(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 func TestOutagesAreLogged(t *testing.T) {
-	logs := new(syncBuffer)
+	logs := new(syncbuf.Buffer)
 	e := newEnv(t, keyward.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	raw, _ := e.create(t, apikey.Live)
 	ctx := context.Background()
@@ -342,7 +298,7 @@ func TestOutagesAreLogged(t *testing.T) {
 }
 
 func TestShutdownRetriesAndSaysWhatItLost(t *testing.T) {
-	logs := new(syncBuffer)
+	logs := new(syncbuf.Buffer)
 	e := newEnv(t, keyward.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	raw, rec := e.create(t, apikey.Live)
 	ctx := context.Background()

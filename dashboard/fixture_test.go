@@ -19,6 +19,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
@@ -48,7 +49,7 @@ type fixture struct {
 	other keyward.Owner  // otherAccount's keys
 	mux   *http.ServeMux // the application's mux, with the dashboard at /dashboard/
 	dash  http.Handler   // the dashboard behind http.StripPrefix, without the mux
-	logs  *logBuffer
+	logs  *syncbuf.Buffer
 
 	mu     sync.Mutex
 	events []dashboard.Event
@@ -61,7 +62,7 @@ func newFixture(t *testing.T, opts ...dashboard.Option) *fixture {
 // newFixtureWith is newFixture with options for the lifecycle too.
 func newFixtureWith(t *testing.T, keyOpts []keyward.Option, opts ...dashboard.Option) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &logBuffer{}, clock: newTestClock(start)}
+	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &syncbuf.Buffer{}, clock: newTestClock(start)}
 	keyOpts = append([]keyward.Option{keyward.WithFlushInterval(time.Hour), keyward.WithLogger(testLogger(t)),
 		keyward.WithClock(f.clock.Now)}, keyOpts...)
 	keys, err := keyward.New(f.store, keyOpts...)

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/internal/syncbuf"
 )
 
 // basicChallenge is the challenge of a refused dashboard request.
@@ -247,7 +248,7 @@ func TestDashboardGeneratedPassword(t *testing.T) {
 // any other user name is refused.
 func TestOperatorLogin(t *testing.T) {
 	const password = "the shared password"
-	logs := new(syncBuffer)
+	logs := new(syncbuf.Buffer)
 	login := newOperatorLogin(password, demoUsers, slog.New(slog.NewTextHandler(logs, nil)))
 	request := func(user, pass string) *http.Request {
 		r := httptest.NewRequest("GET", "/keys", nil)

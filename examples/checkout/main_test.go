@@ -18,7 +18,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +25,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
+	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/scope"
 )
@@ -87,25 +87,6 @@ func key(t *testing.T, keys []printedKey, merchant, label string) printedKey {
 	return printedKey{}
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use: the server logs
-// from its own goroutines while a test reads the log.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // instance is the example started in-process, with what it printed and
 // what it logged.
 type instance struct {
@@ -114,7 +95,7 @@ type instance struct {
 	url    string       // http://host:port, as printed
 	dash   printedDashboard
 	banner string
-	log    *syncBuffer
+	log    *syncbuf.Buffer
 }
 
 // startInstance starts the example in-process with cfg, and shuts it down
@@ -122,7 +103,7 @@ type instance struct {
 func startInstance(t *testing.T, cfg config) *instance {
 	t.Helper()
 	var out bytes.Buffer
-	logs := new(syncBuffer)
+	logs := new(syncbuf.Buffer)
 	srv, err := start(t.Context(), cfg, &out, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -705,7 +686,7 @@ func TestCommand(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, bin, append(slices.Clone(tc.args), "-addr", "127.0.0.1:0")...)
 			cmd.Env = env
-			var stderr syncBuffer
+			var stderr syncbuf.Buffer
 			cmd.Stderr = &stderr
 			stdout, err := cmd.StdoutPipe()
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/cache"
@@ -817,7 +818,7 @@ func TestChangesThroughAnotherInstance(t *testing.T) {
 func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 	s := newSpy()
 	const bound = 60 * time.Millisecond
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	c, err := cache.New(s, cache.WithBound(bound), cache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -867,24 +868,6 @@ func TestStoreFailureIsNotCached(t *testing.T) {
 	if got, err := c.GetByHash(context.Background(), rec.Hash); err != nil || got.ID != rec.ID {
 		t.Errorf("after the store came back: %v, %v (a failure was cached)", got.ID, err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for a logger's goroutine and a test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // noFeed hides the memory store's change feed.

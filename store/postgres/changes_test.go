@@ -264,11 +264,7 @@ func TestChangesLongTransactionRepeatsNothing(t *testing.T) {
 // The waits are on polls done, never on wall time.
 func TestChangesUnderConcurrentCommits(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := migratedStore(t, db)
 	ctx := context.Background()
 	const workers, perWorker = 4, 8
 	seed := uint64(time.Now().UnixNano())
@@ -508,11 +504,7 @@ func TestChangesRefusesForeignPositions(t *testing.T) {
 // nor on a use.
 func TestChangedXIDCannotBeForged(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
 	xidOf := func(rec apikey.Record) sql.NullString {
 		t.Helper()

@@ -180,11 +180,7 @@ func waitFor(t *testing.T, cond func() bool) {
 // answer of the contract, and nothing changes.
 func TestContextEndsDuringTransaction(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	rec := newRecord(t)
 	rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
 	rec = mustCreate(t, s, rec)
@@ -244,11 +240,7 @@ func TestContextEndsDuringTransaction(t *testing.T) {
 // fails the rotation, which changes nothing.
 func TestConnectionDroppedDuringRotation(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
 	old := mustCreate(t, s, newRecord(t))
 

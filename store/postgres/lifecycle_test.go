@@ -40,6 +40,18 @@ func migrated(t testing.TB, db *sql.DB) string {
 	return table
 }
 
+// migratedStore is migrated, with a store on the table: for tests that
+// also reach the table in raw SQL.
+func migratedStore(t testing.TB, db *sql.DB) (*postgres.Store, string) {
+	t.Helper()
+	table := migrated(t, db)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, table
+}
+
 // owner is the account the lifecycle tests' keys belong to.
 const owner = "acct_lifecycle"
 

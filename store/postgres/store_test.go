@@ -172,11 +172,7 @@ func TestList100kWhileCreating(t *testing.T) {
 	}
 	const n = 100_000
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	// One statement seeds the keys; pairs share a creation time, so pages
@@ -260,11 +256,7 @@ FROM generate_series(1, $2::int) AS i`, base, n, testOwner); err != nil {
 // database's time, not a process's.
 func TestChangesAcrossInstances(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	a, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, table := migratedStore(t, db)
 	b, err := postgres.New(pgtest.Open(t), postgres.WithTable(table))
 	if err != nil {
 		t.Fatal(err)
@@ -291,11 +283,7 @@ func TestChangesAcrossInstances(t *testing.T) {
 // store; a use is not.
 func TestChangesSeeRawSQL(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
 	changes := []struct{ name, set string }{
 		{"expiry", "expires_at = now()"},
@@ -483,12 +471,14 @@ func waitingOn(t *testing.T, admin *sql.DB) (*sql.DB, func() bool) {
 // call began.
 func TestChangesWaitForTheLock(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
+	rotate := func(s *postgres.Store, rec apikey.Record) error {
+		next := newRecord(t)
+		next.Replaces = rec.ID
+		_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
+		return err
+	}
 	tests := []struct {
 		name  string
 		first func(s *postgres.Store, rec apikey.Record) error // committed while the call waits
@@ -500,26 +490,11 @@ func TestChangesWaitForTheLock(t *testing.T) {
 				_, err := s.Revoke(ctx, testOwner, rec.ID, time.Now())
 				return err
 			},
-			func(s *postgres.Store, rec apikey.Record) error {
-				next := newRecord(t)
-				next.Replaces = rec.ID
-				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
-				return err
-			},
+			rotate,
 			store.ErrAlreadyRevoked},
 		{"rotate after a rotation",
-			func(s *postgres.Store, rec apikey.Record) error {
-				next := newRecord(t)
-				next.Replaces = rec.ID
-				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
-				return err
-			},
-			func(s *postgres.Store, rec apikey.Record) error {
-				next := newRecord(t)
-				next.Replaces = rec.ID
-				_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
-				return err
-			},
+			rotate,
+			rotate,
 			store.ErrReplaced},
 		{"widen after a narrowing",
 			func(s *postgres.Store, rec apikey.Record) error {
@@ -574,11 +549,7 @@ func TestChangesWaitForTheLock(t *testing.T) {
 func TestRevokeAllWhileRecordingUses(t *testing.T) {
 	const keys, rounds = 100, 5
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := migratedStore(t, db)
 	ctx := context.Background()
 	for round := range rounds {
 		owner := fmt.Sprintf("acct_round_%d", round)
@@ -634,11 +605,7 @@ func TestRevokeAllWhileRecordingUses(t *testing.T) {
 // two, both keys end revoked.
 func TestRevokeAllCatchesAConcurrentRotation(t *testing.T) {
 	db := pgtest.DB(t)
-	table := migrated(t, db)
-	s, err := postgres.New(db, postgres.WithTable(table))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, table := migratedStore(t, db)
 	ctx := context.Background()
 	old := mustCreate(t, s, newRecord(t))
 
