@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/heapcheck"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store/postgres"
@@ -310,5 +311,49 @@ func TestLastUsedWritesPerFlush(t *testing.T) {
 	}
 	if got > limit {
 		t.Errorf("%d row updates for one key in %v: more than one per %v flush interval", got, elapsed.Round(time.Millisecond), interval)
+	}
+}
+
+// TestRecordsDoNotPinTheRawKey: no string of a record the PostgreSQL store
+// returns points into a raw key's memory (the driver scans into strings of
+// its own), so a server's heap holds no raw key but in its Secrets. The
+// memory store and the cache have the same test in package keyward.
+func TestRecordsDoNotPinTheRawKey(t *testing.T) {
+	db := pgtest.DB(t)
+	k := newKeys(t, db, migrated(t, db))
+	ctx := context.Background()
+	sec, rec, err := k.Owner(owner).Create(ctx, keyward.CreateParams{
+		Name: "Production server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Metadata: map[string]string{"region": "eu"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	next, nrec, err := k.Owner(owner).Rotate(ctx, rec.ID, keyward.RotateParams{Overlap: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := k.Owner(owner).Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified, err := k.Verify(ctx, next.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		where string
+		rec   apikey.Record
+		raw   string
+	}{{"Create", rec, sec.Reveal()}, {"Get", got, sec.Reveal()}, {"Rotate", nrec, next.Reveal()}, {"Verify", verified, next.Reveal()}} {
+		strs := []string{c.rec.Prefix, c.rec.Name, c.rec.Owner}
+		for key, v := range c.rec.Metadata.All() {
+			strs = append(strs, key, v)
+		}
+		for _, s := range strs {
+			if heapcheck.Within(s, c.raw) {
+				t.Errorf("%s: the record's %q points into the raw key", c.where, s)
+			}
+		}
 	}
 }
