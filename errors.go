@@ -136,7 +136,7 @@ func (e *invalidKeyError) Unwrap() error { return e.cause }
 // malformed holds one ErrMalformedKey variant per apikey format error.
 var malformed = func() map[error]error {
 	m := map[error]error{}
-	for _, cause := range []error{apikey.ErrPrefix, apikey.ErrMode, apikey.ErrLength, apikey.ErrAlphabet} {
+	for _, cause := range []error{apikey.ErrPrefix, apikey.ErrMode, apikey.ErrLength, apikey.ErrAlphabet, apikey.ErrChecksum} {
 		m[cause] = &invalidKeyError{
 			msg:   ErrMalformedKey.Error() + ": " + cause.Error(),
 			kind:  ErrMalformedKey,

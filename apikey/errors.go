@@ -15,6 +15,10 @@ var (
 	ErrLength error = &formatError{"apikey: malformed key: wrong length"}
 	// ErrAlphabet: the random part holds a character outside 0-9A-Za-z.
 	ErrAlphabet error = &formatError{"apikey: malformed key: character outside the base-62 alphabet"}
+	// ErrChecksum: in a checksummed format (see [WithChecksum]), the last
+	// characters are not the checksum of the rest: the key was mistyped,
+	// truncated and padded, or invented.
+	ErrChecksum error = &formatError{"apikey: malformed key: checksum mismatch"}
 )
 
 // formatError is the type of the malformed-key sentinels: each is itself and

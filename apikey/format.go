@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"strings"
 )
@@ -20,6 +21,10 @@ const (
 	MaxProductLen = 8
 	// DefaultProduct is the product prefix of the checkout API.
 	DefaultProduct = "ck"
+	// ChecksumLen is the number of base-62 characters a checksummed format
+	// appends after the random part (see [WithChecksum]): a CRC-32 is below
+	// 62^6, so six characters always hold it.
+	ChecksumLen = 6
 )
 
 // alphabet is base 62 in ASCII order.
@@ -31,14 +36,39 @@ const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz
 const rejectFrom = 256 - 256%62
 
 // A Format is a product's key format: "<product>_<mode>_" followed by
-// [RandomLen] base-62 characters. The zero Format is not usable; use
-// [Default] or [NewFormat]. A Format is a small immutable value, safe for
-// concurrent use.
+// [RandomLen] base-62 characters, and, if the format is checksummed (see
+// [WithChecksum]), by [ChecksumLen] more. The zero Format is not usable;
+// use [Default] or [NewFormat]. A Format is a small immutable value, safe
+// for concurrent use.
+//
+// Entropy: the random part is 32 characters drawn uniformly from 62, so
+// every key carries 32·log2(62) ≈ 190.5 bits of randomness, with or without
+// a checksum. The checksum adds no secrecy: it lets anyone (a scanner, a
+// log scrubber, Parse itself) tell a real key from a mistyped or invented
+// one offline, with a false match once in 2^32.
 type Format struct {
-	product string
-	live    string // "<product>_live_"
-	test    string // "<product>_test_"
+	product  string
+	live     string // "<product>_live_"
+	test     string // "<product>_test_"
+	checksum bool
+	liveCRC  uint32 // CRC-32 of live, the start of every live key's checksum
+	testCRC  uint32 // CRC-32 of test
 }
+
+// A FormatOption changes a format built by [NewFormat].
+type FormatOption func(*Format)
+
+// WithChecksum makes the format checksummed, as GitHub's tokens are: new
+// keys end with [ChecksumLen] base-62 characters holding the CRC-32 (IEEE)
+// of everything before them, product and mode included, such as
+// ck_live_<32 random><6 checksum>. [Format.Parse] refuses a key whose
+// checksum does not match with [ErrChecksum], before any hash or store
+// call, and scanners can check candidates without asking anyone.
+//
+// A checksummed format still accepts keys of the plain length, without a
+// checksum, so that a product can turn checksums on without revoking the
+// keys it already issued: both kinds verify side by side in one store.
+func WithChecksum() FormatOption { return func(f *Format) { f.checksum = true } }
 
 // Default is the format of the checkout API, with product prefix "ck":
 // keys look like ck_live_… and ck_test_….
@@ -46,7 +76,7 @@ var Default = mustFormat(DefaultProduct)
 
 // NewFormat returns the format for a product prefix: 1 to [MaxProductLen]
 // lowercase ASCII letters or digits, starting with a letter.
-func NewFormat(product string) (Format, error) {
+func NewFormat(product string, opts ...FormatOption) (Format, error) {
 	if len(product) == 0 || len(product) > MaxProductLen {
 		return Format{}, fmt.Errorf("apikey: product prefix must be 1 to %d characters", MaxProductLen)
 	}
@@ -57,7 +87,12 @@ func NewFormat(product string) (Format, error) {
 			return Format{}, errors.New("apikey: product prefix must be lowercase letters and digits, starting with a letter")
 		}
 	}
-	return Format{product: product, live: product + "_live_", test: product + "_test_"}, nil
+	f := Format{product: product, live: product + "_live_", test: product + "_test_"}
+	for _, opt := range opts {
+		opt(&f)
+	}
+	f.liveCRC, f.testCRC = crc32IEEE(f.live), crc32IEEE(f.test)
+	return f, nil
 }
 
 func mustFormat(product string) Format {
@@ -70,6 +105,19 @@ func mustFormat(product string) Format {
 
 // Product returns the product prefix, such as "ck".
 func (f Format) Product() string { return f.product }
+
+// Checksummed reports whether the format generates checksummed keys (see
+// [WithChecksum]).
+func (f Format) Checksummed() bool { return f.checksum }
+
+// KeyLen returns the length of the keys the format generates, such as 40
+// for ck_live_… without a checksum and 46 with one.
+func (f Format) KeyLen() int {
+	if f.checksum {
+		return len(f.live) + RandomLen + ChecksumLen
+	}
+	return len(f.live) + RandomLen
+}
 
 // ModePrefix returns the text every key of mode m starts with, such as
 // "ck_live_", or "" for an invalid mode.
@@ -92,7 +140,8 @@ func Parse(raw string) (Mode, error) { return Default.Parse(raw) }
 
 // Generate returns a new key of mode m: the mode prefix followed by
 // [RandomLen] characters drawn uniformly from 0-9A-Za-z with crypto/rand,
-// by rejection sampling (no modulo bias).
+// by rejection sampling (no modulo bias), and by the checksum if the format
+// has one.
 func (f Format) Generate(m Mode) (Secret, error) {
 	return f.generate(m, rand.Reader)
 }
@@ -105,9 +154,9 @@ func (f Format) generate(m Mode, random io.Reader) (Secret, error) {
 		}
 		return Secret{}, ErrInvalidMode
 	}
-	buf := make([]byte, len(prefix)+RandomLen)
+	buf := make([]byte, f.KeyLen())
 	copy(buf, prefix)
-	out := buf[len(prefix):]
+	out := buf[len(prefix) : len(prefix)+RandomLen]
 	var pool [RandomLen + 8]byte // enough for one draw in 99.9% of keys
 	n := 0
 	for n < RandomLen {
@@ -125,14 +174,19 @@ func (f Format) generate(m Mode, random io.Reader) (Secret, error) {
 		}
 	}
 	clear(pool[:])
-	return newSecret(string(buf), m, f), nil
+	if f.checksum {
+		putChecksum(buf[len(prefix)+RandomLen:], crc32.ChecksumIEEE(buf[:len(prefix)+RandomLen]))
+	}
+	raw := string(buf)
+	clear(buf)
+	return newSecret(raw, m, f), nil
 }
 
 // Parse checks that raw is a key of this format and returns its mode. It
 // looks at nothing but the text: no store is consulted, and it does not
 // allocate. A malformed key returns one of [ErrPrefix], [ErrMode],
-// [ErrLength] or [ErrAlphabet], all of which match [ErrMalformed]; the error
-// never contains the key.
+// [ErrLength], [ErrAlphabet] or, in a checksummed format, [ErrChecksum],
+// all of which match [ErrMalformed]; the error never contains the key.
 func (f Format) Parse(raw string) (Mode, error) {
 	p := len(f.product)
 	if p == 0 || len(raw) <= p || raw[p] != '_' {
@@ -153,13 +207,31 @@ func (f Format) Parse(raw string) (Mode, error) {
 		return 0, ErrMode
 	}
 	random := raw[len(f.live):] // "live_" and "test_" have the same length
-	if len(random) != RandomLen {
+	switch {
+	case len(random) == RandomLen:
+		if !allBase62(random) {
+			return 0, ErrAlphabet
+		}
+	case f.checksum && len(random) == RandomLen+ChecksumLen:
+		sum, ok := decodeChecksum(random[RandomLen:])
+		if !ok || !allBase62(random) {
+			return 0, ErrAlphabet
+		}
+		crc := f.liveCRC
+		if m == Test {
+			crc = f.testCRC
+		}
+		if uint64(crc32Update(crc, random[:RandomLen])) != sum {
+			return 0, ErrChecksum
+		}
+	default:
 		return 0, ErrLength
 	}
-	if !allBase62(random) {
-		return 0, ErrAlphabet
-	}
 	return m, nil
+}
+
+func isBase62(c byte) bool {
+	return '0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z'
 }
 
 // allBase62 reports whether the RandomLen bytes of s are all in 0-9A-Za-z.

@@ -3,6 +3,7 @@ package apikey_test
 import (
 	"errors"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/keyward/keyward/apikey"
@@ -76,3 +77,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFind checks Find and Redact on arbitrary text, for the plain and the
+// checksummed format: every candidate parses and lies on token
+// boundaries, a key alone redacts to its display prefix, and redacted text
+// holds no candidate.
+func FuzzFind(f *testing.F) {
+	for _, seed := range []string{
+		"Bearer ck_live_" + valid32,
+		"ck_live_" + valid32 + "ck_test_" + valid32,
+		withChecksum("ck_live_"+valid32) + " x",
+		"xck_live_" + valid32,
+		"ck_ck_live_ck_test_",
+		"",
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		for _, format := range []apikey.Format{apikey.Default, checksummed} {
+			for _, c := range format.Find(text) {
+				key := text[c.Start:c.End]
+				if m, err := format.Parse(key); err != nil || m != c.Mode {
+					t.Fatalf("candidate %q: Parse = %v, %v; mode %v", key, m, err, c.Mode)
+				}
+				if c.Start > 0 && (isAlnum(text[c.Start-1]) || text[c.Start-1] == '_') || c.End < len(text) && isAlnum(text[c.End]) {
+					t.Fatalf("candidate %q is not on a token boundary", key)
+				}
+				if red := format.Redact(key); red != key[:len(format.ModePrefix(c.Mode))+apikey.DisplayLen]+apikey.Redacted {
+					t.Fatalf("Redact(%q) = %q", key, red)
+				}
+			}
+			if found := format.Find(format.Redact(text)); found != nil {
+				t.Fatalf("redacted text still holds %d candidates", len(found))
+			}
+		}
+	})
+}
+
+func isAlnum(c byte) bool { return strings.IndexByte(alnum, c) >= 0 }
