@@ -29,6 +29,11 @@ var (
 	ErrExpired error = &invalidKeyError{msg: "keyward: API key expired"}
 )
 
+// ErrCanaryRotation is returned by [Owner.Rotate] for a canary key: a
+// tripwire is replaced by creating a new canary and revoking the old one,
+// never by a rotation that would link the two.
+var ErrCanaryRotation = errors.New("keyward: a canary key cannot be rotated; create a new canary instead")
+
 // ErrStoreUnavailable is matched by every error that means the key store
 // could not answer: it is down, timed out, or the context ended. It is never
 // an invalid key: an HTTP layer reports it as 503 and fails closed. The

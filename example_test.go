@@ -48,7 +48,7 @@ func Example() {
 	fmt.Println(errOld, errNew, newRec.Replaces == rec.ID)
 
 	// Revoke: immediate and final.
-	if _, err := acct.Revoke(ctx, newRec.ID); err != nil {
+	if _, err := acct.Revoke(ctx, newRec.ID, keyward.RevokeParams{Reason: "integration retired"}); err != nil {
 		panic(err)
 	}
 	_, err = keys.Verify(ctx, newSecret.Reveal())
@@ -106,7 +106,7 @@ func ExampleKeys_Owner() {
 
 	// Another merchant cannot see, change or revoke it.
 	globex := keys.Owner("acct_globex")
-	_, err = globex.Revoke(ctx, rec.ID)
+	_, err = globex.Revoke(ctx, rec.ID, keyward.RevokeParams{})
 	fmt.Println(errors.Is(err, keyward.ErrNotFound))
 
 	page, err := acme.List(ctx, keyward.ListOptions{})
@@ -172,7 +172,7 @@ func ExampleOwner_Rotate() {
 	}
 	// Deploy newSecret.Reveal() to the integration. Once it uses the new
 	// key, end the old one at once rather than waiting for its expiry:
-	if _, err := acct.Revoke(ctx, old.ID); err != nil {
+	if _, err := acct.Revoke(ctx, old.ID, keyward.RevokeParams{Reason: "rotated out"}); err != nil {
 		log.Fatal(err)
 	}
 
@@ -263,10 +263,117 @@ func ExampleOwner_RevokeAll() {
 		}
 	}
 
-	revoked, err := acct.RevokeAll(ctx)
+	revoked, err := acct.RevokeAll(ctx, keyward.RevokeParams{Reason: "account closed"})
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(len(revoked), "keys revoked")
 	// Output: 2 keys revoked
+}
+
+// A key found in the open is reported with where it was found: it is
+// revoked at once, marked exposed, and the hook tells its owner.
+func ExampleKeys_ReportExposure() {
+	keys, err := keyward.New(memory.New(),
+		keyward.WithExposureHook(func(ctx context.Context, r keyward.ExposureReport) {
+			fmt.Println("tell", r.Record.Owner, "that key", r.Record.Name, "leaked on", r.Record.Exposure.Source)
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	secret, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
+		Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	leaked := secret.Reveal() // as a scanner would find it, in a public repository
+
+	report, err := keys.ReportExposure(ctx, leaked, keyward.Exposure{
+		Source: "github",
+		URL:    "https://github.com/acme/shop/blob/main/.env",
+	})
+	if err != nil {
+		log.Fatal(err) // the store is down: report again later, it is safe
+	}
+	fmt.Println(report.Known, report.Record.RevokedReason)
+
+	_, err = keys.Verify(ctx, leaked)
+	fmt.Println(errors.Is(err, keyward.ErrRevoked))
+	// Output:
+	// tell acct_123 that key Backend leaked on github
+	// true exposed
+	// true
+}
+
+// A canary key is a tripwire: plant it in a configuration file nobody
+// should read. It never authorizes anything, and every use is reported.
+func ExampleCreateParams_canary() {
+	trips := make(chan apikey.Trip)
+	keys, err := keyward.New(memory.New(),
+		keyward.WithCanaryHook(func(ctx context.Context, t apikey.Trip) { trips <- t }))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	secret, canary, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
+		Name:   "tripwire in deploy/.env",
+		Mode:   apikey.Live,
+		Scopes: []scope.Scope{scope.LinksRead},
+		Canary: true,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// Someone found the file and tries the key: the same 401 as any
+	// unknown key, and the hook hears of it.
+	_, err = keys.VerifyFrom(ctx, secret.Reveal(), keyward.Caller{
+		Addr: "203.0.113.9:51234", UserAgent: "curl/8.5.0", Method: "GET", Path: "/v1/links",
+	})
+	fmt.Println(err)
+	trip := <-trips
+	fmt.Println(trip.KeyID == canary.ID, trip.Addr, trip.UserAgent, trip.Route)
+	// Output:
+	// keyward: unknown API key
+	// true 203.0.113.9:51234 curl/8.5.0 GET /v1/links
+}
+
+// A checksummed format, for a product that wants scanners and the
+// middleware to tell real keys from typos offline.
+func ExampleWithFormat_checksum() {
+	// Keys end with a CRC-32 of the rest, as GitHub's tokens do: a
+	// mistyped or invented key is refused before any hash or lookup.
+	// Keys issued before the switch, without a checksum, keep working.
+	format, err := apikey.NewFormat("ck", apikey.WithChecksum())
+	if err != nil {
+		log.Fatal(err)
+	}
+	keys, err := keyward.New(memory.New(), keyward.WithFormat(format))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	secret, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
+		Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	raw := secret.Reveal()
+	fmt.Println(len(raw))
+
+	last := byte('0')
+	if raw[len(raw)-1] == last {
+		last = '1'
+	}
+	_, err = keys.Verify(ctx, raw[:len(raw)-1]+string(last)) // a typo
+	fmt.Println(errors.Is(err, keyward.ErrMalformedKey), errors.Is(err, apikey.ErrChecksum))
+	// Output:
+	// 46
+	// true true
 }

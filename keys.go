@@ -69,6 +69,11 @@ type Keys struct {
 	lookupHealth  outage // verification lookups
 	writeHealth   outage // writes of last-used times
 
+	exposurePolicy ExposurePolicy
+	exposureHook   func(context.Context, ExposureReport)
+	canaryHook     func(context.Context, apikey.Trip)
+	canaries       canaries
+
 	uses     *usage
 	flushMu  sync.Mutex // one flush at a time
 	stop     chan struct{}
@@ -89,6 +94,10 @@ type config struct {
 	storeTimeout  time.Duration
 	maxLookups    int
 	logger        *slog.Logger
+
+	exposurePolicy ExposurePolicy
+	exposureHook   func(context.Context, ExposureReport)
+	canaryHook     func(context.Context, apikey.Trip)
 }
 
 // WithFormat sets the key format, for products whose keys do not start with
@@ -260,11 +269,17 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		uses:          newUsage(),
 		stop:          make(chan struct{}),
 		stopped:       make(chan struct{}),
+
+		exposurePolicy: c.exposurePolicy,
+		exposureHook:   c.exposureHook,
+		canaryHook:     c.canaryHook,
+		canaries:       canaries{queue: make(chan pendingTrip, tripQueueLen), done: make(chan struct{})},
 	}
 	k.local, _ = st.(store.LocalLookup)
 	k.lookupHealth = outage{logger: c.logger, clock: clk, what: "verifying keys"}
 	k.writeHealth = outage{logger: c.logger, clock: clk, what: "writing last-used times"}
 	go k.flushLoop()
+	go k.tripLoop()
 	return k, nil
 }
 
@@ -297,11 +312,22 @@ func (k *Keys) Now() time.Time { return k.clock.Now() }
 // or [ErrExpired]; all four match [ErrInvalidKey]. A store failure returns
 // an error matching [ErrStoreUnavailable], never an invalid-key error.
 //
+// A canary key (see [CreateParams.Canary]) that is active is refused with
+// ErrUnknownKey, exactly as a key that does not exist, after the same
+// work; its use is queued as a trip (see [WithCanaryHook]) and Verify
+// returns without waiting for it to be stored.
+//
 // The use is recorded in memory and written to the store in the
 // background (see [Keys.Flush]); Verify never waits on a write. Against
 // the memory store, a successful Verify does not allocate, whatever the
 // key's metadata.
 func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
+	return k.VerifyFrom(ctx, raw, Caller{})
+}
+
+// VerifyFrom is [Keys.Verify] for a server that knows its caller: if the
+// key is a canary, the trip records c. The middleware calls it.
+func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (apikey.Record, error) {
 	mode, err := k.format.Parse(raw)
 	if err != nil {
 		return apikey.Record{}, malformedKey(err)
@@ -328,6 +354,11 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 		return apikey.Record{}, ErrRevoked
 	case rec.Expired(time.UnixMicro(now)):
 		return apikey.Record{}, ErrExpired
+	case rec.Canary:
+		// A tripwire: the caller learns nothing it would not learn from
+		// a key that does not exist.
+		k.trip(&rec, c, time.UnixMicro(now).UTC())
+		return apikey.Record{}, ErrUnknownKey
 	}
 	k.uses.record(h, rec.ID, now)
 	if rec.LastUsedAt.IsZero() || now > rec.LastUsedAt.UnixMicro() {
@@ -419,6 +450,11 @@ func (k *Keys) Shutdown(ctx context.Context) error {
 		close(k.stop)
 		<-k.stopped
 	})
+	select {
+	case <-k.canaries.done: // the canary trips queued are written
+	case <-ctx.Done():
+		k.logger.Error("keyward: shutting down before the queued canary trips were written", "trips", len(k.canaries.queue))
+	}
 	backoff := 10 * time.Millisecond
 	for {
 		attempt, cancel := k.storeContext(ctx)

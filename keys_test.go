@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
@@ -109,14 +110,14 @@ func (s *spyStore) Update(ctx context.Context, owner string, id uuid.UUID, u sto
 	return s.Store.Update(ctx, owner, id, u)
 }
 
-func (s *spyStore) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *spyStore) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
 	s.calls.Add(1)
-	return s.Store.Revoke(ctx, owner, id, at)
+	return s.Store.Revoke(ctx, owner, id, r)
 }
 
-func (s *spyStore) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+func (s *spyStore) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
 	s.calls.Add(1)
-	return s.Store.RevokeAll(ctx, owner, at)
+	return s.Store.RevokeAll(ctx, owner, r)
 }
 
 func (s *spyStore) set(f func(*spyStore)) {
@@ -153,12 +154,12 @@ type env struct {
 	acct  keyward.Owner // the owner "acct_test"
 	spy   *spyStore
 	clock *clock
-	logs  *bytes.Buffer
+	logs  *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, opts ...keyward.Option) *env {
 	t.Helper()
-	e := &env{spy: &spyStore{Store: memory.New()}, clock: newClock(), logs: new(bytes.Buffer)}
+	e := &env{spy: &spyStore{Store: memory.New()}, clock: newClock(), logs: new(syncbuf.Buffer)}
 	opts = append([]keyward.Option{
 		keyward.WithClock(e.clock.Now),
 		keyward.WithFlushInterval(time.Hour),
@@ -373,7 +374,7 @@ func TestVerify(t *testing.T) {
 	ctx := context.Background()
 	good, goodRec := e.create(t, apikey.Live, scope.SessionsWrite, scope.LinksRead)
 	revoked, revokedRec := e.create(t, apikey.Live)
-	if _, err := e.acct.Revoke(ctx, revokedRec.ID); err != nil {
+	if _, err := e.acct.Revoke(ctx, revokedRec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	expiring, expiringRec := e.create(t, apikey.Test)
@@ -725,7 +726,7 @@ func TestRevoke(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 	revokedAt := e.clock.Now()
-	got, err := e.acct.Revoke(ctx, rec.ID)
+	got, err := e.acct.Revoke(ctx, rec.ID, keyward.RevokeParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,10 +738,10 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("Verify after Revoke = %v, want ErrRevoked", err)
 	}
 	e.clock.Advance(time.Second)
-	if _, err := e.acct.Revoke(ctx, rec.ID); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+	if _, err := e.acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
 		t.Errorf("second Revoke = %v, want ErrAlreadyRevoked", err)
 	}
-	if _, err := e.acct.Revoke(ctx, uuid.New()); !errors.Is(err, keyward.ErrNotFound) {
+	if _, err := e.acct.Revoke(ctx, uuid.New(), keyward.RevokeParams{}); !errors.Is(err, keyward.ErrNotFound) {
 		t.Errorf("Revoke of an unknown ID = %v, want ErrNotFound", err)
 	}
 	// Still listed, for audit, with the first revocation time.
@@ -774,7 +775,7 @@ func TestRawKeyNeverLeaks(t *testing.T) {
 	_, err = e.keys.Verify(ctx, raw)
 	outputs = append(outputs, err.Error())
 	e.spy.set(func(s *spyStore) { s.failHash = nil })
-	if _, err := e.acct.Revoke(ctx, rec.ID); err != nil {
+	if _, err := e.acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.keys.Verify(ctx, raw)

@@ -90,6 +90,12 @@ type CreateParams struct {
 	// owner and never expire. It is 1 to [MaxIdempotencyKeyLen] printable
 	// ASCII characters, such as a UUID the client generated.
 	IdempotencyKey string
+	// Canary makes the key a tripwire (see [Keys.Verify]): it never
+	// authorizes anything, and every use is recorded as a trip and reported
+	// to the hook of [WithCanaryHook]. Plant it where a thief would look:
+	// a configuration file, a CI secret, a dormant repository. Its scopes
+	// are decoration, but required like any key's.
+	Canary bool
 }
 
 // Create makes a new key of the owner and stores its record. It returns the
@@ -119,6 +125,7 @@ func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apike
 	if rec.ExpiresAt, err = k.futureExpiry(p.ExpiresAt, now); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
+	rec.Canary = p.Canary
 	idem, err := idempotency(p.IdempotencyKey, rec)
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
@@ -249,6 +256,9 @@ func idempotency(key string, rec apikey.Record) (store.Idempotency, error) {
 	}
 	field(h, "expires")
 	binary.Write(h, binary.BigEndian, rec.ExpiresAt.UnixMicro())
+	if rec.Canary { // after the rest, so digests of plain keys are as before
+		field(h, "canary")
+	}
 	h.Sum(idem.Request[:0])
 	return idem, nil
 }
@@ -479,6 +489,9 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, storeError("rotate", err)
 	}
+	if old.Canary {
+		return apikey.Secret{}, apikey.Record{}, ErrCanaryRotation
+	}
 	// The store checks again, atomically; this read only gives the
 	// replacement its name, mode, scopes and metadata.
 	next, err := k.newRecord(o.id, old.Name, old.Mode, old.Scopes.Scopes(), now)
@@ -502,34 +515,77 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 	return sec, created, nil
 }
 
+// RevokeParams says why [Owner.Revoke] or [Owner.RevokeAll] revokes.
+type RevokeParams struct {
+	// Reason, if not empty, is kept on the record (RevokedReason) for
+	// audit, such as "laptop stolen"; surrounding spaces are trimmed, and
+	// it must then pass [apikey.ValidReason].
+	Reason string
+}
+
+// revocation checks p and returns the store's revocation at now.
+func (k *Keys) revocation(p RevokeParams) (store.Revocation, error) {
+	reason := strings.TrimSpace(p.Reason)
+	if err := apikey.ValidReason(reason); err != nil {
+		return store.Revocation{}, &InputError{Field: "reason", Err: err}
+	}
+	return store.Revocation{At: k.now(), Reason: reason}, nil
+}
+
 // Revoke revokes the owner's key with the given ID, now and for good: its
 // next verification fails with [ErrRevoked], in this process at once and in
 // others within the bound of their verification cache. It returns the
-// revoked record. A key revoked before returns an error matching
-// [ErrAlreadyRevoked] and keeps its first revocation time; an unknown ID,
-// or another owner's, matches [ErrNotFound].
-func (o Owner) Revoke(ctx context.Context, id uuid.UUID) (apikey.Record, error) {
+// revoked record, which keeps p.Reason. A key revoked before returns an
+// error matching [ErrAlreadyRevoked] and keeps its first revocation time
+// and reason; an unknown ID, or another owner's, matches [ErrNotFound].
+func (o Owner) Revoke(ctx context.Context, id uuid.UUID, p RevokeParams) (apikey.Record, error) {
 	if err := o.check(); err != nil {
+		return apikey.Record{}, err
+	}
+	r, err := o.k.revocation(p)
+	if err != nil {
 		return apikey.Record{}, err
 	}
 	ctx, cancel := o.k.storeContext(ctx)
 	defer cancel()
-	rec, err := o.k.store.Revoke(ctx, o.id, id, o.k.now())
+	rec, err := o.k.store.Revoke(ctx, o.id, id, r)
 	return rec, storeError("revoke", err)
 }
 
 // RevokeAll revokes every active key of the owner in one atomic step, for
 // an account that closes or is compromised, and returns the revoked
-// records, newest first. Like [Owner.Revoke], it is final and reaches
-// other processes within the bound of their verification cache. Keys
-// already revoked or expired are left as they are. A key created while
-// RevokeAll runs may escape it: stop creating keys for the account first.
-func (o Owner) RevokeAll(ctx context.Context) ([]apikey.Record, error) {
+// records, newest first. Like [Owner.Revoke], it is final, keeps p.Reason
+// on every record, and reaches other processes within the bound of their
+// verification cache. Keys already revoked or expired are left as they
+// are. A key created while RevokeAll runs may escape it: stop creating
+// keys for the account first.
+func (o Owner) RevokeAll(ctx context.Context, p RevokeParams) ([]apikey.Record, error) {
 	if err := o.check(); err != nil {
+		return nil, err
+	}
+	r, err := o.k.revocation(p)
+	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := o.k.storeContext(ctx)
 	defer cancel()
-	recs, err := o.k.store.RevokeAll(ctx, o.id, o.k.now())
+	recs, err := o.k.store.RevokeAll(ctx, o.id, r)
 	return recs, storeError("revoke all", err)
+}
+
+// Trips returns the uses of the owner's canary key with the given ID,
+// newest first: at most limit (the store keeps the newest
+// [store.MaxTrips]; 0 means all it keeps). A key that is not a canary has
+// none. An unknown ID, or another owner's, matches [ErrNotFound].
+func (o Owner) Trips(ctx context.Context, id uuid.UUID, limit int) ([]apikey.Trip, error) {
+	if err := o.check(); err != nil {
+		return nil, err
+	}
+	if limit < 0 {
+		return nil, &InputError{Field: "limit", Err: errors.New("must not be negative")}
+	}
+	ctx, cancel := o.k.storeContext(ctx)
+	defer cancel()
+	trips, err := o.k.store.Trips(ctx, o.id, id, limit)
+	return trips, storeError("list trips", err)
 }

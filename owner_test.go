@@ -58,7 +58,7 @@ func TestOwnersAreIsolated(t *testing.T) {
 			"Get":    second(globex.Get(ctx, id)),
 			"Update": second(globex.Update(ctx, id, keyward.UpdateParams{Name: "mine now", Scopes: []scope.Scope{scope.LinksRead}})),
 			"Rotate": third(globex.Rotate(ctx, id, keyward.RotateParams{Overlap: time.Hour})),
-			"Revoke": second(globex.Revoke(ctx, id)),
+			"Revoke": second(globex.Revoke(ctx, id, keyward.RevokeParams{})),
 		}
 		for op, err := range checks {
 			if !errors.Is(err, keyward.ErrNotFound) || err != keyward.ErrNotFound {
@@ -66,7 +66,7 @@ func TestOwnersAreIsolated(t *testing.T) {
 			}
 		}
 	}
-	revoked, err := globex.RevokeAll(ctx)
+	revoked, err := globex.RevokeAll(ctx, keyward.RevokeParams{})
 	if err != nil || len(revoked) != 1 || revoked[0].ID != globexKey.ID {
 		t.Fatalf("globex.RevokeAll = %v, %v; want globex's key only", revoked, err)
 	}
@@ -104,8 +104,8 @@ func TestInvalidOwnerIsRefusedBeforeTheStore(t *testing.T) {
 			"List":      second(o.List(ctx, keyward.ListOptions{})),
 			"Update":    second(o.Update(ctx, uuid.New(), keyward.UpdateParams{Name: "x"})),
 			"Rotate":    third(o.Rotate(ctx, uuid.New(), keyward.RotateParams{})),
-			"Revoke":    second(o.Revoke(ctx, uuid.New())),
-			"RevokeAll": second(o.RevokeAll(ctx)),
+			"Revoke":    second(o.Revoke(ctx, uuid.New(), keyward.RevokeParams{})),
+			"RevokeAll": second(o.RevokeAll(ctx, keyward.RevokeParams{})),
 		} {
 			t.Run(fmt.Sprintf("%q/%s", id, op), func(t *testing.T) {
 				inputField(t, err, "owner")
@@ -248,7 +248,7 @@ func TestUpdate(t *testing.T) {
 		})
 	}
 
-	if _, err := e.acct.Revoke(ctx, rec.ID); err != nil {
+	if _, err := e.acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Name: "revived?"}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
@@ -394,7 +394,7 @@ func TestRotateRules(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := e.acct.Revoke(ctx, lost.ID); err != nil { // its raw key was lost
+		if _, err := e.acct.Revoke(ctx, lost.ID, keyward.RevokeParams{}); err != nil { // its raw key was lost
 			t.Fatal(err)
 		}
 		_, next, err := e.acct.Rotate(ctx, rec.ID, keyward.RotateParams{Overlap: time.Hour})
@@ -404,7 +404,7 @@ func TestRotateRules(t *testing.T) {
 	})
 	t.Run("revoked", func(t *testing.T) {
 		_, rec := e.create(t, apikey.Test)
-		if _, err := e.acct.Revoke(ctx, rec.ID); err != nil {
+		if _, err := e.acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		if _, _, err := e.acct.Rotate(ctx, rec.ID, keyward.RotateParams{Overlap: time.Hour}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
@@ -533,7 +533,7 @@ func TestRevokeAll(t *testing.T) {
 		e.clock.Advance(time.Second)
 	}
 	_, revokedBefore := e.create(t, apikey.Test)
-	if _, err := e.acct.Revoke(ctx, revokedBefore.ID); err != nil {
+	if _, err := e.acct.Revoke(ctx, revokedBefore.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	theirs := e.keys.Owner("globex")
@@ -543,7 +543,7 @@ func TestRevokeAll(t *testing.T) {
 	}
 	e.clock.Advance(time.Second)
 
-	revoked, err := e.acct.RevokeAll(ctx)
+	revoked, err := e.acct.RevokeAll(ctx, keyward.RevokeParams{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +563,7 @@ func TestRevokeAll(t *testing.T) {
 	if _, err := e.keys.Verify(ctx, sec.Reveal()); err != nil {
 		t.Errorf("another owner's key after RevokeAll: %v", err)
 	}
-	if again, err := e.acct.RevokeAll(ctx); err != nil || len(again) != 0 {
+	if again, err := e.acct.RevokeAll(ctx, keyward.RevokeParams{}); err != nil || len(again) != 0 {
 		t.Errorf("a second RevokeAll = %d keys, %v; want none", len(again), err)
 	}
 }

@@ -368,7 +368,7 @@ func newFixture(t *testing.T) *fixture {
 	f.write = issue(apikey.Test, scope.SessionsWrite, time.Time{})
 	f.live = issue(apikey.Live, scope.SessionsWrite, time.Time{})
 	f.revoked = issue(apikey.Test, scope.SessionsWrite, time.Time{})
-	if _, err := acct.Revoke(context.Background(), f.revoked.Record.ID); err != nil {
+	if _, err := acct.Revoke(context.Background(), f.revoked.Record.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	f.expired = issue(apikey.Test, scope.SessionsWrite, now.Add(time.Minute))

@@ -38,6 +38,11 @@ type Record struct {
 	Prefix string `json:"prefix"`
 	// Mode is Live or Test.
 	Mode Mode `json:"mode"`
+	// Canary marks a tripwire: a key made to be planted where a thief
+	// would look, which never authorizes anything and whose every use is
+	// recorded as a [Trip]. (It sits beside Mode, in what would be
+	// padding.)
+	Canary bool `json:"canary,omitempty"`
 	// Scopes are the permissions granted to the key.
 	Scopes scope.Set `json:"scopes"`
 	// Metadata is the application's own key-value pairs on the key.
@@ -58,6 +63,12 @@ type Record struct {
 	// ReplacedBy is the ID of the key this one was rotated to, if any: the
 	// key works until its ExpiresAt, the end of the rotation's overlap.
 	ReplacedBy uuid.UUID `json:"replaced_by,omitzero"`
+	// RevokedReason says why the key was revoked: the revoker's words, or
+	// [ReasonExposed]. Empty if the key is active or no reason was given.
+	RevokedReason string `json:"revoked_reason,omitempty"`
+	// Exposure, if not nil, says where the key was found exposed. It is set
+	// once, by the first report, and never changes; treat it as read-only.
+	Exposure *Exposure `json:"exposure,omitempty"`
 }
 
 // Revoked reports whether the key has been revoked.
@@ -97,7 +108,7 @@ var ErrInvalidRecord = errors.New("apikey: invalid record")
 // Validate checks what every new record must satisfy before a store accepts
 // it: an ID, a valid owner ([ValidOwner]), a valid name ([ValidName]), a
 // display prefix, a valid mode, at least one well-formed scope, a hash, a
-// creation time, no revocation, and no replacement yet.
+// creation time, no revocation, no exposure, and no replacement yet.
 func (r Record) Validate() error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidRecord}, args...)...)
@@ -121,6 +132,10 @@ func (r Record) Validate() error {
 		return fail("a new key cannot be replaced yet")
 	case r.Replaces == r.ID:
 		return fail("a key cannot replace itself")
+	case r.RevokedReason != "":
+		return fail("a new key cannot have a revocation reason")
+	case r.Exposure != nil:
+		return fail("a new key cannot be exposed yet")
 	}
 	if err := ValidOwner(r.Owner); err != nil {
 		return fail("%v", err)

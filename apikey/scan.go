@@ -48,7 +48,7 @@ type Candidate struct {
 func (f Format) Find(text string) []Candidate {
 	var found []Candidate
 	for from := 0; ; {
-		c, ok := f.next(text, from)
+		c, ok := f.next(text, from, true)
 		if !ok {
 			return found
 		}
@@ -61,8 +61,9 @@ func (f Format) Find(text string) []Candidate {
 }
 
 // next returns the next run at or after from that starts with a mode
-// prefix at a token boundary, with the base-62 characters that follow it.
-func (f Format) next(text string, from int) (Candidate, bool) {
+// prefix, at a token boundary if bounded, with the base-62 characters that
+// follow it.
+func (f Format) next(text string, from int, bounded bool) (Candidate, bool) {
 	if f.product == "" {
 		return Candidate{}, false
 	}
@@ -74,7 +75,7 @@ func (f Format) next(text string, from int) (Candidate, bool) {
 		}
 		start := from + i
 		from = start + len(lead)
-		if start > 0 && (isBase62(text[start-1]) || text[start-1] == '_') {
+		if bounded && start > 0 && (isBase62(text[start-1]) || text[start-1] == '_') {
 			continue
 		}
 		var m Mode
@@ -100,14 +101,15 @@ func (f Format) next(text string, from int) (Candidate, bool) {
 // still says which key it was ("ck_live_abc123[REDACTED]"). It is more
 // eager than [Format.Find]: a run that follows a mode prefix and is too
 // short, too long or fails its checksum, as a mistyped or truncated key
-// is, is redacted too, since most of it may still be secret. Runs of fewer
-// than [DisplayLen] characters are left alone. When there is nothing to
+// is, is redacted too, since most of it may still be secret; so is a key
+// run into what precedes it, as in a percent-encoded "key%3Dck_live_…".
+// Runs of fewer than [DisplayLen] characters are left alone. When there is nothing to
 // redact, Redact returns text itself and does not allocate.
 func (f Format) Redact(text string) string {
 	var b strings.Builder
 	done := 0
 	for from := 0; ; {
-		c, ok := f.next(text, from)
+		c, ok := f.next(text, from, false)
 		if !ok {
 			break
 		}

@@ -104,7 +104,8 @@ func TestRedact(t *testing.T) {
 		{"a display prefix alone", apikey.Default, "key ck_live_4eC39H revoked", "key ck_live_4eC39H revoked"},
 		{"a checksummed key", checksummed, "k=" + sum, "k=ck_test_4eC39H[REDACTED]"},
 		{"a checksummed key that fails", checksummed, "k=" + sum[:len(sum)-1] + "!", "k=ck_test_4eC39H[REDACTED]!"},
-		{"inside a word", apikey.Default, "xck_live_" + valid32, "xck_live_" + valid32},
+		{"run into a word", apikey.Default, "xck_live_" + valid32, "xck_live_4eC39H[REDACTED]"},
+		{"percent-encoded", apikey.Default, "q=key%3Dck_live_" + valid32, "q=key%3Dck_live_4eC39H[REDACTED]"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

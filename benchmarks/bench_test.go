@@ -127,9 +127,14 @@ func BenchmarkFloorPostgres(b *testing.B) {
 	}
 	defer pool.Close()
 	ctx := requestContext(b)
-	// The store's columns (store/postgres: columns), owner, metadata and
-	// rotation links included.
-	q := `SELECT id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), nullif(metadata, '{}')::text, ` +
+	// The store's columns (store/postgres: columns), owner, metadata,
+	// rotation links and the one column of the rarely set fields of
+	// leaked keys (store/postgres: extras) included.
+	q := `SELECT id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), ` +
+		`CASE WHEN revoked_reason IS NULL AND exposed_at IS NULL AND NOT canary ` +
+		`THEN nullif(metadata, '{}')::text ` +
+		`ELSE json_build_array(json_build_object('m', nullif(metadata, '{}'), 'r', revoked_reason, ` +
+		`'e', (extract(epoch FROM exposed_at) * 1000000)::bigint, 's', exposed_source, 'u', exposed_url, 'c', canary))::text END, ` +
 		`created_at, last_used_at, revoked_at, expires_at, replaces, replaced_by FROM ` +
 		benchkeys.PostgresTable + ` WHERE hash = $1`
 	benchkeys.Run(b, pgParallelism, pgRaw, func(raw string) error {

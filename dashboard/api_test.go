@@ -440,10 +440,10 @@ func TestList(t *testing.T) {
 		// Another account's keys, interleaved: never listed.
 		f.createFor(f.other, keyward.CreateParams{Name: fmt.Sprintf("other %d", i), Mode: m})
 	}
-	if _, err := f.owner.Revoke(ctx, made[1].ID); err != nil { // test
+	if _, err := f.owner.Revoke(ctx, made[1].ID, keyward.RevokeParams{}); err != nil { // test
 		t.Fatal(err)
 	}
-	if _, err := f.owner.Revoke(ctx, made[4].ID); err != nil { // live
+	if _, err := f.owner.Revoke(ctx, made[4].ID, keyward.RevokeParams{}); err != nil { // live
 		t.Fatal(err)
 	}
 	// Rotation with no overlap: made[2] expires at once, and a new key
@@ -751,7 +751,7 @@ func TestUpdate(t *testing.T) {
 
 	t.Run("revoked key", func(t *testing.T) {
 		rec := newKey()
-		if _, err := f.owner.Revoke(ctx, rec.ID); err != nil {
+		if _, err := f.owner.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		problemOf(t, f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"name":"Renamed"}`), http.StatusConflict)
@@ -907,7 +907,7 @@ func TestRotate(t *testing.T) {
 
 	t.Run("revoked key", func(t *testing.T) {
 		_, r := f.create("Revoked", apikey.Live)
-		if _, err := f.owner.Revoke(ctx, r.ID); err != nil {
+		if _, err := f.owner.Revoke(ctx, r.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		problemOf(t, f.api("POST", "/dashboard/keys/"+r.ID.String()+"/rotate", `{"overlap":"1h"}`), http.StatusConflict)
@@ -926,7 +926,7 @@ func TestRevokeAll(t *testing.T) {
 		raws = append(raws, raw)
 	}
 	_, revoked := f.create("Revoked before", apikey.Test)
-	if _, err := f.owner.Revoke(ctx, revoked.ID); err != nil {
+	if _, err := f.owner.Revoke(ctx, revoked.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	f.clock.Advance(time.Minute)

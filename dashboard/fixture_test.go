@@ -357,16 +357,16 @@ func (s *flakyStore) Rotate(ctx context.Context, owner string, id uuid.UUID, nex
 	return s.Store.Rotate(ctx, owner, id, next, overlapEnd)
 }
 
-func (s *flakyStore) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *flakyStore) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
 	if s.down.Load() {
 		return apikey.Record{}, errDown
 	}
-	return s.Store.Revoke(ctx, owner, id, at)
+	return s.Store.Revoke(ctx, owner, id, r)
 }
 
-func (s *flakyStore) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+func (s *flakyStore) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
 	if s.down.Load() {
 		return nil, errDown
 	}
-	return s.Store.RevokeAll(ctx, owner, at)
+	return s.Store.RevokeAll(ctx, owner, r)
 }

@@ -449,7 +449,7 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID)
+	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID, keyward.RevokeParams{})
 	if err == nil {
 		h.report(r, Event{Action: KeyRevoked, Key: revoked})
 	}
@@ -479,7 +479,7 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 		h.forbid(w, r, role.refusalAll())
 		return
 	}
-	recs, err := h.owner(r).RevokeAll(r.Context())
+	recs, err := h.owner(r).RevokeAll(r.Context(), keyward.RevokeParams{})
 	if err != nil {
 		h.failErr(w, r, "revoke all", err)
 		return

@@ -43,7 +43,7 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 	newForeign("active live", apikey.Live)
 	newForeign("active test", apikey.Test)
 	revoked := newForeign("revoked test", apikey.Test)
-	if _, err := f.other.Revoke(ctx, revoked.ID); err != nil {
+	if _, err := f.other.Revoke(ctx, revoked.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	rotated := newForeign("rotated live", apikey.Live)

@@ -122,7 +122,7 @@ func TestListPage(t *testing.T) {
 		t.Fatal("the use was not recorded")
 	}
 	_, revoked := f.create("Old <script>alert(1)</script>", apikey.Test)
-	if _, err := f.owner.Revoke(ctx, revoked.ID); err != nil {
+	if _, err := f.owner.Revoke(ctx, revoked.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	revoked = f.get(revoked.ID)
@@ -423,7 +423,7 @@ func TestRevokedNoticeComesFromTheStore(t *testing.T) {
 	ctx := context.Background()
 	_, active := f.create("Still active", apikey.Live)
 	_, foreign := f.createFor(f.other, keyward.CreateParams{Name: "Mallory's key", Mode: apikey.Live})
-	if _, err := f.other.Revoke(ctx, foreign.ID); err != nil {
+	if _, err := f.other.Revoke(ctx, foreign.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, q := range []string{
@@ -683,7 +683,7 @@ func TestEditFromThePage(t *testing.T) {
 	}
 
 	t.Run("a revoked key", func(t *testing.T) {
-		if _, err := f.owner.Revoke(context.Background(), rec.ID); err != nil {
+		if _, err := f.owner.Revoke(context.Background(), rec.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		status, _, body := f.page("GET", path, nil)
@@ -704,7 +704,7 @@ func TestRevokeAllFromThePage(t *testing.T) {
 		f.create(fmt.Sprintf("key %d", i), m)
 	}
 	_, gone := f.create("Gone", apikey.Live)
-	if _, err := f.owner.Revoke(ctx, gone.ID); err != nil {
+	if _, err := f.owner.Revoke(ctx, gone.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	_, foreign := f.createFor(f.other, keyward.CreateParams{Name: "Mallory's key", Mode: apikey.Live})

@@ -153,8 +153,10 @@ func validHeaderName(name string) bool {
 // 401 without an error code when there is no key (no Authorization header,
 // or one of another scheme, as RFC 6750 section 3.1 asks), 400
 // invalid_request for a malformed header, 401 invalid_token for a
-// malformed, unknown, revoked or expired key (one message for all four),
-// and 503 when the key store is unavailable, never 401.
+// malformed, unknown, revoked or expired key (one message for all four; a
+// canary key gets it too, and its trip records the request's address,
+// User-Agent, method and path), and 503 when the key store is unavailable,
+// never 401.
 //
 // Authenticate panics if keys is nil or an option is invalid, as
 // [http.ServeMux.Handle] panics on a bad pattern: both are mistakes in the
@@ -199,11 +201,21 @@ func (c *config) authenticate(r *http.Request) (apikey.Record, error) {
 			return apikey.Record{}, wrongModeError(c.realm, c.mode)
 		}
 	}
-	rec, err := c.keys.Verify(r.Context(), raw)
+	rec, err := c.keys.VerifyFrom(r.Context(), raw, caller(r))
 	if err != nil {
 		return apikey.Record{}, newError(c.realm, err)
 	}
 	return rec, nil
+}
+
+// caller describes the request's client, for the trip of a canary key. It
+// reads the User-Agent by its canonical name, without allocating.
+func caller(r *http.Request) keyward.Caller {
+	c := keyward.Caller{Addr: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
+	if ua := r.Header["User-Agent"]; len(ua) > 0 {
+		c.UserAgent = ua[0]
+	}
+	return c
 }
 
 // credential returns the raw key the request carries, or why there is none.

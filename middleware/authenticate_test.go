@@ -455,7 +455,7 @@ func TestRevocationIsImmediate(t *testing.T) {
 	if got := do(); got != http.StatusOK {
 		t.Fatalf("before revocation: %d", got)
 	}
-	if _, err := e.keys.Owner(e.all.Record.Owner).Revoke(t.Context(), e.all.Record.ID); err != nil {
+	if _, err := e.keys.Owner(e.all.Record.Owner).Revoke(t.Context(), e.all.Record.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := do(); got != http.StatusUnauthorized {

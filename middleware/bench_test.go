@@ -210,3 +210,57 @@ func BenchmarkHandler(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRefusal measures the middleware refusing keys that never reach
+// the store, side by side: a malformed key, and a key of a checksummed
+// format whose checksum fails (a mistyped or invented key), which costs
+// the checksum but no hash and no lookup.
+func BenchmarkRefusal(b *testing.B) {
+	sum, err := apikey.NewFormat("ck", apikey.WithChecksum())
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys, err := keyward.New(memory.New(), keyward.WithFormat(sum))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer keys.Close()
+	sec, err := sum.Generate(apikey.Test)
+	if err != nil {
+		b.Fatal(err)
+	}
+	good := sec.Reveal()
+	bad := good[:len(good)-1] + "0"
+	if bad == good {
+		bad = good[:len(good)-1] + "1"
+	}
+	h := middleware.Authenticate(keys)(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	for _, bc := range []struct{ name, key string }{
+		{"malformed", good[:len(good)-7]}, // too short: refused on length
+		{"bad-checksum", bad},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/v1/links", nil)
+			r.Header.Set("Authorization", "Bearer "+bc.key)
+			w := &discardWriter{h: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				clear(w.h)
+				h.ServeHTTP(w, r)
+			}
+			if w.code != http.StatusUnauthorized {
+				b.Fatalf("status %d, want 401", w.code)
+			}
+		})
+	}
+}
+
+// discardWriter is a ResponseWriter that keeps only the status.
+type discardWriter struct {
+	h    http.Header
+	code int
+}
+
+func (w *discardWriter) Header() http.Header         { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *discardWriter) WriteHeader(code int)        { w.code = code }

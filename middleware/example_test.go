@@ -183,7 +183,7 @@ func ExampleWithErrorHandler() {
 
 	acct := keys.Owner("acct_123")
 	sec, rec, _ := acct.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead}})
-	acct.Revoke(context.Background(), rec.ID)
+	acct.Revoke(context.Background(), rec.ID, keyward.RevokeParams{})
 	req := httptest.NewRequest("GET", "/api/v1/sessions", nil)
 	req.RemoteAddr = "203.0.113.9:4711"
 	req.Header.Set("Authorization", "Bearer "+sec.Reveal())

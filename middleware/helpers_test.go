@@ -89,7 +89,7 @@ func newEnv(t testing.TB) *env {
 	e.live = keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Live, Scopes: every})
 	e.sessions = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsWrite}})
 	e.revoked = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every})
-	if _, err := acct.Revoke(context.Background(), e.revoked.Record.ID); err != nil {
+	if _, err := acct.Revoke(context.Background(), e.revoked.Record.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	e.expired = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every, ExpiresAt: e.clock.Now().Add(time.Hour)})

@@ -227,5 +227,79 @@ func IsAnswer(err error) bool {
 
 var answers = []error{
 	ErrNotFound, ErrDuplicate, ErrAlreadyRevoked, ErrKeyExpired, ErrReplaced, ErrWidening,
-	ErrAlreadyCreated, ErrIdempotencyConflict, ErrInvalidCursor, apikey.ErrInvalidRecord,
+	ErrAlreadyCreated, ErrIdempotencyConflict, ErrInvalidCursor, ErrAlreadyExposed, apikey.ErrInvalidRecord,
+}
+
+// Check validates a revocation and returns it with its time in store
+// precision: a time is required, and the reason must pass
+// [apikey.ValidReason] (an error wrapping [apikey.ErrInvalidRecord]).
+func (r Revocation) Check() (Revocation, error) {
+	if r.At.IsZero() {
+		return r, errors.New("store: a revocation needs a time")
+	}
+	if err := apikey.ValidReason(r.Reason); err != nil {
+		return r, fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
+	}
+	r.At = Time(r.At)
+	return r, nil
+}
+
+// Revoke revokes rec by r, checked: [ErrAlreadyRevoked] if it is revoked.
+func (r Revocation) Revoke(rec *apikey.Record) error {
+	if rec.Revoked() {
+		return ErrAlreadyRevoked
+	}
+	rec.RevokedAt, rec.RevokedReason = r.At, r.Reason
+	return nil
+}
+
+// CheckExposure validates an exposure for [Store.Expose] (an error
+// wrapping [apikey.ErrInvalidRecord]) and returns it with its time in
+// store precision.
+func CheckExposure(e apikey.Exposure) (apikey.Exposure, error) {
+	if err := e.Validate(); err != nil {
+		return e, fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
+	}
+	e.At = Time(e.At)
+	return e, nil
+}
+
+// Expose applies [Store.Expose] to rec, with e checked by
+// [CheckExposure]: it returns [ErrAlreadyExposed] if nothing changes.
+func Expose(rec *apikey.Record, e apikey.Exposure, revoke bool) error {
+	changed := false
+	if rec.Exposure == nil {
+		rec.Exposure = &e
+		changed = true
+	}
+	if revoke && !rec.Revoked() {
+		rec.RevokedAt, rec.RevokedReason = e.At, apikey.ReasonExposed
+		changed = true
+	}
+	if !changed {
+		return ErrAlreadyExposed
+	}
+	return nil
+}
+
+// CheckTrip validates a trip for [Store.RecordTrip] and returns it with
+// its time in store precision.
+func CheckTrip(t apikey.Trip) (apikey.Trip, error) {
+	switch {
+	case t.At.IsZero():
+		return t, errors.New("store: a trip needs a time")
+	case t.KeyID == uuid.Nil:
+		return t, errors.New("store: a trip needs a key ID")
+	}
+	t.At = Time(t.At)
+	return t, nil
+}
+
+// TripsLimit resolves the limit of [Store.Trips]: 0, or more than
+// [MaxTrips], means MaxTrips.
+func TripsLimit(limit int) int {
+	if limit <= 0 || limit > MaxTrips {
+		return MaxTrips
+	}
+	return limit
 }

@@ -59,7 +59,14 @@ var (
 	// ErrWouldBlock: a [LocalLookup] cannot answer from memory; ask
 	// [Store.GetByHash].
 	ErrWouldBlock = errors.New("store: the answer is not in memory")
+	// ErrAlreadyExposed: the key was already marked exposed (and revoked,
+	// if the call asked for it): nothing changed.
+	ErrAlreadyExposed = errors.New("store: key already reported exposed")
 )
+
+// MaxTrips is the number of a canary key's trips a store keeps at least:
+// the newest. It may drop older ones.
+const MaxTrips = 100
 
 // Page sizes for [Store.List].
 const (
@@ -145,18 +152,48 @@ type Store interface {
 	Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (old, created apikey.Record, err error)
 
 	// Revoke sets the revocation time of the key with the given ID and
-	// owner to at and returns the updated record. Revocation is final: if
-	// the key is already revoked, Revoke returns [ErrAlreadyRevoked] and
-	// keeps the first revocation time; no method ever clears it. An unknown
-	// ID returns [ErrNotFound]. A zero at is refused with an error.
-	Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error)
+	// owner to r.At, and its revocation reason to r.Reason, and returns the
+	// updated record. Revocation is final: if the key is already revoked,
+	// Revoke returns [ErrAlreadyRevoked] and keeps the first revocation
+	// time and reason; no method ever clears them. An unknown ID returns
+	// [ErrNotFound]. A zero r.At is refused with an error, and a reason
+	// [apikey.ValidReason] refuses with an error wrapping
+	// [apikey.ErrInvalidRecord].
+	Revoke(ctx context.Context, owner string, id uuid.UUID, r Revocation) (apikey.Record, error)
 
 	// RevokeAll revokes, in one atomic step, every key of the owner that is
-	// active at time at (neither revoked nor expired), setting its
-	// revocation time to at, and returns the revoked records in List
-	// order. Keys of other owners are untouched. An owner with no active
-	// key gets an empty result. A zero at is refused with an error.
-	RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error)
+	// active at time r.At (neither revoked nor expired), setting its
+	// revocation time and reason from r, and returns the revoked records in
+	// List order. Keys of other owners are untouched. An owner with no
+	// active key gets an empty result. A zero r.At or an invalid reason is
+	// refused as Revoke refuses them.
+	RevokeAll(ctx context.Context, owner string, r Revocation) ([]apikey.Record, error)
+
+	// Expose marks the key with the given ID and owner exposed, in one
+	// atomic step: it sets the key's Exposure to e unless the key has one
+	// already (the first report stays), and, if revoke is true and the key
+	// is not revoked, revokes it at e.At with the reason
+	// [apikey.ReasonExposed]. It applies to revoked and expired keys too.
+	// It returns the updated record; if nothing changed, it returns the
+	// record with [ErrAlreadyExposed]. An exposure
+	// [apikey.Exposure.Validate] refuses returns an error wrapping
+	// [apikey.ErrInvalidRecord]; an unknown ID returns [ErrNotFound].
+	// Of concurrent calls for one key, exactly one sets the exposure.
+	Expose(ctx context.Context, owner string, id uuid.UUID, e apikey.Exposure, revoke bool) (apikey.Record, error)
+
+	// RecordTrip stores one use of a canary key: t.KeyID must be a key of
+	// t.Owner ([ErrNotFound] otherwise), and t.At not zero. The store keeps
+	// the text fields as given (the lifecycle cleans them with
+	// [apikey.Trip.Clean]) and keeps at least the newest [MaxTrips] trips
+	// of each key.
+	RecordTrip(ctx context.Context, t apikey.Trip) error
+
+	// Trips returns the trips of the owner's key with the given ID, newest
+	// first (by At, then in the reverse order they were recorded), at most
+	// limit of them (all that are kept if limit is 0 or more than
+	// [MaxTrips]). A key without trips, or not a canary, gets an empty
+	// result; an unknown ID returns [ErrNotFound].
+	Trips(ctx context.Context, owner string, id uuid.UUID, limit int) ([]apikey.Trip, error)
 
 	// RecordUses sets the last-used time of each listed key to the later of
 	// its current value and the given time, so a last-used time never moves
@@ -184,6 +221,13 @@ type Update struct {
 // IsZero reports whether u changes nothing.
 func (u Update) IsZero() bool {
 	return u.Name == "" && u.Scopes.IsEmpty() && u.Metadata == nil && u.ExpiresAt.IsZero()
+}
+
+// A Revocation is the time and reason of a revocation, for [Store.Revoke]
+// and [Store.RevokeAll].
+type Revocation struct {
+	At     time.Time
+	Reason string // optional; see apikey.ValidReason
 }
 
 // An Idempotency identifies a create request for [Store.Create], so that
@@ -256,7 +300,8 @@ type ChangeFeed interface {
 	// Changes returns the hashes of keys changed since the position since,
 	// and the position to pass next time. A change is anything that
 	// changes a key's record other than its last-used time: a revocation,
-	// an expiry, an update of its name, scopes or metadata, a rotation.
+	// an expiry, an update of its name, scopes or metadata, a rotation, an
+	// exposure. (A canary's trips are not part of its record.)
 	// Called with since == "", it returns no hashes and the current
 	// position.
 	//

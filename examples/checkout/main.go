@@ -361,7 +361,7 @@ func retireDemoKeys(ctx context.Context, owner keyward.Owner, current map[string
 	}
 	n := 0
 	for _, rec := range stale {
-		_, err := owner.Revoke(ctx, rec.ID)
+		_, err := owner.Revoke(ctx, rec.ID, keyward.RevokeParams{})
 		switch {
 		case errors.Is(err, keyward.ErrAlreadyRevoked):
 			// Revoked meanwhile, by another instance starting.

@@ -297,7 +297,7 @@ func TestServer(t *testing.T) {
 			t.Fatalf("before revocation: %d", r.status)
 		}
 		rec := findKey(t, srv.keys, "acme", sessions.raw)
-		if _, err := srv.keys.Owner("acme").Revoke(context.Background(), rec.ID); err != nil {
+		if _, err := srv.keys.Owner("acme").Revoke(context.Background(), rec.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		r := call(t, "POST", url+"/api/v1/sessions", sessions.raw, sessionBody)

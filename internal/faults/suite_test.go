@@ -505,7 +505,7 @@ func (s *suite) newRun(t *testing.T, faultName string, c configuration) *run {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := acct.Revoke(ctx, rec.ID); err != nil {
+		if _, err := acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 			t.Fatal(err)
 		}
 		r.revoked = append(r.revoked, sec)

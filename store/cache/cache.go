@@ -759,16 +759,36 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 // Revoke revokes through the wrapped store and removes the key from the
 // cache before returning, so the next verification sees the revocation.
 // See [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	rec, err := s.next.Revoke(ctx, owner, id, at)
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
+	rec, err := s.next.Revoke(ctx, owner, id, r)
 	s.afterChange(err, rec.Hash)
 	return rec, err
 }
 
+// Expose marks the key exposed through the wrapped store and removes it
+// from the cache before returning, so the next verification sees a
+// revocation it made. See [store.Store.Expose].
+func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey.Exposure, revoke bool) (apikey.Record, error) {
+	rec, err := s.next.Expose(ctx, owner, id, e, revoke)
+	s.afterChange(err, rec.Hash)
+	return rec, err
+}
+
+// RecordTrip passes through to the wrapped store: trips are not part of
+// the records the cache keeps. See [store.Store.RecordTrip].
+func (s *Store) RecordTrip(ctx context.Context, t apikey.Trip) error {
+	return s.next.RecordTrip(ctx, t)
+}
+
+// Trips passes through to the wrapped store. See [store.Store.Trips].
+func (s *Store) Trips(ctx context.Context, owner string, id uuid.UUID, limit int) ([]apikey.Trip, error) {
+	return s.next.Trips(ctx, owner, id, limit)
+}
+
 // RevokeAll revokes through the wrapped store and removes every revoked
 // key from the cache before returning. See [store.Store.RevokeAll].
-func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
-	recs, err := s.next.RevokeAll(ctx, owner, at)
+func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
+	recs, err := s.next.RevokeAll(ctx, owner, r)
 	hashes := make([]apikey.Hash, len(recs))
 	for i, rec := range recs {
 		hashes[i] = rec.Hash

@@ -359,7 +359,7 @@ func TestGetByHashLocal(t *testing.T) {
 		t.Errorf("GetByHashLocal of an unknown hash allocates %v times", n)
 	}
 
-	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+	if _, err := c.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = same(t, s, c, rec.Hash)
@@ -629,7 +629,7 @@ func TestRevokeThroughTheCacheIsImmediate(t *testing.T) {
 	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+	if _, err := c.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.GetByHash(ctx, rec.Hash)
@@ -696,7 +696,7 @@ func TestChangesThroughTheCacheAreImmediate(t *testing.T) {
 		cached(rec)
 		all = append(all, rec)
 	}
-	if _, err := c.RevokeAll(ctx, owner, time.Now()); err != nil {
+	if _, err := c.RevokeAll(ctx, owner, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	for _, rec := range all {
@@ -759,7 +759,7 @@ func TestRevokeDuringALookup(t *testing.T) {
 		staleDone <- got
 	}()
 	<-read // the lookup has read the active record and is held
-	if _, err := c.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+	if _, err := c.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	got, err := c.GetByHash(timeout(t), rec.Hash) // must not wait on the held lookup
@@ -801,7 +801,7 @@ func TestChangesThroughAnotherInstance(t *testing.T) {
 		}
 		return s.lookups.Load() == before
 	})
-	if _, err := b.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+	if _, err := b.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	// Two polls of A that began after the revocation have read it.
@@ -844,7 +844,7 @@ func TestFeedOutageFailsClosedAndHeals(t *testing.T) {
 	waitFor(t, "the failed poll to be logged", func() bool { return strings.Contains(logs.String(), "connection refused") })
 
 	// A revocation made while the feed was down is caught up on.
-	if _, err := s.Revoke(ctx, owner, rec.ID, time.Now()); err != nil {
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	s.set(func(s *spy) { s.feedErr = nil })
@@ -882,7 +882,7 @@ func TestStoreWithoutFeedKeepsRecordsOneBound(t *testing.T) {
 	if _, err := c.GetByHash(ctx, rec.Hash); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, owner, rec.ID, time.Now()); err != nil { // behind the cache's back
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Now()}); err != nil { // behind the cache's back
 		t.Fatal(err)
 	}
 	revoked := time.Now()
@@ -999,7 +999,7 @@ func TestLifecycleOverCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := acct.Revoke(ctx, rec.ID); err != nil {
+	if _, err := acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := keys.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {

@@ -41,7 +41,7 @@ func Example() {
 	fmt.Println("verified:", err == nil)
 
 	// A revocation through the cache is seen at once.
-	if _, err := acct.Revoke(ctx, rec.ID); err != nil {
+	if _, err := acct.Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		log.Fatal(err)
 	}
 	_, err = keys.Verify(ctx, secret.Reveal())

@@ -152,7 +152,7 @@ func TestPostgresRevocationAcrossInstances(t *testing.T) {
 	a.waitServing(t, raw)
 	b.cachedFor(t, raw, 500)
 
-	if _, err := a.keys.Owner(pgOwner).Revoke(ctx, rec.ID); err != nil {
+	if _, err := a.keys.Owner(pgOwner).Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.keys.Verify(ctx, raw); !errors.Is(err, keyward.ErrRevoked) {
@@ -197,7 +197,7 @@ func TestPostgresDelayedCommitAcrossInstances(t *testing.T) {
 	}
 	defer tx.Rollback()
 	inTx := b.pg.Store.WithTx(tx)
-	if _, err := inTx.Revoke(ctx, pgOwner, revokedRec.ID, time.Now()); err != nil {
+	if _, err := inTx.Revoke(ctx, pgOwner, revokedRec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := inTx.Update(ctx, pgOwner, narrowedRec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
@@ -303,7 +303,7 @@ func TestPostgresRevokeAllAcrossInstances(t *testing.T) {
 		b.cachedFor(t, raw, 10)
 	}
 
-	revoked, err := a.keys.Owner(pgOwner).RevokeAll(ctx)
+	revoked, err := a.keys.Owner(pgOwner).RevokeAll(ctx, keyward.RevokeParams{})
 	if err != nil || len(revoked) != len(raws) {
 		t.Fatalf("RevokeAll = %d keys, %v; want %d", len(revoked), err, len(raws))
 	}
@@ -471,7 +471,7 @@ func TestPostgresDroppedConnectionHeals(t *testing.T) {
 
 	netA.cut()
 	cut := time.Now()
-	if _, err := b.keys.Owner(pgOwner).Revoke(ctx, revokedRec.ID); err != nil {
+	if _, err := b.keys.Owner(pgOwner).Revoke(ctx, revokedRec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	// The event is the bound running out: no poll can succeed from the

@@ -15,7 +15,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -40,6 +39,9 @@ type Store struct {
 	byID    map[uuid.UUID]*slot
 	byOwner map[string][]*slot // each oldest first: CreatedAt ascending, then ID ascending
 	byIdem  map[idemKey]*slot  // keys created with an idempotency key
+	// trips holds each canary key's trips in the order recorded, the
+	// newest store.MaxTrips by time.
+	trips map[uuid.UUID][]apikey.Trip
 	// changes lists, in order, the hash of every change of a record, for
 	// the change feed; a position is an index into it.
 	changes []apikey.Hash
@@ -70,6 +72,7 @@ func New() *Store {
 		byID:    make(map[uuid.UUID]*slot),
 		byOwner: make(map[string][]*slot),
 		byIdem:  make(map[idemKey]*slot),
+		trips:   make(map[uuid.UUID][]apikey.Trip),
 	}
 }
 
@@ -241,17 +244,87 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 }
 
 // Revoke revokes a key. See [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
-	if at.IsZero() {
-		return apikey.Record{}, errors.New("memory: revoke needs a time")
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
+	r, err := r.Check()
+	if err != nil {
+		return apikey.Record{}, err
 	}
-	return s.update(ctx, owner, id, func(rec *apikey.Record) error {
-		if rec.Revoked() {
-			return store.ErrAlreadyRevoked
+	return s.update(ctx, owner, id, r.Revoke)
+}
+
+// Expose marks a key exposed, and revokes it if asked. See
+// [store.Store.Expose].
+func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey.Exposure, revoke bool) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	e, err := store.CheckExposure(e)
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.owned(owner, id)
+	if sl == nil {
+		return apikey.Record{}, store.ErrNotFound
+	}
+	rec := *sl.rec.Load()
+	if err := store.Expose(&rec, e, revoke); err != nil {
+		return rec, err
+	}
+	s.replace(sl, rec)
+	return rec, nil
+}
+
+// RecordTrip stores a use of a canary key. See [store.Store.RecordTrip].
+func (s *Store) RecordTrip(ctx context.Context, t apikey.Trip) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := store.CheckTrip(t)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl := s.owned(t.Owner, t.KeyID)
+	if sl == nil {
+		return store.ErrNotFound
+	}
+	trips := append(s.trips[t.KeyID], t)
+	if len(trips) > store.MaxTrips {
+		// Drop the oldest by time (of equal times, the first recorded):
+		// trips may be recorded out of time order.
+		oldest := 0
+		for i, tr := range trips {
+			if tr.At.Before(trips[oldest].At) {
+				oldest = i
+			}
 		}
-		rec.RevokedAt = store.Time(at)
-		return nil
-	})
+		trips = slices.Delete(trips, oldest, oldest+1)
+	}
+	s.trips[t.KeyID] = trips
+	return nil
+}
+
+// Trips returns the trips of a canary key. See [store.Store.Trips].
+func (s *Store) Trips(ctx context.Context, owner string, id uuid.UUID, limit int) ([]apikey.Trip, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit = store.TripsLimit(limit)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.owned(owner, id) == nil {
+		return nil, store.ErrNotFound
+	}
+	kept := s.trips[id]
+	out := make([]apikey.Trip, len(kept))
+	copy(out, kept)
+	// Newest first by time; among equal times, the last recorded first.
+	slices.Reverse(out)
+	slices.SortStableFunc(out, func(a, b apikey.Trip) int { return b.At.Compare(a.At) })
+	return out[:min(limit, len(out))], nil
 }
 
 // update applies change to a copy of the record with the given ID and
@@ -318,14 +391,15 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 
 // RevokeAll revokes every active key of an owner. See
 // [store.Store.RevokeAll].
-func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if at.IsZero() {
-		return nil, errors.New("memory: revoke all needs a time")
+	r, err := r.Check()
+	if err != nil {
+		return nil, err
 	}
-	at = store.Time(at)
+	at := r.At
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	owned := s.byOwner[owner]
@@ -335,7 +409,7 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]ap
 		if rec.Status(at) != apikey.Active {
 			continue
 		}
-		rec.RevokedAt = at
+		rec.RevokedAt, rec.RevokedReason = at, r.Reason
 		s.replace(owned[i], rec)
 		revoked = append(revoked, rec)
 	}

@@ -15,7 +15,8 @@ import (
 
 // Changes reports the keys whose record changed, but for its last use, since
 // a position: revoked, given an earlier expiry, renamed, narrowed, given
-// other metadata, rotated, or given another owner by the table's owner. See
+// other metadata, rotated, reported exposed, or given another owner by the
+// table's owner. A canary's trips are not part of its record. See
 // [store.ChangeFeed.Changes].
 //
 // The feed is ordered by commit, not by any clock. A position is the

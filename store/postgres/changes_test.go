@@ -82,7 +82,7 @@ func TestChangesReportedWhenCommitted(t *testing.T) {
 		change func(s *postgres.Store, tx *sql.Tx, table string, rec apikey.Record) error
 	}{
 		{"revocation", func(s *postgres.Store, tx *sql.Tx, _ string, rec apikey.Record) error {
-			_, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, time.Now())
+			_, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()})
 			return err
 		}},
 		{"update", func(s *postgres.Store, tx *sql.Tx, _ string, rec apikey.Record) error {
@@ -187,7 +187,7 @@ func TestChangesRolledBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, time.Now()); err != nil {
+	if _, err := s.WithTx(tx).Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if changed := chain.poll(t); len(changed) != 0 {
@@ -225,7 +225,7 @@ func TestChangesLongTransactionRepeatsNothing(t *testing.T) {
 	}
 	chain := newChain(t, s)
 
-	if _, err := s.Revoke(ctx, testOwner, a.ID, time.Now()); err != nil {
+	if _, err := s.Revoke(ctx, testOwner, a.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	if changed := chain.poll(t); count(changed, a.Hash) != 1 {
@@ -345,7 +345,7 @@ func TestChangesUnderConcurrentCommits(t *testing.T) {
 				}
 				inTx := s.WithTx(tx)
 				if i%2 == 0 {
-					_, err = inTx.Revoke(ctx, testOwner, rec.ID, time.Now())
+					_, err = inTx.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()})
 				} else {
 					_, err = inTx.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
 				}
@@ -530,7 +530,7 @@ VALUES ($1, $2, $3, $4, 'forged', 'live', '{sessions:write}', now(), '1')`, forg
 		t.Fatal(err)
 	}
 	defer tx.Rollback()
-	if _, err := s.WithTx(tx).Revoke(ctx, testOwner, changed.ID, time.Now()); err != nil {
+	if _, err := s.WithTx(tx).Revoke(ctx, testOwner, changed.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	var own string

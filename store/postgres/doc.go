@@ -50,8 +50,12 @@
 // as the other left it. In a caller's transaction at REPEATABLE READ or
 // SERIALIZABLE, a key changed by another transaction since the snapshot
 // fails the call with a serialization failure: retry the transaction.
-// [Store.RevokeAll] runs in a transaction too, so that a rotation it waited
-// for leaves no active replacement (see its documentation). Every other
+// [Store.Expose] does the same with the rules of [store.Expose]: of
+// concurrent reports of one key, the first sets the exposure and the
+// others see it. [Store.RevokeAll] runs in a transaction too, so that a
+// rotation it waited for leaves no active replacement (see its
+// documentation), and so does [Store.RecordTrip], so that the trips of a
+// key are counted exactly (see "Canaries and their trips"). Every other
 // method is one statement.
 //
 // # Schema
@@ -77,6 +81,11 @@
 //	idempotency_request bytea, 32 bytes: digest of that create's parameters; NULL exactly when idempotency_key is
 //	changed_at          timestamptz: set by the database, for the change feed of earlier versions
 //	changed_xid         xid8: set by the database, for the change feed
+//	revoked_reason      text: why the key was revoked, 1 to 200 bytes (apikey.ValidReason); NULL if not revoked or no reason given
+//	exposed_at          timestamptz: when the key was first reported exposed, or NULL
+//	exposed_source      text: who found it, 1 to 100 bytes; NULL exactly when exposed_at is
+//	exposed_url         text: where, up to 2,000 printable ASCII characters but space, '' if unknown; NULL exactly when exposed_at is
+//	canary              boolean     NOT NULL, default false: the key is a tripwire
 //
 // with these indexes besides the primary key and <table>_hash_key:
 //
@@ -84,6 +93,20 @@
 //	<table>_idempotency_key    UNIQUE (owner, idempotency_key) WHERE idempotency_key IS NOT NULL
 //	<table>_changed_xid_idx    (changed_xid) WHERE changed_xid IS NOT NULL
 //	<table>_changed_at_idx     (changed_at) WHERE changed_at IS NOT NULL
+//
+// A second table, <table>_trips, holds the uses of canary keys, one row
+// per trip (see "Canaries and their trips"):
+//
+//	key_id      uuid        NOT NULL: the canary key; foreign key <table>_trips_key_fkey to <table>, ON DELETE CASCADE
+//	seq         bigint      NOT NULL: the trip's number among its key's trips, from 1, in the order they were recorded
+//	at          timestamptz NOT NULL: when the key was presented
+//	addr        text        NOT NULL: the client's address
+//	user_agent  text        NOT NULL: its User-Agent
+//	route       text        NOT NULL: the route or method it called
+//
+// with the primary key <table>_trips_pkey (key_id, seq) and the index
+// <table>_trips_at_idx (key_id, at DESC, seq DESC): a key's trips, newest
+// first. It has no owner column: every query joins on the key's.
 //
 // The verification lookup, [Store.GetByHash], is one probe of the hash
 // index, whatever the owner. [Store.List] is one scan of the owner index
@@ -129,6 +152,20 @@
 // changed_xid xid8) and build the index with CREATE INDEX CONCURRENTLY
 // beforehand, under that name and definition, and 0005 keeps them.
 //
+// Migration 0006 is for leaked keys: it adds the columns revoked_reason,
+// exposed_at, exposed_source, exposed_url and canary, creates
+// <table>_trips, and widens the guard and the change feed to the new
+// columns. It is instant whatever the size of the table: the new columns
+// are NULL, or false by default, in existing rows, and their checks,
+// <table>_reason_check and <table>_exposure_check, are added NOT VALID,
+// so that ALTER TABLE does not read the whole table under its lock, which
+// would stop verifications too. They hold for every row written after; the
+// rows before 0006 pass them (their new columns are NULL), which the
+// table's owner may confirm at any time with ALTER TABLE ... VALIDATE
+// CONSTRAINT, which reads the table without holding writes. Keys existing
+// before it have no revocation reason, are not exposed and are not
+// canaries.
+//
 // # Keys made before owners
 //
 // Migration 0004 gives every key already in the table the owner "default"
@@ -162,9 +199,17 @@
 //     created_at, replaces and idempotency digests.
 //   - Revocation is final: revoked_at, once set, never changes nor goes back
 //     to NULL, and a revoked key changes no more at all, but for
-//     last_used_at (and changed_at, which the database sets). A revoked key
-//     cannot be deleted (deleting it and inserting its hash again would
-//     revive it), and the table cannot be truncated.
+//     last_used_at, a first report of its exposure (below), and changed_at
+//     and changed_xid, which the database sets. A revoked key cannot be
+//     deleted (deleting it and inserting its hash again would revive it),
+//     and the table cannot be truncated (TRUNCATE alone fails on the trips'
+//     foreign key, SQLSTATE 0A000; with CASCADE, the guard refuses it).
+//   - A revocation's reason is part of it: revoked_reason is set only by
+//     the UPDATE that sets revoked_at, and never changes after.
+//   - An exposure stays as first reported: exposed_at, exposed_source and
+//     exposed_url may go from NULL to set, on any key, a revoked or expired
+//     one too, but once set never change nor go back to NULL.
+//   - A canary stays a canary, and a plain key plain: canary never changes.
 //   - An expiry only moves earlier: expires_at, once set, never moves later
 //     nor goes back to NULL.
 //   - Scopes only shrink: the new scopes are a subset of the old ones, never
@@ -174,21 +219,48 @@
 //     revoked.)
 //
 // The error is SQLSTATE 23000 (integrity_constraint_violation), with a
-// message starting "keyward:". Keys never revoked may be deleted. Checks
-// refuse malformed values (an owner that is not 1 to 128 printable ASCII
-// characters, metadata that is not an object of strings, a key that
-// replaces itself, one idempotency digest without the other) with SQLSTATE
-// 23514. Updates of last_used_at alone, the writes of every verification,
-// run no PL/pgSQL: the triggers' WHEN conditions leave them out.
+// message starting "keyward:". Keys never revoked may be deleted, and
+// their trips with them. Checks refuse malformed values (an owner that is
+// not 1 to 128 printable ASCII characters, metadata that is not an object
+// of strings, a key that replaces itself, one idempotency digest without
+// the other, a reason without revocation or over 200 bytes, an exposure
+// with some of its columns and not all, a source or a URL past its limit,
+// a URL with a space or a character that is not printable ASCII) with
+// SQLSTATE 23514. Updates of last_used_at alone, the writes of every
+// verification, run no PL/pgSQL: the triggers' WHEN conditions leave them
+// out; so does the guard's for the first report of an exposure.
 //
 // The table's owner, or a superuser, can disable or drop triggers. So run
 // [Migrate] as an owner role and the application as a role that does not
 // own the table and holds only what the store needs:
 //
 //	GRANT SELECT, INSERT, UPDATE ON api_keys TO app; -- and USAGE on its schema
+//	GRANT SELECT, INSERT, DELETE ON api_keys_trips TO app;
 //
 // Then even SQL run through the application's role can neither undo a
-// revocation, nor widen a key, nor move it to another owner.
+// revocation, nor widen a key, nor move it to another owner, nor hide an
+// exposure, nor disarm a canary.
+//
+// # Canaries and their trips
+//
+// [Store.RecordTrip] keeps a canary's trips in <table>_trips, at least the
+// newest 100 of each key ([store.MaxTrips], newest by time, then by
+// number), and at most 50 more, whatever the number of trips: a flood of
+// uses of one canary costs the same for each trip and does not grow the
+// table. Its transaction locks the key's row (FOR NO KEY UPDATE, which
+// neither verification lookups nor the key's foreign key wait for), so
+// that the trips of one key are recorded one after the other, checks the
+// owner on the way, and inserts the trip numbered after the key's last one
+// (one probe of the primary key, from its end). Each time a key's number
+// reaches 100 plus a multiple of 50, the key holds exactly 50 trips past
+// its newest 100 (unless some were deleted otherwise), which the same
+// transaction deletes: one scan of <table>_trips_at_idx that stops after
+// them, before the rows deleted earlier, which wait for vacuum. Between
+// those times a trip costs three index probes (the key, its last number,
+// the foreign key's check) and an insert.
+//
+// [Store.Trips] is one statement: the key, by its primary key and owner,
+// joined to its trips, read through <table>_trips_at_idx.
 //
 // # Change feed
 //
@@ -201,10 +273,11 @@
 //
 // A trigger sets changed_xid to the ID of the transaction that changes a
 // key's record but for its last use (its name, scopes, metadata,
-// expires_at, revoked_at, replaced_by, or its owner), through the store or
-// in raw SQL, from a subtransaction too (pg_current_xact_id(): 64 bits,
-// never wraps), and ignores any value an INSERT or UPDATE gives it. A
-// position is the snapshot that the poll's query read
+// expires_at, revoked_at, revoked_reason, replaced_by, exposure, canary
+// flag, or its owner; not its trips, which are not part of it), through
+// the store or in raw SQL, from a subtransaction too (pg_current_xact_id():
+// 64 bits, never wraps), and ignores any value an INSERT or UPDATE gives
+// it. A position is the snapshot that the poll's query read
 // (pg_current_snapshot()): the transactions it saw committed, as xmin,
 // xmax and the list of those in progress between them. The next poll reads
 // the keys whose changed_xid that snapshot did not see committed and its

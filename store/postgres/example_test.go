@@ -122,4 +122,5 @@ func ExampleMigrations() {
 	// 0003_change_feed.up.sql
 	// 0004_accounts.up.sql
 	// 0005_change_feed_by_commit.up.sql
+	// 0006_leaked_keys.up.sql
 }

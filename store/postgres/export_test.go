@@ -47,3 +47,7 @@ func PositionSnapshot(pos string) string {
 	}
 	return snap.String()
 }
+
+// TripsSlack is how many trips of a key beyond store.MaxTrips RecordTrip
+// lets accumulate before it deletes them.
+const TripsSlack = tripsSlack

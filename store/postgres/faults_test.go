@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
@@ -74,8 +75,14 @@ func TestContextEndsDuringQuery(t *testing.T) {
 				{"Verify", func(ctx context.Context) error { _, err := k.Verify(ctx, sec.Reveal()); return err }},
 				{"Get", func(ctx context.Context) error { _, err := k.Owner(owner).Get(ctx, rec.ID); return err }},
 				{"List", func(ctx context.Context) error { _, err := k.Owner(owner).List(ctx, keyward.ListOptions{}); return err }},
-				{"Revoke", func(ctx context.Context) error { _, err := k.Owner(owner).Revoke(ctx, rec.ID); return err }},
-				{"RevokeAll", func(ctx context.Context) error { _, err := k.Owner(owner).RevokeAll(ctx); return err }},
+				{"Revoke", func(ctx context.Context) error {
+					_, err := k.Owner(owner).Revoke(ctx, rec.ID, keyward.RevokeParams{})
+					return err
+				}},
+				{"RevokeAll", func(ctx context.Context) error {
+					_, err := k.Owner(owner).RevokeAll(ctx, keyward.RevokeParams{})
+					return err
+				}},
 				{"Update", func(ctx context.Context) error {
 					_, err := k.Owner(owner).Update(ctx, rec.ID, keyward.UpdateParams{Name: "renamed"})
 					return err
@@ -84,6 +91,11 @@ func TestContextEndsDuringQuery(t *testing.T) {
 					_, _, err := k.Owner(owner).Rotate(ctx, rec.ID, keyward.RotateParams{})
 					return err
 				}},
+				{"ReportExposure", func(ctx context.Context) error {
+					_, err := k.ReportExposure(ctx, sec.Reveal(), keyward.Exposure{Source: "github"})
+					return err
+				}},
+				{"Trips", func(ctx context.Context) error { _, err := k.Owner(owner).Trips(ctx, rec.ID, 0); return err }},
 			}
 			for _, op := range ops {
 				ctx, cancel := end.ctx()
@@ -152,7 +164,7 @@ func TestServerUnreachable(t *testing.T) {
 			k := newKeys(t, db, table)
 			_, err := k.Verify(context.Background(), sec.Reveal())
 			unavailable(t, "Verify", err)
-			_, err = k.Owner(owner).Revoke(context.Background(), rec.ID)
+			_, err = k.Owner(owner).Revoke(context.Background(), rec.ID, keyward.RevokeParams{})
 			unavailable(t, "Revoke", err)
 		})
 	}
@@ -207,7 +219,17 @@ func TestContextEndsDuringTransaction(t *testing.T) {
 			_, _, err := s.Rotate(ctx, testOwner, rec.ID, next, time.Now().Add(time.Hour))
 			return err
 		}},
-		{"RevokeAll", func(ctx context.Context) error { _, err := s.RevokeAll(ctx, testOwner, time.Now()); return err }},
+		{"RevokeAll", func(ctx context.Context) error {
+			_, err := s.RevokeAll(ctx, testOwner, store.Revocation{At: time.Now()})
+			return err
+		}},
+		{"Expose", func(ctx context.Context) error {
+			_, err := s.Expose(ctx, testOwner, rec.ID, apikey.Exposure{At: time.Now(), Source: "github"}, true)
+			return err
+		}},
+		{"RecordTrip", func(ctx context.Context) error {
+			return s.RecordTrip(ctx, apikey.Trip{KeyID: rec.ID, Owner: testOwner, At: time.Now()})
+		}},
 		{"Create with an idempotency key", func(ctx context.Context) error {
 			_, err := s.Create(ctx, newRecord(t), store.Idempotency{Key: [32]byte{1}, Request: [32]byte{2}})
 			return err
@@ -228,8 +250,11 @@ func TestContextEndsDuringTransaction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Scopes.Equal(rec.Scopes) || got.Revoked() || got.ReplacedBy != uuid.Nil {
+	if !got.Scopes.Equal(rec.Scopes) || got.Revoked() || got.ReplacedBy != uuid.Nil || got.Exposure != nil {
 		t.Errorf("a failed call changed the key: %+v", got)
+	}
+	if trips, err := s.Trips(context.Background(), testOwner, rec.ID, 0); err != nil || len(trips) != 0 {
+		t.Errorf("a failed RecordTrip stored %d trips, %v", len(trips), err)
 	}
 	if _, err := s.Get(context.Background(), testOwner, next.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a failed rotation stored the replacement: %v", err)

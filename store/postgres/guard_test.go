@@ -24,12 +24,15 @@ import (
 // guarded is a table with keys in every state, made through the store, for
 // raw SQL to attack:
 //
-//	{r} revoked, with an expiry and metadata
+//	{r} revoked, with a reason, an expiry and metadata
 //	{a} active, with two scopes, an expiry and metadata
 //	{u} active, without expiry
 //	{o} rotated: replaced by {n}
 //	{n} the replacement of {o}
 //	{i} created with an idempotency key
+//	{e} exposed, not revoked
+//	{x} exposed and revoked for it
+//	{c} a canary
 type guarded struct {
 	table string
 	store *postgres.Store
@@ -56,7 +59,7 @@ func newGuarded(t *testing.T, db *sql.DB) guarded {
 	}
 	ids := map[string]uuid.UUID{}
 	r := mustCreate(t, g.store, withAll())
-	if _, err := g.store.Revoke(ctx, testOwner, r.ID, time.Now()); err != nil {
+	if _, err := g.store.Revoke(ctx, testOwner, r.ID, store.Revocation{At: time.Now(), Reason: "laptop stolen"}); err != nil {
 		t.Fatal(err)
 	}
 	ids["r"] = r.ID
@@ -74,6 +77,17 @@ func newGuarded(t *testing.T, db *sql.DB) guarded {
 		t.Fatal(err)
 	}
 	ids["i"] = i.ID
+	for letter, revoke := range map[string]bool{"e": false, "x": true} {
+		rec := mustCreate(t, g.store, withAll())
+		e := apikey.Exposure{At: time.Now(), Source: "github", URL: "https://github.com/acme/app/blob/0123abc/.env#L3"}
+		if _, err := g.store.Expose(ctx, testOwner, rec.ID, e, revoke); err != nil {
+			t.Fatal(err)
+		}
+		ids[letter] = rec.ID
+	}
+	canary := newRecord(t)
+	canary.Canary = true
+	ids["c"] = mustCreate(t, g.store, canary).ID
 	for letter, id := range ids {
 		if g.keys[letter], err = g.store.Get(ctx, testOwner, id); err != nil {
 			t.Fatal(err)
@@ -143,6 +157,11 @@ func diff(got, want apikey.Record) string {
 	check("expires_at", got.ExpiresAt.Equal(want.ExpiresAt))
 	check("replaces", got.Replaces == want.Replaces)
 	check("replaced_by", got.ReplacedBy == want.ReplacedBy)
+	check("revoked_reason", got.RevokedReason == want.RevokedReason)
+	check("exposure", got.Exposure == nil && want.Exposure == nil ||
+		got.Exposure != nil && want.Exposure != nil && got.Exposure.At.Equal(want.Exposure.At) &&
+			got.Exposure.Source == want.Exposure.Source && got.Exposure.URL == want.Exposure.URL)
+	check("canary", got.Canary == want.Canary)
 	return strings.Join(d, ", ")
 }
 
@@ -155,6 +174,8 @@ const (
 	earlier   = "can only move earlier"
 	narrower  = "can only be narrowed"
 	keepsLink = "stays linked"
+	reasonNow = "set only when it is revoked"
+	firstSeen = "stays as first reported"
 )
 
 // attacks are statements that each break one rule of the guard, with the
@@ -165,7 +186,21 @@ var attacks = []struct{ name, sql, why string }{
 	{"un-revoke every key", `UPDATE {t} SET revoked_at = NULL WHERE true`, final},
 	{"move the revocation time", `UPDATE {t} SET revoked_at = revoked_at + interval '1 day' WHERE id = {r}`, final},
 	{"delete the revoked key", `DELETE FROM {t} WHERE id = {r}`, noDelete},
-	{"truncate", `TRUNCATE {t}`, noTrunc},
+	// TRUNCATE alone fails on the trips' foreign key (0A000, see
+	// TestGuardRefusesPlainTruncate); with CASCADE, it reaches the guard.
+	{"truncate", `TRUNCATE {t} CASCADE`, noTrunc},
+	// The reason is the revocation's: set with it, final with it.
+	{"change the revocation reason", `UPDATE {t} SET revoked_reason = 'rotated out' WHERE id = {r}`, final},
+	{"clear the revocation reason", `UPDATE {t} SET revoked_reason = NULL WHERE id = {r}`, final},
+	{"change the reason of a key revoked as exposed", `UPDATE {t} SET revoked_reason = 'rotated out' WHERE id = {x}`, final},
+	{"give an active key a revocation reason", `UPDATE {t} SET revoked_reason = 'suspicious' WHERE id = {a}`, reasonNow},
+	// An exposure stays as first reported.
+	{"clear the exposure", `UPDATE {t} SET exposed_at = NULL, exposed_source = NULL, exposed_url = NULL WHERE id = {e}`, firstSeen},
+	{"clear every exposure", `UPDATE {t} SET exposed_at = NULL, exposed_source = NULL, exposed_url = NULL WHERE true`, firstSeen},
+	{"clear the exposure of a key revoked for it", `UPDATE {t} SET exposed_at = NULL, exposed_source = NULL, exposed_url = NULL WHERE id = {x}`, firstSeen},
+	{"move the exposure's time", `UPDATE {t} SET exposed_at = exposed_at + interval '1 day' WHERE id = {e}`, firstSeen},
+	{"change the exposure's source", `UPDATE {t} SET exposed_source = 'support' WHERE id = {e}`, firstSeen},
+	{"change the exposure's URL", `UPDATE {t} SET exposed_url = 'https://example.com/' WHERE id = {x}`, firstSeen},
 	// A revoked key never changes.
 	{"rename a revoked key", `UPDATE {t} SET name = 'renamed' WHERE id = {r}`, final},
 	{"narrow a revoked key's scopes", `UPDATE {t} SET scopes = '{sessions:write}' WHERE id = {r}`, final},
@@ -186,6 +221,9 @@ var attacks = []struct{ name, sql, why string }{
 	{"clear the idempotency digests", `UPDATE {t} SET idempotency_key = NULL, idempotency_request = NULL WHERE id = {i}`, identity},
 	{"change the request digest", `UPDATE {t} SET idempotency_request = sha256(idempotency_request) WHERE id = {i}`, identity},
 	{"give a key an idempotency key", `UPDATE {t} SET idempotency_key = sha256('k'), idempotency_request = sha256('r') WHERE id = {a}`, identity},
+	{"make a key a canary", `UPDATE {t} SET canary = true WHERE id = {a}`, identity},
+	{"disarm a canary", `UPDATE {t} SET canary = false WHERE id = {c}`, identity},
+	{"disarm every canary", `UPDATE {t} SET canary = false WHERE true`, identity},
 	// An expiry only moves earlier.
 	{"extend the expiry", `UPDATE {t} SET expires_at = expires_at + interval '1 second' WHERE id = {a}`, earlier},
 	{"remove the expiry", `UPDATE {t} SET expires_at = NULL WHERE id = {a}`, earlier},
@@ -222,6 +260,135 @@ func TestGuardRefusesRawSQL(t *testing.T) {
 	}
 }
 
+// TRUNCATE without CASCADE is refused before the guard runs: the keys are
+// referenced by their trips' foreign key.
+func TestGuardRefusesPlainTruncate(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	var pgErr *pgconn.PgError
+	if err := g.exec(context.Background(), db, `TRUNCATE {t}`); !errors.As(err, &pgErr) || pgErr.Code != "0A000" {
+		t.Errorf("TRUNCATE = %v, want feature_not_supported: the table is referenced by a foreign key", err)
+	}
+	g.checkIntact(t, db)
+}
+
+// The table's checks refuse malformed reasons and exposures (SQLSTATE
+// 23514), at the limits of package apikey, whoever writes them.
+func TestChecksRefuseMalformedValues(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	ctx := context.Background()
+	exposeSQL := `UPDATE {t} SET exposed_at = now(), exposed_source = $1, exposed_url = $2 WHERE id = {a}`
+	revokeSQL := `UPDATE {t} SET revoked_at = now(), revoked_reason = $1 WHERE id = {a}`
+	url := func(n int) string { return "https://x.test/" + strings.Repeat("u", n-len("https://x.test/")) }
+	tests := []struct {
+		name string
+		sql  string
+		args []any
+	}{
+		{"an exposure without source nor URL", `UPDATE {t} SET exposed_at = now() WHERE id = {a}`, nil},
+		{"an exposure without time", `UPDATE {t} SET exposed_source = 'github', exposed_url = '' WHERE id = {a}`, nil},
+		{"an exposure without URL", `UPDATE {t} SET exposed_at = now(), exposed_source = 'github' WHERE id = {a}`, nil},
+		{"an empty source", exposeSQL, []any{"", ""}},
+		{"a source too long", exposeSQL, []any{strings.Repeat("s", apikey.MaxSourceLen+1), ""}},
+		{"a URL too long", exposeSQL, []any{"github", url(apikey.MaxURLLen + 1)}},
+		{"a URL with a space", exposeSQL, []any{"github", "https://x.test/a b"}},
+		{"a URL with a control character", exposeSQL, []any{"github", "https://x.test/a	b"}},
+		{"a URL not ASCII", exposeSQL, []any{"github", "https://x.test/é"}},
+		{"an empty reason", revokeSQL, []any{""}},
+		{"a reason too long", revokeSQL, []any{strings.Repeat("r", apikey.MaxReasonLen+1)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			pairs := []string{"{t}", g.table, "{a}", "'" + g.keys["a"].ID.String() + "'"}
+			_, err := db.ExecContext(ctx, strings.NewReplacer(pairs...).Replace(tc.sql), tc.args...)
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+				t.Errorf("%s = %v, want check_violation", tc.sql, err)
+			}
+			g.checkIntact(t, db)
+		})
+	}
+	rec := newRecord(t)
+	_, err := db.ExecContext(ctx, `INSERT INTO `+g.table+` (id, owner, hash, prefix, name, mode, scopes, created_at, revoked_reason)
+VALUES ($1, $2, $3, $4, 'reason without revocation', 'live', '{sessions:write}', now(), 'lost')`, rec.ID, rec.Owner, rec.Hash[:], rec.Prefix)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+		t.Errorf("an INSERT of a reason without revocation = %v, want check_violation", err)
+	}
+
+	// The limits themselves are accepted.
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{exposeSQL, []any{strings.Repeat("s", apikey.MaxSourceLen), url(apikey.MaxURLLen)}},
+		{revokeSQL, []any{strings.Repeat("r", apikey.MaxReasonLen)}},
+	} {
+		if _, err := db.ExecContext(ctx, strings.NewReplacer("{t}", g.table, "{a}", "'"+g.keys["a"].ID.String()+"'").Replace(q.sql), q.args...); err != nil {
+			t.Errorf("%s at the limits: %v", q.sql, err)
+		}
+	}
+}
+
+// Last-used writes, of keys in every state, run no PL/pgSQL: the WHEN
+// conditions of the guard and of the change feed leave them out, as they
+// leave the guard out of the first report of an exposure.
+func TestTriggersLeaveUsesAlone(t *testing.T) {
+	db := pgtest.DB(t)
+	g := newGuarded(t, db)
+	ctx := context.Background()
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET track_functions = 'pl'"); err != nil {
+		t.Skipf("cannot count function calls (%v): the test needs a superuser", err)
+	}
+	defer conn.ExecContext(ctx, "RESET track_functions")
+	schema, _, _ := strings.Cut(g.table, ".")
+	// calls returns the calls of the guard and of the change-feed function
+	// in the transaction so far.
+	calls := func(tx *sql.Tx) (guard, stamp int64) {
+		t.Helper()
+		if err := tx.QueryRowContext(ctx, "SELECT coalesce(pg_stat_get_xact_function_calls($1::regproc), 0), "+
+			"coalesce(pg_stat_get_xact_function_calls($2::regproc), 0)",
+			schema+".api_keys_guard", schema+".api_keys_stamp_change").Scan(&guard, &stamp); err != nil {
+			t.Fatal(err)
+		}
+		return guard, stamp
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	inTx := g.store.WithTx(tx)
+	var uses []store.Use
+	for _, rec := range g.keys {
+		uses = append(uses, store.Use{ID: rec.ID, At: time.Now().Add(time.Hour)})
+	}
+	if err := inTx.RecordUses(ctx, uses); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.exec(ctx, tx, `UPDATE {t} SET last_used_at = now() + interval '2 hours' WHERE true`); err != nil {
+		t.Fatal(err)
+	}
+	if guard, stamp := calls(tx); guard != 0 || stamp != 0 {
+		t.Errorf("last-used writes of %d keys called the guard %d times and the change feed's function %d times, want none", len(g.keys), guard, stamp)
+	}
+	// Not vacuous: a change runs the change feed's function, once.
+	for _, letter := range []string{"a", "r"} {
+		if _, err := inTx.Expose(ctx, testOwner, g.keys[letter].ID, apikey.Exposure{At: time.Now(), Source: "github"}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if guard, stamp := calls(tx); guard != 0 || stamp != 2 {
+		t.Errorf("the first report of the exposure of two keys called the guard %d times and the change feed's function %d times, want 0 and 2", guard, stamp)
+	}
+}
+
 // allowed are the changes raw SQL may make, in order: what the store does,
 // and what a caller with the application's role may do by hand.
 var allowed = []string{
@@ -234,6 +401,15 @@ var allowed = []string{
 	`UPDATE {t} SET replaced_by = gen_random_uuid() WHERE id = {o}`, // a rotation again, once the replacement is revoked
 	`UPDATE {t} SET revoked_at = now() WHERE id = {n}`,
 	`UPDATE {t} SET last_used_at = now() + interval '1 second' WHERE id IN ({r}, {n})`,
+	// A first report of an exposure, of a revoked key too; a revocation
+	// with its reason, of an exposed key too, or with the report.
+	`UPDATE {t} SET exposed_at = now(), exposed_source = 'github', exposed_url = '' WHERE id = {r}`,
+	`UPDATE {t} SET revoked_at = now(), revoked_reason = 'exposed' WHERE id = {e}`,
+	`UPDATE {t} SET revoked_at = now(), revoked_reason = 'exposed', exposed_at = now(), exposed_source = 'support',
+		exposed_url = 'https://support.example.com/tickets/4471' WHERE id = {c}`,
+	`UPDATE {t} SET revoked_at = now() WHERE id = {i}`, // no reason
+	`UPDATE {t} SET revoked_reason = revoked_reason, exposed_at = exposed_at, exposed_source = exposed_source,
+		exposed_url = exposed_url, canary = canary, last_used_at = now() WHERE true`,
 	`DELETE FROM {t} WHERE id = {u}`, // a key never revoked may be deleted: that revokes nothing
 }
 
@@ -280,7 +456,7 @@ func appRole(t *testing.T, db *sql.DB, g guarded) *sql.Conn {
 	})
 	for _, q := range []string{
 		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON " + g.table + " TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON " + g.table + ", " + g.table + "_trips TO " + role,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)
@@ -330,8 +506,22 @@ func TestGuardHoldsForTheApplicationRole(t *testing.T) {
 	if err := app.RecordUses(ctx, []store.Use{{ID: rec.ID, At: time.Now()}}); err != nil {
 		t.Fatalf("RecordUses as the application role: %v", err)
 	}
-	if revoked, err := app.RevokeAll(ctx, owner, time.Now()); err != nil || len(revoked) != 2 {
+	if revoked, err := app.RevokeAll(ctx, owner, store.Revocation{At: time.Now(), Reason: "account closed"}); err != nil || len(revoked) != 2 {
 		t.Fatalf("RevokeAll as the application role = %d keys, %v; want 2", len(revoked), err)
+	}
+	if _, err := app.Expose(ctx, owner, rec.ID, apikey.Exposure{At: time.Now(), Source: "github"}, true); err != nil {
+		t.Fatalf("Expose of a revoked key as the application role: %v", err)
+	}
+	canary := newRecord(t)
+	canary.Owner, canary.Canary = owner, true
+	canary = mustCreate(t, app, canary)
+	for range store.MaxTrips + postgres.TripsSlack { // enough to prune
+		if err := app.RecordTrip(ctx, apikey.Trip{KeyID: canary.ID, Owner: owner, At: time.Now()}); err != nil {
+			t.Fatalf("RecordTrip as the application role: %v", err)
+		}
+	}
+	if trips, err := app.Trips(ctx, owner, canary.ID, 0); err != nil || len(trips) != store.MaxTrips {
+		t.Fatalf("Trips as the application role = %d trips, %v; want %d", len(trips), err, store.MaxTrips)
 	}
 	_, pos, err := app.Changes(ctx, "")
 	if err != nil {

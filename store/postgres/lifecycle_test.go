@@ -80,14 +80,14 @@ func TestRevocationSeenBySecondInstance(t *testing.T) {
 	if _, err := b.Verify(ctx, sec.Reveal()); err != nil {
 		t.Fatalf("instance B: Verify of a new key = %v", err)
 	}
-	if _, err := a.Owner(owner).Revoke(ctx, rec.ID); err != nil {
+	if _, err := a.Owner(owner).Revoke(ctx, rec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {
 		t.Errorf("instance B: Verify right after instance A revoked = %v, want ErrRevoked", err)
 	}
 	// And B cannot revoke it again, nor rotate it, nor change it.
-	if _, err := b.Owner(owner).Revoke(ctx, rec.ID); !errors.Is(err, keyward.ErrAlreadyRevoked) {
+	if _, err := b.Owner(owner).Revoke(ctx, rec.ID, keyward.RevokeParams{}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
 		t.Errorf("instance B: Revoke = %v, want ErrAlreadyRevoked", err)
 	}
 	if _, _, err := b.Owner(owner).Rotate(ctx, rec.ID, keyward.RotateParams{}); !errors.Is(err, keyward.ErrAlreadyRevoked) {
@@ -118,7 +118,7 @@ func TestRevokeAllSeenBySecondInstance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	revoked, err := a.Owner(owner).RevokeAll(ctx)
+	revoked, err := a.Owner(owner).RevokeAll(ctx, keyward.RevokeParams{})
 	if err != nil || len(revoked) != len(secs) {
 		t.Fatalf("RevokeAll = %d keys, %v; want %d", len(revoked), err, len(secs))
 	}
@@ -207,7 +207,7 @@ func TestNoRawKeyInTable(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.Owner(owner).Revoke(ctx, recs.Keys[1].ID); err != nil {
+	if _, err := k.Owner(owner).Revoke(ctx, recs.Keys[1].ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -355,5 +355,68 @@ func TestRecordsDoNotPinTheRawKey(t *testing.T) {
 				t.Errorf("%s: the record's %q points into the raw key", c.where, s)
 			}
 		}
+	}
+}
+
+// Leaked keys across instances: a key reported exposed through one
+// instance is refused by another at once, with the report and the reason
+// on its record; a canary presented to one instance is refused as unknown,
+// and its trip, stored in PostgreSQL, is read through the other.
+func TestLeakedKeysAcrossInstances(t *testing.T) {
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	tripped := make(chan apikey.Trip, 1)
+	a := newKeys(t, db, table)
+	b := newKeys(t, pgtest.Open(t), table, keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) { tripped <- tr }))
+	ctx := context.Background()
+
+	sec, rec := createKey(t, a)
+	report, err := b.ReportExposure(ctx, sec.Reveal(), keyward.Exposure{Source: "github", URL: "https://github.com/acme/app/blob/0123abc/.env#L3"})
+	if err != nil || !report.Known || !report.First {
+		t.Fatalf("ReportExposure through B = %+v, %v; want a first report of a known key", report, err)
+	}
+	if _, err := a.Verify(ctx, sec.Reveal()); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("instance A: Verify of the key reported exposed through B = %v, want ErrRevoked", err)
+	}
+	got, err := a.Owner(owner).Get(ctx, rec.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.RevokedReason != apikey.ReasonExposed || got.Exposure == nil || got.Exposure.Source != "github" {
+		t.Errorf("instance A reads the exposed key as revoked for %q, exposure %+v; want %q and the report", got.RevokedReason, got.Exposure, apikey.ReasonExposed)
+	}
+	if again, err := a.ReportExposure(ctx, sec.Reveal(), keyward.Exposure{Source: "pastebin"}); err != nil || !again.Known || again.First {
+		t.Errorf("a second report through A = %+v, %v; want a known key, not a first report", again, err)
+	}
+
+	_, other := createKey(t, a)
+	if _, err := b.Owner(owner).Revoke(ctx, other.ID, keyward.RevokeParams{Reason: "laptop stolen"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.Owner(owner).Get(ctx, other.ID); err != nil || got.RevokedReason != "laptop stolen" {
+		t.Errorf("instance A reads the reason %q (%v), want %q", got.RevokedReason, err, "laptop stolen")
+	}
+
+	canary, crec, err := a.Owner(owner).Create(ctx, keyward.CreateParams{
+		Name: "Tripwire", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite}, Canary: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caller := keyward.Caller{Addr: "203.0.113.7:5501", UserAgent: "curl/8.5.0", Method: "GET", Path: "/v1/links"}
+	if _, err := b.VerifyFrom(ctx, canary.Reveal(), caller); !errors.Is(err, keyward.ErrUnknownKey) {
+		t.Errorf("instance B: Verify of a canary = %v, want ErrUnknownKey", err)
+	}
+	select {
+	case <-tripped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the canary's trip was not stored within 10s")
+	}
+	trips, err := a.Owner(owner).Trips(ctx, crec.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(trips) != 1 || trips[0].Addr != caller.Addr || trips[0].UserAgent != caller.UserAgent || trips[0].Route != "GET /v1/links" {
+		t.Errorf("instance A reads the canary's trips %+v, want the one through B", trips)
 	}
 }

@@ -96,21 +96,23 @@ func Migrations(opts ...Option) (fs.FS, error) {
 	return files, nil
 }
 
-// Migrate creates or updates the store's table (see the package
-// documentation for the schema) by applying, in order, each of
-// [Migrations] not applied yet, and records them in the table
-// <table>_migrations. It is idempotent, and safe to run from several
-// processes at once: all of it runs in one transaction holding a
-// transaction-level advisory lock, so a second instance starting at the
-// same moment waits for the first and then finds nothing left to do. If the
-// table has a schema, Migrate creates the schema if it does not exist.
+// Migrate creates or updates the store's tables, the keys' and
+// <table>_trips (see the package documentation for the schema), by
+// applying, in order, each of [Migrations] not applied yet, and records
+// them in the table <table>_migrations. It is idempotent, and safe to run
+// from several processes at once: all of it runs in one transaction
+// holding a transaction-level advisory lock, so a second instance starting
+// at the same moment waits for the first and then finds nothing left to
+// do. If the table has a schema, Migrate creates the schema if it does not
+// exist.
 //
 // Migrate needs the privileges to create tables, functions and triggers;
-// the store itself needs only SELECT, INSERT and UPDATE on the table. Run
-// Migrate as the table's owner and the application as another role: the
-// owner can disable the database guard that keeps revocation final, scopes
-// narrowing and owners fixed (see the package documentation), other roles
-// cannot.
+// the store itself needs only SELECT, INSERT and UPDATE on the table, and
+// SELECT, INSERT and DELETE on <table>_trips, where it keeps the trips of
+// canary keys. Run Migrate as the table's owner and the application as
+// another role: the owner can disable the database guard that keeps
+// revocation final, scopes narrowing, owners fixed and exposures as first
+// reported (see the package documentation), other roles cannot.
 //
 // Only the table option is used.
 func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {

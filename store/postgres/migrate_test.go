@@ -31,6 +31,7 @@ var migrationFiles = []string{
 	"0003_change_feed.up.sql",
 	"0004_accounts.up.sql",
 	"0005_change_feed_by_commit.up.sql",
+	"0006_leaked_keys.up.sql",
 }
 
 // appliedVersions returns the versions recorded by Migrate for a table.
@@ -200,7 +201,9 @@ func TestMigrationsFS(t *testing.T) {
 		{"qualified table", []postgres.Option{postgres.WithTable("billing.keys")},
 			[]string{`CREATE TABLE "billing"."keys"`, `INDEX "keys_hash_key" ON "billing"."keys"`, `FUNCTION "billing"."keys_guard"()`,
 				`INDEX IF NOT EXISTS "keys_owner_created_idx" ON "billing"."keys"`, `DROP INDEX "billing"."keys_created_at_id_idx"`,
-				`CONSTRAINT "keys_owner_check"`, `FUNCTION "billing"."keys_stamp_change"()`}},
+				`CONSTRAINT "keys_owner_check"`, `FUNCTION "billing"."keys_stamp_change"()`,
+				`CREATE TABLE "billing"."keys_trips"`, `CONSTRAINT "keys_trips_key_fkey" FOREIGN KEY (key_id) REFERENCES "billing"."keys" (id) ON DELETE CASCADE`,
+				`INDEX "keys_trips_at_idx" ON "billing"."keys_trips"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -568,7 +571,7 @@ VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', now())`, rec.ID, rec.Own
 				t.Fatal(err)
 			}
 			chain := newChain(t, s)
-			if _, err := s.Revoke(ctx, testOwner, after.ID, time.Now()); err != nil {
+			if _, err := s.Revoke(ctx, testOwner, after.ID, store.Revocation{At: time.Now()}); err != nil {
 				t.Fatal(err)
 			}
 			// The earlier release's poll, as it ran it, still sees the change.
@@ -600,5 +603,134 @@ VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', now())`, rec.ID, rec.Own
 					slices.Contains(changed, after.Hash), slices.Contains(changed, before.Hash))
 			}
 		})
+	}
+}
+
+// Every object the migrations name after the table keeps its name, for the
+// longest table name WithTable accepts: none is cut to PostgreSQL's 63
+// bytes.
+func TestMigrateLongestTableName(t *testing.T) {
+	db := pgtest.DB(t)
+	schema := pgtest.Schema(t, db)
+	name := strings.Repeat("k", 45)
+	table := schema + "." + name
+	if err := postgres.Migrate(context.Background(), db, postgres.WithTable(table)); err != nil {
+		t.Fatal(err)
+	}
+	checkUsable(t, db, table)
+	var objects []string
+	rows, err := db.QueryContext(context.Background(), `SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace
+UNION ALL SELECT conname FROM pg_constraint WHERE connamespace = $1::regnamespace AND contype <> 'n'
+UNION ALL SELECT tgname FROM pg_trigger JOIN pg_class c ON c.oid = tgrelid WHERE c.relnamespace = $1::regnamespace AND NOT tgisinternal
+UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace`, schema)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var o string
+		if err := rows.Scan(&o); err != nil {
+			t.Fatal(err)
+		}
+		objects = append(objects, o)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, suffix := range []string{"", "_hash_key", "_owner_created_idx", "_idempotency_key", "_changed_xid_idx",
+		"_owner_check", "_idempotency_check", "_replaced_by_check", "_reason_check", "_exposure_check",
+		"_guard", "_stamp_change", "_trips", "_trips_pkey", "_trips_key_fkey", "_trips_at_idx", "_migrations"} {
+		if !slices.Contains(objects, name+suffix) {
+			t.Errorf("no object named <table>%s", suffix)
+		}
+	}
+	for _, o := range objects {
+		if !strings.HasPrefix(o, name) && !strings.HasPrefix(o, "pg_toast") {
+			t.Errorf("object %q is not named after the table", o)
+		}
+	}
+}
+
+// Keys stored before migration 0006 read back with no revocation reason,
+// no exposure, and as plain keys, not canaries; they can be reported
+// exposed, revoked ones too, and a key revoked before keeps its revocation
+// and has no reason. The new checks, NOT VALID so that the migration
+// does not read the whole table, hold for the rows already there.
+func TestMigrate0006KeepsExistingKeys(t *testing.T) {
+	db := pgtest.DB(t)
+	table := pgtest.Schema(t, db) + ".api_keys"
+	ctx := context.Background()
+	migrateTo(t, db, table, 5)
+	// Keys written by raw SQL, as the store of that release wrote them.
+	base := time.Now().Add(-time.Hour).Truncate(time.Microsecond).UTC()
+	var recs []apikey.Record
+	for i := range 3 {
+		rec := newRecord(t)
+		rec.Name = fmt.Sprintf("key %d before 0006", i)
+		rec.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6)`, rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.CreatedAt); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	recs[1].RevokedAt = base.Add(time.Minute)
+	if _, err := db.ExecContext(ctx, "UPDATE "+table+" SET revoked_at = $2 WHERE id = $1", recs[1].ID, recs[1].RevokedAt); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(table)); err != nil {
+		t.Fatalf("Migrate to 0006: %v", err)
+	}
+	checkVersions(t, db, table)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range recs {
+		got, err := s.Get(ctx, testOwner, want.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff(got, want); d != "" {
+			t.Errorf("key %q differs after 0006: %s", want.Name, d)
+		}
+	}
+	e := apikey.Exposure{At: base.Add(time.Hour), Source: "github"}
+	got, err := s.Expose(ctx, testOwner, recs[1].ID, e, true)
+	if err != nil {
+		t.Fatalf("Expose of a key revoked before 0006: %v", err)
+	}
+	if got.RevokedReason != "" || !got.RevokedAt.Equal(recs[1].RevokedAt) || got.Exposure == nil || got.Exposure.Source != "github" {
+		t.Errorf("the key revoked before 0006, reported exposed = revoked at %v for %q, exposure %+v; want its revocation unchanged and the exposure",
+			got.RevokedAt, got.RevokedReason, got.Exposure)
+	}
+	if _, err := s.Revoke(ctx, testOwner, recs[0].ID, store.Revocation{At: time.Now(), Reason: "rotated out"}); err != nil {
+		t.Fatal(err)
+	}
+	// VALIDATE CONSTRAINT finds nothing against the checks.
+	var notValid []string
+	rows, err := db.QueryContext(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND NOT convalidated ORDER BY conname`, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var c string
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		notValid = append(notValid, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	rows.Close()
+	if want := []string{"api_keys_exposure_check", "api_keys_reason_check"}; !slices.Equal(notValid, want) {
+		t.Errorf("constraints NOT VALID after 0006: %v, want %v", notValid, want)
+	}
+	for _, c := range notValid {
+		if _, err := db.ExecContext(ctx, "ALTER TABLE "+table+" VALIDATE CONSTRAINT "+c); err != nil {
+			t.Errorf("VALIDATE CONSTRAINT %s: %v", c, err)
+		}
 	}
 }

@@ -42,7 +42,7 @@ func newMock(t *testing.T) (*postgres.Store, *sql.DB, sqlmock.Sqlmock) {
 	return s, db, mock
 }
 
-var recordColumns = []string{"id", "owner", "hash", "prefix", "name", "mode", "scopes", "metadata",
+var recordColumns = []string{"id", "owner", "hash", "prefix", "name", "mode", "scopes", "extras",
 	"created_at", "last_used_at", "revoked_at", "expires_at", "replaces", "replaced_by"}
 
 // mockRow returns the columns of rec as the store reads them.
@@ -90,7 +90,7 @@ func TestMockConnectionDroppedMidRead(t *testing.T) {
 	mock.ExpectQuery(`(?s)WITH locked AS MATERIALIZED .* UPDATE "api_keys" k SET revoked_at`).
 		WillReturnRows(mockRows(t, 5).RowError(3, io.ErrUnexpectedEOF))
 	mock.ExpectRollback()
-	revoked, err := k.Owner(testOwner).RevokeAll(ctx)
+	revoked, err := k.Owner(testOwner).RevokeAll(ctx, keyward.RevokeParams{})
 	unavailable(t, "RevokeAll", err)
 	if len(revoked) != 0 {
 		t.Errorf("RevokeAll returned %d of the revoked records", len(revoked))
@@ -108,6 +108,9 @@ func TestMockMigrateCommitFails(t *testing.T) {
 		WillReturnRows(sqlmock.NewRows([]string{"version"}).AddRow(1).AddRow(2).AddRow(3).AddRow(4))
 	mock.ExpectExec(`ADD COLUMN IF NOT EXISTS changed_xid xid8`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(5, "0005_change_feed_by_commit.up.sql").
+		WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(`CREATE TABLE "api_keys_trips"`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(6, "0006_leaked_keys.up.sql").
 		WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(broken)
 

@@ -23,11 +23,12 @@ import (
 // [*sql.Conn] all satisfy it. Through a *sql.Tx, the store's changes
 // commit or roll back with the caller's transaction.
 //
-// [Store.Update], [Store.Rotate] and [Store.RevokeAll] run several
-// statements that must apply together: on a DB with a BeginTx method
-// (*sql.DB, *sql.Conn) they begin a transaction of their own; on a
-// transaction, one with Commit and Rollback methods (*sql.Tx), they run
-// inside it. On any other DB they return an error and change nothing.
+// [Store.Update], [Store.Rotate], [Store.RevokeAll], [Store.Expose] and
+// [Store.RecordTrip] run several statements that must apply together: on
+// a DB with a BeginTx method (*sql.DB, *sql.Conn) they begin a transaction
+// of their own; on a transaction, one with Commit and Rollback methods
+// (*sql.Tx), they run inside it. On any other DB they return an error and
+// change nothing.
 type DB interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -103,7 +104,8 @@ var identifier = regexp.MustCompile(`^[a-z_][a-z0-9_]*$`)
 // maxNameLen leaves room, in PostgreSQL's 63 bytes, for the longest
 // suffix of an object named after the table: "_created_at_id_idx"
 // (migration 0001; "_owner_created_idx", "_replaced_by_check" and
-// "_idempotency_check" of migration 0004 are as long).
+// "_idempotency_check" of migration 0004 are as long, and those of later
+// migrations, such as "_trips_key_fkey", shorter).
 const maxNameLen = 63 - len("_created_at_id_idx")
 
 func parseTable(s string) (table, error) {
@@ -179,28 +181,56 @@ func (s *Store) WithTx(tx DB) *Store {
 // queries holds the SQL of a store, built once for its table.
 type queries struct {
 	create, getByIdempotency, get, lock, getByID, getByHash, list string
-	update, link, revoke, revokeAll, recordUses                   string
+	update, link, revoke, revokeAll, expose, recordUses           string
+	lockForTrip, insertTrip, pruneTrips, trips                    string
 	changes, changesPosition                                      string
 }
 
 // columns are the columns of a record, in the order scanRecord reads them.
-// Empty metadata reads as NULL, which scans without allocating.
-const columns = `id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), nullif(metadata, '{}')::text, ` +
+//
+// They are as few as the record allows, for the verification lookup: the
+// pgx driver allocates for each column of a result, NULL or not, two or
+// three times a query (five more columns cost every lookup 13 allocations
+// more). So the fields that most keys leave empty, the metadata and those
+// of leaked keys, share one column, [extras], which is NULL for most keys
+// and scans without allocating.
+const columns = `id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), ` + extras + `, ` +
 	`created_at, last_used_at, revoked_at, expires_at, replaces, replaced_by`
+
+// extras is the column of a record's metadata and of its fields for
+// leaked keys: the revocation's reason, the exposure and the canary flag.
+// It is NULL if the metadata is empty and the others are not set; the
+// metadata, a JSON object, if only the others are not set; else an array
+// of one JSON object of them all ([storedExtras]), null for what is not
+// set.
+const extras = `CASE WHEN revoked_reason IS NULL AND exposed_at IS NULL AND NOT canary ` +
+	`THEN nullif(metadata, '{}')::text ` +
+	`ELSE json_build_array(json_build_object('m', nullif(metadata, '{}'), 'r', revoked_reason, ` +
+	`'e', (extract(epoch FROM exposed_at) * 1000000)::bigint, 's', exposed_source, 'u', exposed_url, 'c', canary))::text END`
+
+// storedExtras is the object of the array form of [extras].
+type storedExtras struct {
+	Metadata  apikey.Metadata `json:"m"` // checked as NewMetadata checks it
+	Reason    string          `json:"r"`
+	ExposedAt *int64          `json:"e"` // microseconds since the Unix epoch, which no time zone changes
+	Source    string          `json:"s"`
+	URL       string          `json:"u"`
+	Canary    bool            `json:"c"`
+}
 
 // listOrder is the order of Store.List: newest first, then by ID.
 const listOrder = ` ORDER BY created_at DESC, id DESC`
 
 func newQueries(t table) queries {
-	tbl := t.qualified
+	tbl, trips := t.qualified, t.qualifiedObject("trips")
 	return queries{
 		// ON CONFLICT names the idempotency index alone: a duplicate ID or
 		// hash is still a unique violation, and so is a duplicate for a
 		// unique constraint the table's owner added, deferrable or not.
 		// Without an idempotency key the arbiter never matches.
 		create: `INSERT INTO ` + tbl + ` (id, owner, hash, prefix, name, mode, scopes, metadata, created_at,
-	last_used_at, expires_at, replaces, idempotency_key, idempotency_request)
-VALUES ($1, $2, $3, $4, $5, $6, string_to_array($7::text, ' '), $8::text::jsonb, $9, $10, $11, $12, $13, $14)
+	last_used_at, expires_at, replaces, idempotency_key, idempotency_request, canary)
+VALUES ($1, $2, $3, $4, $5, $6, string_to_array($7::text, ' '), $8::text::jsonb, $9, $10, $11, $12, $13, $14, $15)
 ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING ` + columns,
 		getByIdempotency: `SELECT idempotency_request, ` + columns + ` FROM ` + tbl + ` WHERE owner = $1 AND idempotency_key = $2`,
@@ -220,7 +250,7 @@ WHERE id = $1 RETURNING ` + columns,
 		// that the key exists, which, with the UPDATE not applied, means it
 		// is revoked.
 		revoke: `WITH updated AS (
-	UPDATE ` + tbl + ` SET revoked_at = $3 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL RETURNING *
+	UPDATE ` + tbl + ` SET revoked_at = $3, revoked_reason = $4 WHERE id = $1 AND owner = $2 AND revoked_at IS NULL RETURNING *
 )
 SELECT true, ` + columns + ` FROM updated
 UNION ALL
@@ -236,12 +266,44 @@ SELECT false, ` + columns + ` FROM ` + tbl + ` WHERE id = $1 AND owner = $2 AND 
 	ORDER BY id
 	FOR NO KEY UPDATE
 ), revoked AS (
-	UPDATE ` + tbl + ` k SET revoked_at = $2
+	UPDATE ` + tbl + ` k SET revoked_at = $2, revoked_reason = $3
 	FROM locked
 	WHERE k.id = locked.id AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > $2)
 	RETURNING k.*
 )
 SELECT ` + columns + ` FROM revoked`,
+		// Run on the row Expose locked, with the values store.Expose
+		// gave it.
+		expose: `UPDATE ` + tbl + ` SET exposed_at = $2, exposed_source = $3, exposed_url = $4, revoked_at = $5, revoked_reason = $6
+WHERE id = $1 RETURNING ` + columns,
+		// RecordTrip's transaction: it locks the key, which stands for its
+		// trips, so that the trips of one key are recorded one after the
+		// other; inserts the trip, numbered after the last one (one probe
+		// of the primary key, from its end); and, when a key's count
+		// reaches a multiple of the slack, deletes what is past the newest
+		// MaxTrips (one scan of the time index, of MaxTrips plus the slack
+		// entries). FOR NO KEY UPDATE lets the foreign key's check, and
+		// verification lookups, through.
+		lockForTrip: `SELECT true FROM ` + tbl + ` WHERE id = $1 AND owner = $2 FOR NO KEY UPDATE`,
+		insertTrip: `INSERT INTO ` + trips + ` (key_id, seq, at, addr, user_agent, route)
+SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5 FROM ` + trips + ` WHERE key_id = $1
+RETURNING seq`,
+		pruneTrips: `DELETE FROM ` + trips + ` t
+USING (SELECT seq FROM ` + trips + ` WHERE key_id = $1 ORDER BY at DESC, seq DESC OFFSET $2 LIMIT $3) AS old
+WHERE t.key_id = $1 AND t.seq = old.seq`,
+		// One row with NULLs for a key without trips; none for no such key
+		// of the owner. The trips are those of key_id = $1, not of k.id:
+		// planned for the value, a flooded key's trips are read in the
+		// index's order, up to the limit, rather than all of its index
+		// entries, those of trips deleted but not yet vacuumed too, read
+		// and sorted.
+		trips: `SELECT t.at, coalesce(t.addr, ''), coalesce(t.user_agent, ''), coalesce(t.route, '')
+FROM ` + tbl + ` k LEFT JOIN LATERAL (
+	SELECT at, seq, addr, user_agent, route FROM ` + trips + ` WHERE key_id = $1
+	ORDER BY at DESC, seq DESC LIMIT $3
+) AS t ON true
+WHERE k.id = $1 AND k.owner = $2
+ORDER BY t.at DESC, t.seq DESC`,
 		// One statement for the whole batch. Rows are locked in ID order
 		// first, so that concurrent batches from several instances, which
 		// often share keys, cannot deadlock; a last-used time only moves
@@ -334,7 +396,7 @@ func (s *Store) insert(ctx context.Context, db DB, rec apikey.Record, idem store
 	}
 	created, err := scanRecord(db.QueryRowContext(ctx, s.q.create,
 		rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(), string(md),
-		rec.CreatedAt, nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt), nullID(rec.Replaces), key, request))
+		rec.CreatedAt, nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt), nullID(rec.Replaces), key, request, rec.Canary))
 	switch {
 	case err == nil:
 		return created, true, nil
@@ -601,15 +663,16 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx DB) error) error
 
 // Revoke revokes the owner's key, in one statement. See
 // [store.Store.Revoke].
-func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.Time) (apikey.Record, error) {
+func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
-	if at.IsZero() {
-		return apikey.Record{}, errors.New("postgres: revoke needs a time")
+	r, err := r.Check()
+	if err != nil {
+		return apikey.Record{}, err
 	}
 	var updated bool
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.revoke, id, owner, store.Time(at)), &updated)
+	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.revoke, id, owner, r.At, nullString(r.Reason)), &updated)
 	switch {
 	case err != nil:
 		return apikey.Record{}, readError(ctx, "revoke", err)
@@ -632,20 +695,20 @@ func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, at time.
 // committed before it began, and the replacement of a rotation it waited
 // for is revoked by the next. A key created after the last run began
 // escapes, as one created after RevokeAll returns would.
-func (s *Store) RevokeAll(ctx context.Context, owner string, at time.Time) ([]apikey.Record, error) {
+func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if at.IsZero() {
-		return nil, errors.New("postgres: revoke all needs a time")
+	r, err := r.Check()
+	if err != nil {
+		return nil, err
 	}
-	at = store.Time(at)
 	revoked := []apikey.Record{}
-	err := s.inTx(ctx, "revoke all", func(tx DB) error {
+	err = s.inTx(ctx, "revoke all", func(tx DB) error {
 		for range revokeAllPasses {
 			n := len(revoked)
 			var err error
-			if revoked, err = s.revokeAllPass(ctx, tx, owner, at, revoked); err != nil {
+			if revoked, err = s.revokeAllPass(ctx, tx, owner, r, revoked); err != nil {
 				return err
 			}
 			if len(revoked) == n {
@@ -672,8 +735,8 @@ const revokeAllPasses = 4
 
 // revokeAllPass runs RevokeAll's statement once on tx, and appends the
 // records it revoked to revoked.
-func (s *Store) revokeAllPass(ctx context.Context, tx DB, owner string, at time.Time, revoked []apikey.Record) ([]apikey.Record, error) {
-	rows, err := tx.QueryContext(ctx, s.q.revokeAll, owner, at)
+func (s *Store) revokeAllPass(ctx context.Context, tx DB, owner string, r store.Revocation, revoked []apikey.Record) ([]apikey.Record, error) {
+	rows, err := tx.QueryContext(ctx, s.q.revokeAll, owner, r.At, nullString(r.Reason))
 	if err != nil {
 		return revoked, failed(ctx, "revoke all", err)
 	}
@@ -690,6 +753,137 @@ func (s *Store) revokeAllPass(ctx context.Context, tx DB, owner string, at time.
 		return revoked, failed(ctx, "revoke all", err)
 	}
 	return revoked, nil
+}
+
+// Expose marks the owner's key exposed, and revokes it if asked, in a
+// transaction: it locks the key's row, applies [store.Expose] to it, the
+// same Go code the memory store runs, and writes the result. Concurrent
+// reports of one key wait for each other's lock, and each then reads the
+// key as the other left it: the first sets the exposure, and the others
+// return the key as it stands, with [store.ErrAlreadyExposed] unless they
+// revoke it. See [store.Store.Expose] and [DB] for the transaction.
+func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey.Exposure, revoke bool) (apikey.Record, error) {
+	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	e, err := store.CheckExposure(e)
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	var rec apikey.Record
+	err = s.inTx(ctx, "expose", func(tx DB) error {
+		cur, err := s.lock(ctx, tx, "expose", owner, id)
+		if err != nil {
+			return err
+		}
+		rec = cur
+		if err := store.Expose(&rec, e, revoke); err != nil {
+			return err // nothing changed: rec is the key as it stands
+		}
+		x := rec.Exposure
+		rec, err = scanRecord(tx.QueryRowContext(ctx, s.q.expose,
+			id, x.At, x.Source, x.URL, nullTime(rec.RevokedAt), nullString(rec.RevokedReason)))
+		if err != nil {
+			return writeError(ctx, "expose", err)
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrAlreadyExposed):
+		return rec, err
+	case err != nil:
+		return apikey.Record{}, err
+	}
+	return rec, nil
+}
+
+// tripsSlack is how many trips of a key beyond [store.MaxTrips]
+// RecordTrip lets accumulate before it deletes them, all at once: each
+// time a key's count of trips since its first reaches MaxTrips plus a
+// multiple of tripsSlack. A trip then costs a few index probes, and one
+// in tripsSlack also reads MaxTrips+tripsSlack index entries and deletes
+// tripsSlack rows, however many trips come.
+const tripsSlack = store.MaxTrips / 2
+
+// RecordTrip records a trip of the owner's key, in a transaction, and
+// deletes the key's older trips once in a while. See
+// [store.Store.RecordTrip] and [DB] for the transaction.
+//
+// The trips of one key are recorded one after the other: the transaction
+// locks the key's row (FOR NO KEY UPDATE, which verification lookups, and
+// last-used writes of other keys, do not wait for) and numbers the trip
+// after the key's last one, so that the number counts the key's trips
+// exactly. When it reaches MaxTrips plus a multiple of tripsSlack, the
+// key holds exactly tripsSlack trips past its newest MaxTrips (by time,
+// then number), and they are deleted: one scan of the time index that
+// stops after them, whatever else of the key's trips deletions have left
+// for vacuum. Text the database cannot hold (NUL characters, invalid
+// UTF-8) fails the call: the lifecycle cleans trips ([apikey.Trip.Clean]).
+//
+// In a caller's transaction at REPEATABLE READ or SERIALIZABLE, a trip of
+// the key recorded by another transaction since the snapshot fails the
+// call (a unique violation on the trip's number): retry the transaction.
+func (s *Store) RecordTrip(ctx context.Context, t apikey.Trip) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := store.CheckTrip(t)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, "record trip", func(tx DB) error {
+		var ok bool
+		if err := tx.QueryRowContext(ctx, s.q.lockForTrip, t.KeyID, t.Owner).Scan(&ok); err != nil {
+			return readError(ctx, "record trip", err)
+		}
+		var seq int64
+		if err := tx.QueryRowContext(ctx, s.q.insertTrip, t.KeyID, t.At, t.Addr, t.UserAgent, t.Route).Scan(&seq); err != nil {
+			return failed(ctx, "record trip", err)
+		}
+		if seq > store.MaxTrips && (seq-store.MaxTrips)%tripsSlack == 0 {
+			if _, err := tx.ExecContext(ctx, s.q.pruneTrips, t.KeyID, store.MaxTrips, tripsSlack); err != nil {
+				return failed(ctx, "record trip: pruning", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Trips returns the trips of the owner's key, newest first, in one
+// statement: one probe of the keys' primary key, and the key's trips read
+// through the trips' time index. See [store.Store.Trips].
+func (s *Store) Trips(ctx context.Context, owner string, id uuid.UUID, limit int) ([]apikey.Trip, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit = store.TripsLimit(limit)
+	rows, err := s.db.QueryContext(ctx, s.q.trips, id, owner, limit)
+	if err != nil {
+		return nil, failed(ctx, "trips", err)
+	}
+	defer rows.Close()
+	trips := []apikey.Trip{}
+	found := false
+	for rows.Next() {
+		found = true
+		tr := apikey.Trip{KeyID: id, Owner: owner}
+		var at sql.NullTime
+		if err := rows.Scan(&at, &tr.Addr, &tr.UserAgent, &tr.Route); err != nil {
+			return nil, failed(ctx, "trips", err)
+		}
+		if !at.Valid {
+			continue // the key has no trips
+		}
+		tr.At = store.Time(at.Time)
+		trips = append(trips, tr)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed(ctx, "trips", err)
+	}
+	if !found {
+		return nil, readError(ctx, "trips", sql.ErrNoRows)
+	}
+	return trips, nil
 }
 
 // RecordUses records last-used times, in one statement for the whole
@@ -745,7 +939,7 @@ func scanRecord(sc scanner, before ...any) (apikey.Record, error) {
 // allocated once, for all the rows of a query, rather than once a row.
 type recordScanner struct {
 	rec                          apikey.Record
-	hash, metadata               []byte
+	hash, extras                 []byte
 	mode, scopes                 string
 	lastUsed, revoked, expiresAt sql.NullTime
 	replaces, replacedBy         uuid.NullUUID
@@ -758,7 +952,7 @@ type recordScanner struct {
 func newRecordScanner(before ...any) *recordScanner {
 	r := new(recordScanner)
 	r.dest = append(append(r.buf[:0], before...), &r.rec.ID, &r.rec.Owner, &r.hash, &r.rec.Prefix, &r.rec.Name,
-		&r.mode, &r.scopes, &r.metadata, &r.rec.CreatedAt, &r.lastUsed, &r.revoked, &r.expiresAt, &r.replaces, &r.replacedBy)
+		&r.mode, &r.scopes, &r.extras, &r.rec.CreatedAt, &r.lastUsed, &r.revoked, &r.expiresAt, &r.replaces, &r.replacedBy)
 	return r
 }
 
@@ -779,10 +973,14 @@ func (r *recordScanner) scan(sc scanner) (apikey.Record, error) {
 	if err := rec.Scopes.UnmarshalText([]byte(r.scopes)); err != nil {
 		return apikey.Record{}, fmt.Errorf("stored scopes of key %s: %w", rec.ID, err)
 	}
-	if r.metadata != nil { // NULL: empty
-		// Checked as NewMetadata checks it: metadata that breaks its
-		// limits fails the read rather than reach the application.
-		if err := json.Unmarshal(r.metadata, &rec.Metadata); err != nil {
+	switch {
+	case r.extras == nil: // NULL: empty metadata, and nothing of leaked keys
+	case r.extras[0] == '[':
+		if err := scanExtras(&rec, r.extras); err != nil {
+			return apikey.Record{}, fmt.Errorf("stored metadata, revocation reason, exposure or canary flag of key %s: %w", rec.ID, err)
+		}
+	default:
+		if err := scanMetadata(&rec, r.extras); err != nil {
 			return apikey.Record{}, fmt.Errorf("stored metadata of key %s: %w", rec.ID, err)
 		}
 	}
@@ -793,12 +991,41 @@ func (r *recordScanner) scan(sc scanner) (apikey.Record, error) {
 	return store.Normalize(rec), nil
 }
 
+// scanMetadata reads metadata, a JSON object, into rec. It is checked as
+// NewMetadata checks it: metadata that breaks its limits fails the read
+// rather than reach the application.
+func scanMetadata(rec *apikey.Record, text []byte) error {
+	return json.Unmarshal(text, &rec.Metadata)
+}
+
+// scanExtras reads the array form of the [extras] column into rec: the
+// metadata, the revocation's reason, the exposure and the canary flag.
+func scanExtras(rec *apikey.Record, text []byte) error {
+	var x [1]storedExtras
+	if err := json.Unmarshal(text, &x); err != nil {
+		return err
+	}
+	rec.Metadata, rec.RevokedReason, rec.Canary = x[0].Metadata, x[0].Reason, x[0].Canary
+	if x[0].ExposedAt != nil {
+		rec.Exposure = &apikey.Exposure{At: time.UnixMicro(*x[0].ExposedAt).UTC(), Source: x[0].Source, URL: x[0].URL}
+	}
+	return nil
+}
+
 // nullTime is t in store precision, or NULL if t is zero.
 func nullTime(t time.Time) any {
 	if t.IsZero() {
 		return nil
 	}
 	return store.Time(t)
+}
+
+// nullString is s, or NULL if it is empty.
+func nullString(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
 }
 
 // nullID is id, or NULL if it is the zero UUID.

@@ -267,7 +267,7 @@ func TestChangesAcrossInstances(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.Revoke(ctx, testOwner, rec.ID, time.Now()); err != nil {
+	if _, err := a.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	changed, _, err := a.Changes(ctx, pos)
@@ -292,6 +292,8 @@ func TestChangesSeeRawSQL(t *testing.T) {
 		{"metadata", `metadata = '{"plan": "gold"}'`},
 		{"revocation", "revoked_at = now()"},
 		{"rotation link", "replaced_by = gen_random_uuid()"},
+		{"exposure", "exposed_at = now(), exposed_source = 'github', exposed_url = ''"},
+		{"revocation with a reason", "revoked_at = now(), revoked_reason = 'lost'"},
 	}
 	keys := make([]apikey.Record, len(changes))
 	for i := range keys {
@@ -326,8 +328,8 @@ func TestChangesSeeRawSQL(t *testing.T) {
 	}
 }
 
-// Update, Rotate and RevokeAll through a caller's transaction run inside it:
-// their changes commit or roll back with it.
+// Update, Rotate, RevokeAll, Expose and RecordTrip through a caller's
+// transaction run inside it: their changes commit or roll back with it.
 func TestChangesInCallersTransaction(t *testing.T) {
 	db := pgtest.DB(t)
 	s := newStore(t, db)
@@ -342,6 +344,9 @@ func TestChangesInCallersTransaction(t *testing.T) {
 			rec = newRecord(t)
 			rec.Owner = owner
 			rotated := mustCreate(t, s, rec)
+			rec = newRecord(t)
+			rec.Owner, rec.Canary = owner, true
+			canary := mustCreate(t, s, rec)
 
 			tx, err := db.BeginTx(ctx, nil)
 			if err != nil {
@@ -361,8 +366,14 @@ func TestChangesInCallersTransaction(t *testing.T) {
 			if _, err := inTx.Update(ctx, owner, updated.ID, store.Update{Scopes: scope.NewSet(scope.SessionsWrite)}); !errors.Is(err, store.ErrWidening) {
 				t.Fatalf("widening Update in the transaction = %v, want ErrWidening", err)
 			}
-			if revoked, err := inTx.RevokeAll(ctx, owner, time.Now()); err != nil || len(revoked) != 3 {
-				t.Fatalf("RevokeAll in the transaction = %d keys, %v; want 3", len(revoked), err)
+			if _, err := inTx.Expose(ctx, owner, updated.ID, apikey.Exposure{At: time.Now(), Source: "github"}, false); err != nil {
+				t.Fatalf("Expose in the transaction: %v", err)
+			}
+			if err := inTx.RecordTrip(ctx, apikey.Trip{KeyID: canary.ID, Owner: owner, At: time.Now()}); err != nil {
+				t.Fatalf("RecordTrip in the transaction: %v", err)
+			}
+			if revoked, err := inTx.RevokeAll(ctx, owner, store.Revocation{At: time.Now()}); err != nil || len(revoked) != 4 {
+				t.Fatalf("RevokeAll in the transaction = %d keys, %v; want 4", len(revoked), err)
 			}
 			// Outside, nothing shows before the end of the transaction.
 			if got, err := s.Get(ctx, owner, updated.ID); err != nil || got.Name != updated.Name || got.Revoked() {
@@ -385,13 +396,19 @@ func TestChangesInCallersTransaction(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, nextErr := s.Get(ctx, owner, next.ID)
+			trips, err := s.Trips(ctx, owner, canary.ID, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if commit {
-				if got.Name != "renamed" || !got.Revoked() || old.ReplacedBy != next.ID || nextErr != nil {
-					t.Errorf("after commit: updated %q revoked %v, old replaced by %s, replacement %v", got.Name, got.Revoked(), old.ReplacedBy, nextErr)
+				if got.Name != "renamed" || !got.Revoked() || got.Exposure == nil || old.ReplacedBy != next.ID || nextErr != nil || len(trips) != 1 {
+					t.Errorf("after commit: updated %q revoked %v exposed %v, old replaced by %s, replacement %v, %d trips",
+						got.Name, got.Revoked(), got.Exposure != nil, old.ReplacedBy, nextErr, len(trips))
 				}
 			} else {
-				if got.Name != updated.Name || got.Revoked() || old.ReplacedBy != uuid.Nil || !errors.Is(nextErr, store.ErrNotFound) {
-					t.Errorf("after rollback: updated %q revoked %v, old replaced by %s, replacement %v", got.Name, got.Revoked(), old.ReplacedBy, nextErr)
+				if got.Name != updated.Name || got.Revoked() || got.Exposure != nil || old.ReplacedBy != uuid.Nil || !errors.Is(nextErr, store.ErrNotFound) || len(trips) != 0 {
+					t.Errorf("after rollback: updated %q revoked %v exposed %v, old replaced by %s, replacement %v, %d trips",
+						got.Name, got.Revoked(), got.Exposure != nil, old.ReplacedBy, nextErr, len(trips))
 				}
 			}
 		})
@@ -405,9 +422,10 @@ type plainDB struct{ postgres.DB }
 // txDB is a wrapper of a *sql.Tx: a transaction by its methods.
 type txDB struct{ *sql.Tx }
 
-// Update, Rotate and RevokeAll on a DB that can neither begin a
-// transaction nor is one refuse to run, rather than run their statements
-// unprotected; on a wrapped transaction they run inside it.
+// Update, Rotate, RevokeAll, Expose and RecordTrip on a DB that can
+// neither begin a transaction nor is one refuse to run, rather than run
+// their statements unprotected; on a wrapped transaction they run inside
+// it.
 func TestUpdateNeedsATransaction(t *testing.T) {
 	db := pgtest.DB(t)
 	s := newStore(t, db)
@@ -425,11 +443,20 @@ func TestUpdateNeedsATransaction(t *testing.T) {
 	if err == nil || store.IsAnswer(err) {
 		t.Errorf("Rotate on a DB without transactions = %v, want a failure", err)
 	}
-	if _, err := plain.RevokeAll(ctx, testOwner, time.Now()); err == nil || store.IsAnswer(err) {
+	if _, err := plain.RevokeAll(ctx, testOwner, store.Revocation{At: time.Now()}); err == nil || store.IsAnswer(err) {
 		t.Errorf("RevokeAll on a DB without transactions = %v, want a failure", err)
 	}
-	if got, err := s.Get(ctx, testOwner, rec.ID); err != nil || got.Name != rec.Name || got.ReplacedBy != uuid.Nil || got.Revoked() {
+	if _, err := plain.Expose(ctx, testOwner, rec.ID, apikey.Exposure{At: time.Now(), Source: "github"}, true); err == nil || store.IsAnswer(err) {
+		t.Errorf("Expose on a DB without transactions = %v, want a failure", err)
+	}
+	if err := plain.RecordTrip(ctx, apikey.Trip{KeyID: rec.ID, Owner: testOwner, At: time.Now()}); err == nil || store.IsAnswer(err) {
+		t.Errorf("RecordTrip on a DB without transactions = %v, want a failure", err)
+	}
+	if got, err := s.Get(ctx, testOwner, rec.ID); err != nil || got.Name != rec.Name || got.ReplacedBy != uuid.Nil || got.Revoked() || got.Exposure != nil {
 		t.Errorf("the refused calls changed the key: %+v, %v", got, err)
+	}
+	if trips, err := s.Trips(ctx, testOwner, rec.ID, 0); err != nil || len(trips) != 0 {
+		t.Errorf("the refused RecordTrip stored %d trips, %v", len(trips), err)
 	}
 
 	tx, err := db.BeginTx(ctx, nil)
@@ -487,7 +514,7 @@ func TestChangesWaitForTheLock(t *testing.T) {
 	}{
 		{"rotate after a revocation",
 			func(s *postgres.Store, rec apikey.Record) error {
-				_, err := s.Revoke(ctx, testOwner, rec.ID, time.Now())
+				_, err := s.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()})
 				return err
 			},
 			rotate,
@@ -496,6 +523,23 @@ func TestChangesWaitForTheLock(t *testing.T) {
 			rotate,
 			rotate,
 			store.ErrReplaced},
+		{"expose after an exposure",
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Expose(ctx, testOwner, rec.ID, apikey.Exposure{At: time.Now(), Source: "github"}, false)
+				return err
+			},
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Expose(ctx, testOwner, rec.ID, apikey.Exposure{At: time.Now(), Source: "pastebin"}, false)
+				return err
+			},
+			store.ErrAlreadyExposed},
+		{"rotate after an exposure that revoked",
+			func(s *postgres.Store, rec apikey.Record) error {
+				_, err := s.Expose(ctx, testOwner, rec.ID, apikey.Exposure{At: time.Now(), Source: "github"}, true)
+				return err
+			},
+			rotate,
+			store.ErrAlreadyRevoked},
 		{"widen after a narrowing",
 			func(s *postgres.Store, rec apikey.Record) error {
 				_, err := s.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
@@ -584,7 +628,7 @@ func TestRevokeAllWhileRecordingUses(t *testing.T) {
 		wg.Go(func() {
 			<-start
 			var err error
-			if revoked, err = revoker.RevokeAll(ctx, owner, time.Now()); err != nil {
+			if revoked, err = revoker.RevokeAll(ctx, owner, store.Revocation{At: time.Now()}); err != nil {
 				errs <- fmt.Errorf("RevokeAll: %w", err)
 			}
 		})
@@ -630,7 +674,7 @@ func TestRevokeAllCatchesAConcurrentRotation(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		recs, err := other.RevokeAll(ctx, testOwner, time.Now())
+		recs, err := other.RevokeAll(ctx, testOwner, store.Revocation{At: time.Now()})
 		done <- result{recs, err}
 	}()
 	waitFor(t, waiting)

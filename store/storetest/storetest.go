@@ -76,6 +76,11 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"RevokeAll", testRevokeAll},
 		{"Idempotency", testIdempotency},
 		{"IdempotencyConcurrent", testIdempotencyConcurrent},
+		{"RevokeReason", testRevokeReason},
+		{"Expose", testExpose},
+		{"ExposeConcurrent", testExposeConcurrent},
+		{"Canary", testCanary},
+		{"Trips", testTrips},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -169,6 +174,9 @@ func sameRecord(t testing.TB, got, want apikey.Record) {
 	check("Hash", got.Hash == want.Hash, got.Hash, want.Hash)
 	check("Replaces", got.Replaces == want.Replaces, got.Replaces, want.Replaces)
 	check("ReplacedBy", got.ReplacedBy == want.ReplacedBy, got.ReplacedBy, want.ReplacedBy)
+	check("RevokedReason", got.RevokedReason == want.RevokedReason, got.RevokedReason, want.RevokedReason)
+	check("Canary", got.Canary == want.Canary, got.Canary, want.Canary)
+	check("Exposure", sameExposure(got.Exposure, want.Exposure), got.Exposure, want.Exposure)
 	for _, f := range []struct {
 		name      string
 		got, want time.Time
@@ -349,7 +357,7 @@ func testNotFound(t *testing.T, s store.Store) {
 	}{
 		{"Get", second(s.Get(ctx, owner, missing.ID))},
 		{"GetByHash", second(s.GetByHash(ctx, missing.Hash))},
-		{"Revoke", second(s.Revoke(ctx, owner, missing.ID, base))},
+		{"Revoke", second(s.Revoke(ctx, owner, missing.ID, store.Revocation{At: base}))},
 		{"Update", second(s.Update(ctx, owner, missing.ID, store.Update{Name: "renamed"}))},
 		{"Rotate", third(s.Rotate(ctx, owner, missing.ID, replacementOf(t, missing), base))},
 	}
@@ -389,7 +397,7 @@ func testReturnsCopies(t *testing.T, s store.Store) {
 func testGetByHashReturnsInactive(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	revoked := mustCreate(t, s, newRecord(t, apikey.Live, base))
-	if _, err := s.Revoke(ctx, owner, revoked.ID, base.Add(time.Second)); err != nil {
+	if _, err := s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: base.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	expired := newRecord(t, apikey.Live, base)
@@ -564,7 +572,7 @@ func testListFilters(t *testing.T, s store.Store) {
 		}
 		mustCreate(t, s, rec)
 		if c.revoke {
-			if _, err := s.Revoke(ctx, owner, rec.ID, base); err != nil {
+			if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: base}); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -654,14 +662,14 @@ func testListWhileCreating(t *testing.T, s store.Store) {
 func testRevoke(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	rec := mustCreate(t, s, newRecord(t, apikey.Live, base))
-	if _, err := s.Revoke(ctx, owner, rec.ID, time.Time{}); err == nil {
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: time.Time{}}); err == nil {
 		t.Error("Revoke with a zero time succeeded")
 	}
 	if got := mustGet(t, s, rec.ID); got.Revoked() {
 		t.Fatal("a refused Revoke revoked the key")
 	}
 	at := base.Add(time.Minute + 123456789)
-	got, err := s.Revoke(ctx, owner, rec.ID, at)
+	got, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: at})
 	if err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
@@ -670,7 +678,7 @@ func testRevoke(t *testing.T, s store.Store) {
 	sameRecord(t, got, want)
 	sameRecord(t, mustGet(t, s, rec.ID), want)
 
-	if _, err := s.Revoke(ctx, owner, rec.ID, at.Add(time.Hour)); !errors.Is(err, store.ErrAlreadyRevoked) {
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: at.Add(time.Hour)}); !errors.Is(err, store.ErrAlreadyRevoked) {
 		t.Errorf("second Revoke = %v, want ErrAlreadyRevoked", err)
 	}
 	if _, err := s.Update(ctx, owner, rec.ID, store.Update{ExpiresAt: at.Add(time.Hour)}); !errors.Is(err, store.ErrAlreadyRevoked) {
@@ -693,7 +701,7 @@ func testRevokeConcurrent(t *testing.T, s store.Store) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			results[i], errs[i] = s.Revoke(context.Background(), owner, rec.ID, base.Add(time.Duration(i+1)*time.Second))
+			results[i], errs[i] = s.Revoke(context.Background(), owner, rec.ID, store.Revocation{At: base.Add(time.Duration(i+1) * time.Second)})
 		})
 	}
 	wg.Wait()
@@ -722,7 +730,7 @@ func testRecordUses(t *testing.T, s store.Store) {
 	b := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	untouched := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	revoked := mustCreate(t, s, newRecord(t, apikey.Test, base))
-	if _, err := s.Revoke(ctx, owner, revoked.ID, base.Add(time.Second)); err != nil {
+	if _, err := s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: base.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	t1 := base.Add(10 * time.Second)
@@ -798,11 +806,14 @@ func testContextDone(t *testing.T, s store.Store) {
 		{"Get", second(s.Get(ctx, owner, rec.ID))},
 		{"GetByHash", second(s.GetByHash(ctx, rec.Hash))},
 		{"List", second(s.List(ctx, owner, store.ListOptions{}))},
-		{"Revoke", second(s.Revoke(ctx, owner, rec.ID, base))},
+		{"Revoke", second(s.Revoke(ctx, owner, rec.ID, store.Revocation{At: base}))},
 		{"RecordUses", s.RecordUses(ctx, []store.Use{{ID: rec.ID, At: base}})},
 		{"Update", second(s.Update(ctx, owner, rec.ID, store.Update{Name: "renamed"}))},
 		{"Rotate", third(s.Rotate(ctx, owner, rec.ID, replacementOf(t, rec), base.Add(time.Hour)))},
-		{"RevokeAll", second(s.RevokeAll(ctx, owner, base))},
+		{"RevokeAll", second(s.RevokeAll(ctx, owner, store.Revocation{At: base}))},
+		{"Expose", second(s.Expose(ctx, owner, rec.ID, exposure(base, "github"), true))},
+		{"RecordTrip", s.RecordTrip(ctx, apikey.Trip{KeyID: rec.ID, Owner: owner, At: base})},
+		{"Trips", second(s.Trips(ctx, owner, rec.ID, 0))},
 	}
 	for _, c := range checks {
 		if !errors.Is(c.err, context.Canceled) {
@@ -823,7 +834,7 @@ func testChangeFeed(t *testing.T, s store.Store) {
 	}
 	ctx := context.Background()
 	before := mustCreate(t, s, newRecord(t, apikey.Live, base))
-	if _, err := s.Revoke(ctx, owner, before.ID, base); err != nil {
+	if _, err := s.Revoke(ctx, owner, before.ID, store.Revocation{At: base}); err != nil {
 		t.Fatal(err)
 	}
 	changed, pos, err := feed.Changes(ctx, "")
@@ -858,16 +869,18 @@ func testChangeFeed(t *testing.T, s store.Store) {
 	narrowed := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	tagged := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	rotated := mustCreate(t, s, newRecord(t, apikey.Test, base))
+	exposed := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	closed := mustCreate(t, s, ownedBy("acct_closed", newRecord(t, apikey.Live, base)))
 	md := apikey.MustMetadata(map[string]string{"plan": "gold"})
 	for _, change := range []error{
-		second(s.Revoke(ctx, owner, revoked.ID, base)),
+		second(s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: base})),
 		second(s.Update(ctx, owner, expiring.ID, store.Update{ExpiresAt: base.Add(time.Hour)})),
 		second(s.Update(ctx, owner, renamed.ID, store.Update{Name: "renamed"})),
 		second(s.Update(ctx, owner, narrowed.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})),
 		second(s.Update(ctx, owner, tagged.ID, store.Update{Metadata: &md})),
 		third(s.Rotate(ctx, owner, rotated.ID, replacementOf(t, rotated), base.Add(2*time.Hour))),
-		second(s.RevokeAll(ctx, "acct_closed", base.Add(time.Hour))),
+		second(s.RevokeAll(ctx, "acct_closed", store.Revocation{At: base.Add(time.Hour)})),
+		second(s.Expose(ctx, owner, exposed.ID, exposure(base, "github"), false)),
 	} {
 		if change != nil {
 			t.Fatal(change)
@@ -877,7 +890,7 @@ func testChangeFeed(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []apikey.Record{revoked, expiring, renamed, narrowed, tagged, rotated, closed} {
+	for _, want := range []apikey.Record{revoked, expiring, renamed, narrowed, tagged, rotated, exposed, closed} {
 		if !slices.Contains(changed, want.Hash) {
 			t.Errorf("change of key %s (%s) not reported", want.ID, mustGetOf(t, s, want.Owner, want.ID).Name)
 		}
@@ -913,7 +926,10 @@ func testOwnerIsolation(t *testing.T, s store.Store) {
 		{"Update metadata", second(s.Update(ctx, owner, theirs.ID, store.Update{Metadata: &md}))},
 		{"Update expiry", second(s.Update(ctx, owner, theirs.ID, store.Update{ExpiresAt: base}))},
 		{"Rotate", third(s.Rotate(ctx, owner, theirs.ID, ownedBy(owner, replacementOf(t, theirs)), base))},
-		{"Revoke", second(s.Revoke(ctx, owner, theirs.ID, base))},
+		{"Revoke", second(s.Revoke(ctx, owner, theirs.ID, store.Revocation{At: base}))},
+		{"Expose", second(s.Expose(ctx, owner, theirs.ID, exposure(base, "github"), true))},
+		{"RecordTrip", s.RecordTrip(ctx, apikey.Trip{KeyID: theirs.ID, Owner: owner, At: base})},
+		{"Trips", second(s.Trips(ctx, owner, theirs.ID, 0))},
 	}
 	for _, c := range checks {
 		if !errors.Is(c.err, store.ErrNotFound) {
@@ -925,7 +941,7 @@ func testOwnerIsolation(t *testing.T, s store.Store) {
 	if err := third(s.Rotate(ctx, owner, mine.ID, ownedBy(other, replacementOf(t, mine)), base)); !errors.Is(err, apikey.ErrInvalidRecord) {
 		t.Errorf("Rotate to a replacement of another owner = %v, want ErrInvalidRecord", err)
 	}
-	revoked, err := s.RevokeAll(ctx, owner, base.Add(time.Hour))
+	revoked, err := s.RevokeAll(ctx, owner, store.Revocation{At: base.Add(time.Hour)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1096,7 +1112,7 @@ func testUpdate(t *testing.T, s store.Store) {
 	want.Name = "Expired key"
 	sameRecord(t, got, want)
 	revokedAt := base.Add(time.Minute)
-	if _, err := s.Revoke(ctx, owner, rec.ID, revokedAt); err != nil {
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: revokedAt}); err != nil {
 		t.Fatal(err)
 	}
 	want.RevokedAt = revokedAt
@@ -1214,7 +1230,7 @@ func testRotate(t *testing.T, s store.Store) {
 func testRotateRefused(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	revoked := mustCreate(t, s, newRecord(t, apikey.Live, base))
-	if _, err := s.Revoke(ctx, owner, revoked.ID, base); err != nil {
+	if _, err := s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: base}); err != nil {
 		t.Fatal(err)
 	}
 	expired := newRecord(t, apikey.Live, base)
@@ -1275,7 +1291,7 @@ func testRotateAgainAfterReplacementRevoked(t *testing.T, s store.Store) {
 	if _, _, err := s.Rotate(ctx, owner, old.ID, first, base.Add(24*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Revoke(ctx, owner, first.ID, base.Add(time.Hour)); err != nil {
+	if _, err := s.Revoke(ctx, owner, first.ID, store.Revocation{At: base.Add(time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
 	second := replacementOf(t, old)
@@ -1346,7 +1362,7 @@ func testRevokeAll(t *testing.T, s store.Store) {
 	// The inactive keys sit among the active ones in the list order.
 	revoked := mustCreate(t, s, newRecord(t, apikey.Live, base.Add(1500*time.Millisecond)))
 	firstRevocation := base.Add(time.Minute)
-	if _, err := s.Revoke(ctx, owner, revoked.ID, firstRevocation); err != nil {
+	if _, err := s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: firstRevocation}); err != nil {
 		t.Fatal(err)
 	}
 	expired := newRecord(t, apikey.Live, base.Add(2500*time.Millisecond))
@@ -1354,10 +1370,10 @@ func testRevokeAll(t *testing.T, s store.Store) {
 	mustCreate(t, s, expired)
 	theirs := mustCreate(t, s, ownedBy(other, newRecord(t, apikey.Live, base)))
 
-	if _, err := s.RevokeAll(ctx, owner, time.Time{}); err == nil {
+	if _, err := s.RevokeAll(ctx, owner, store.Revocation{At: time.Time{}}); err == nil {
 		t.Error("RevokeAll with a zero time succeeded")
 	}
-	got, err := s.RevokeAll(ctx, owner, at)
+	got, err := s.RevokeAll(ctx, owner, store.Revocation{At: at})
 	if err != nil {
 		t.Fatalf("RevokeAll: %v", err)
 	}
@@ -1385,7 +1401,7 @@ func testRevokeAll(t *testing.T, s store.Store) {
 	}
 	sameRecord(t, mustGetOf(t, s, other, theirs.ID), theirs)
 
-	again, err := s.RevokeAll(ctx, owner, at.Add(time.Hour))
+	again, err := s.RevokeAll(ctx, owner, store.Revocation{At: at.Add(time.Hour)})
 	if err != nil || len(again) != 0 {
 		t.Errorf("a second RevokeAll = %d records, %v; want none", len(again), err)
 	}
@@ -1488,7 +1504,7 @@ func testLocalLookup(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	active := mustCreate(t, s, newRecord(t, apikey.Live, base))
 	revoked := mustCreate(t, s, newRecord(t, apikey.Test, base))
-	if _, err := s.Revoke(ctx, owner, revoked.ID, base.Add(time.Second)); err != nil {
+	if _, err := s.Revoke(ctx, owner, revoked.ID, store.Revocation{At: base.Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
 	unknown := newRecord(t, apikey.Live, base).Hash
