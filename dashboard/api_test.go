@@ -791,18 +791,81 @@ func TestRevoke(t *testing.T) {
 	t.Run("unknown key", func(t *testing.T) {
 		problemOf(t, f.api("POST", "/dashboard/keys/"+uuid.NewString()+"/revoke", ""), http.StatusNotFound)
 	})
-	t.Run("a JSON body is ignored", func(t *testing.T) {
+	t.Run("with a reason", func(t *testing.T) {
 		_, other := f.create("Other", apikey.Test)
-		w := f.api("POST", "/dashboard/keys/"+other.ID.String()+"/revoke", `{"reason":"leaked"}`)
+		w := f.api("POST", "/dashboard/keys/"+other.ID.String()+"/revoke", `{"reason":" Leaked in a support ticket "}`)
 		if w.Code != http.StatusOK {
-			t.Errorf("status = %d; body %s", w.Code, w.Body)
+			t.Fatalf("status = %d; body %s", w.Code, w.Body)
+		}
+		got := decodeJSON[keyOut](t, w)
+		if got.Status != "revoked" || got.RevokedReason == nil || *got.RevokedReason != "Leaked in a support ticket" {
+			t.Errorf("revoked key = %+v", got)
+		}
+		if stored := f.get(other.ID).RevokedReason; stored != "Leaked in a support ticket" {
+			t.Errorf("the stored reason = %q", stored)
+		}
+		if e := f.audited(); e[len(e)-1].Reason != "Leaked in a support ticket" {
+			t.Errorf("the audit event's reason = %q", e[len(e)-1].Reason)
+		}
+		// The reason is kept: a second revocation changes nothing.
+		problemOf(t, f.api("POST", "/dashboard/keys/"+other.ID.String()+"/revoke", `{"reason":"Another"}`), http.StatusConflict)
+		if stored := f.get(other.ID).RevokedReason; stored != "Leaked in a support ticket" {
+			t.Errorf("the reason after a second revocation = %q", stored)
+		}
+	})
+	t.Run("without a reason", func(t *testing.T) {
+		for _, body := range []string{"", "{}", `{"reason":""}`} {
+			_, other := f.create("Other", apikey.Test)
+			w := f.api("POST", "/dashboard/keys/"+other.ID.String()+"/revoke", body)
+			if got := decodeJSON[keyOut](t, w); w.Code != http.StatusOK || got.Status != "revoked" || got.RevokedReason != nil {
+				t.Errorf("body %q: %d %s", body, w.Code, w.Body)
+			}
+		}
+		// A client that labels an empty body JSON, as some libraries do.
+		_, other := f.create("Other", apikey.Test)
+		w := f.do(call{method: "POST", path: "/dashboard/keys/" + other.ID.String() + "/revoke", contentType: "application/json"})
+		if w.Code != http.StatusOK {
+			t.Errorf("an empty JSON body: %d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("invalid body", func(t *testing.T) {
+		_, other := f.create("Other", apikey.Test)
+		path := "/dashboard/keys/" + other.ID.String() + "/revoke"
+		tests := []struct {
+			name, body, contentType string
+			status                  int
+			field, detail           string
+		}{
+			{"formatting characters", `{"reason":"Leaked\u202e"}`, "application/json", 400, "reason", "reason contains invisible or bidirectional formatting characters"},
+			{"control characters", `{"reason":"a\u0000b"}`, "application/json", 400, "reason", "reason contains control characters"},
+			{"too long", `{"reason":"` + strings.Repeat("r", apikey.MaxReasonLen+1) + `"}`, "application/json", 400, "reason", "reason is longer than 200 bytes"},
+			{"not a string", `{"reason":7}`, "application/json", 400, "reason", "must be a string"},
+			{"unknown field", `{"why":"x"}`, "application/json", 400, "why", "is not a field of this request"},
+			{"not JSON", `reason`, "application/json", 400, "", ""},
+			{"not a JSON body", `{"reason":"x"}`, "text/plain", 415, "", ""},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				p := problemOf(t, f.do(call{method: "POST", path: path, body: tt.body, contentType: tt.contentType}), tt.status)
+				if p.Field != tt.field || !strings.Contains(p.Detail, tt.detail) {
+					t.Errorf("problem = %+v, want field %q and a detail with %q", p, tt.field, tt.detail)
+				}
+			})
+		}
+		if got := f.get(other.ID); got.Revoked() {
+			t.Error("a refused request revoked the key")
 		}
 	})
 
 	events := f.audited()
-	if len(events) != 2 || events[0].Action != dashboard.KeyRevoked || events[0].Key.ID != rec.ID ||
+	if len(events) != 6 || events[0].Action != dashboard.KeyRevoked || events[0].Key.ID != rec.ID || events[0].Reason != "" ||
 		events[0].Operator != (dashboard.Operator{Name: "alice", Owner: account, Role: dashboard.Admin}) || events[0].Owner != account {
 		t.Errorf("audit events = %+v, want one revocation of %v by alice per revoked key", events, rec.ID)
+	}
+	for _, e := range events {
+		if e.Action != dashboard.KeyRevoked || e.Reason != e.Key.RevokedReason {
+			t.Errorf("audit event = %+v, want a revocation with the key's reason", e)
+		}
 	}
 }
 
@@ -975,6 +1038,86 @@ func TestRevokeAll(t *testing.T) {
 	t.Run("a JSON client asks for the confirmation", func(t *testing.T) {
 		problemOf(t, f.api("GET", "/dashboard/keys/revoke-all", ""), http.StatusNotAcceptable)
 	})
+	t.Run("with a reason", func(t *testing.T) {
+		f.create("New key", apikey.Live)
+		p := problemOf(t, f.api("POST", "/dashboard/keys/revoke-all", `{"reason":"\u2067Compromised"}`), http.StatusBadRequest)
+		if p.Field != "reason" {
+			t.Errorf("problem = %+v, want the field reason", p)
+		}
+		if out := decodeJSON[listOut](t, f.api("GET", "/dashboard/keys?status=active", "")); len(out.Keys) != 1 {
+			t.Fatalf("a refused reason revoked keys: %d active, want 1", len(out.Keys))
+		}
+		w := f.api("POST", "/dashboard/keys/revoke-all", `{"reason":"Account compromised"}`)
+		out := decodeJSON[listOut](t, w)
+		if w.Code != http.StatusOK || len(out.Keys) != 1 || out.Keys[0].RevokedReason == nil || *out.Keys[0].RevokedReason != "Account compromised" {
+			t.Fatalf("%d %s", w.Code, w.Body)
+		}
+		e := f.audited()
+		if last := e[len(e)-1]; last.Action != dashboard.AllKeysRevoked || last.Reason != "Account compromised" {
+			t.Errorf("audit event = %+v", last)
+		}
+		if logs := f.logs.String(); !strings.Contains(logs, `audit.reason="Account compromised"`) {
+			t.Error("the log lacks the reason")
+		}
+	})
+}
+
+func TestCanaries(t *testing.T) {
+	f := newFixture(t)
+	w := f.api("POST", "/dashboard/keys", `{"name":"Tripwire","mode":"live","scopes":["links:read"],"canary":true}`)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	out := decodeJSON[issuedOut](t, w)
+	if out.Key.Canary == nil || !*out.Key.Canary || !f.get(out.Key.ID).Canary {
+		t.Fatalf("created %+v, want a canary", out.Key)
+	}
+	if got := decodeJSON[keyOut](t, f.api("GET", "/dashboard/keys/"+out.Key.ID.String(), "")); got.Canary == nil || !*got.Canary {
+		t.Errorf("GET shows %+v, want a canary", got)
+	}
+	for _, body := range []string{`{"name":"Plain","mode":"live","scopes":["links:read"]}`, `{"name":"Plain","mode":"live","scopes":["links:read"],"canary":false}`} {
+		if got := decodeJSON[issuedOut](t, f.api("POST", "/dashboard/keys", body)); got.Key.Canary != nil {
+			t.Errorf("%s made a canary", body)
+		}
+	}
+	p := problemOf(t, f.api("POST", "/dashboard/keys", `{"name":"n","mode":"live","scopes":["links:read"],"canary":"yes"}`), http.StatusBadRequest)
+	if p.Field != "canary" {
+		t.Errorf("problem = %+v", p)
+	}
+
+	t.Run("a canary never authorizes, and its use is a trip", func(t *testing.T) {
+		tr := f.trip(out.RawKey, keyward.Caller{Addr: "192.0.2.1:1234", UserAgent: "python-requests/2.32", Method: "GET", Path: "/v1/customers"})
+		w := f.api("GET", "/dashboard/keys/"+out.Key.ID.String()+"/trips", "")
+		got := decodeJSON[struct {
+			Trips []struct {
+				At    time.Time `json:"at"`
+				Route string    `json:"route"`
+			} `json:"trips"`
+		}](t, w)
+		if w.Code != http.StatusOK || len(got.Trips) != 1 || got.Trips[0].Route != "GET /v1/customers" || !got.Trips[0].At.Equal(tr.At) {
+			t.Errorf("trips: %d %s", w.Code, w.Body)
+		}
+	})
+	t.Run("a canary cannot be rolled", func(t *testing.T) {
+		p := problemOf(t, f.api("POST", "/dashboard/keys/"+out.Key.ID.String()+"/rotate", `{"overlap":"1h"}`), http.StatusConflict)
+		if !strings.Contains(p.Detail, "canary") || !strings.Contains(p.Detail, "create a new canary and revoke this one") {
+			t.Errorf("detail = %q", p.Detail)
+		}
+		if got := f.get(out.Key.ID); got.ReplacedBy != uuid.Nil || !got.ExpiresAt.IsZero() {
+			t.Errorf("a refused roll changed the canary: %+v", got)
+		}
+	})
+	t.Run("an exposed key's JSON", func(t *testing.T) {
+		raw, rec := f.create("Leaked", apikey.Live)
+		if _, err := f.keys.ReportExposure(context.Background(), raw, keyward.Exposure{Source: "github", URL: "https://github.com/a/b"}); err != nil {
+			t.Fatal(err)
+		}
+		got := decodeJSON[keyOut](t, f.api("GET", "/dashboard/keys/"+rec.ID.String(), ""))
+		if got.Status != "revoked" || got.RevokedReason == nil || *got.RevokedReason != apikey.ReasonExposed ||
+			got.Exposure == nil || got.Exposure.Source != "github" || got.Exposure.URL != "https://github.com/a/b" || got.Exposure.At.IsZero() {
+			t.Errorf("the exposed key = %+v", got)
+		}
+	})
 }
 
 func TestStoreOutageIs503AndNeverLeaks(t *testing.T) {
@@ -997,6 +1140,9 @@ func TestStoreOutageIs503AndNeverLeaks(t *testing.T) {
 		{"page", call{method: "GET", path: "/dashboard/keys", header: html}},
 		{"edit page", call{method: "GET", path: "/dashboard/keys/" + id + "/edit", header: html}},
 		{"revoke-all page", call{method: "GET", path: "/dashboard/keys/revoke-all", header: html}},
+		{"trips", call{method: "GET", path: "/dashboard/keys/" + id + "/trips"}},
+		{"trips page", call{method: "GET", path: "/dashboard/keys/" + id + "/trips", header: html}},
+		{"revoke with a reason", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke", contentType: "application/json", body: `{"reason":"r"}`}},
 		{"form", call{method: "POST", path: "/dashboard/keys/" + id + "/revoke", contentType: "application/x-www-form-urlencoded"}},
 		{"create form", call{method: "POST", path: "/dashboard/keys", contentType: "application/x-www-form-urlencoded",
 			body: "name=n&mode=test&scopes=links:read&idempotency_key=form_1"}},
@@ -1046,6 +1192,8 @@ func TestRoutingErrors(t *testing.T) {
 		{"JSON client asks for a form", call{method: "GET", path: "/dashboard/keys/new"}, 406, ""},
 		{"JSON client asks for a confirmation", call{method: "GET", path: "/dashboard/keys/" + id + "/revoke"}, 406, ""},
 		{"JSON client asks for the edit form", call{method: "GET", path: "/dashboard/keys/" + id + "/edit"}, 406, ""},
+		{"post trips", call{method: "POST", path: "/dashboard/keys/" + id + "/trips"}, 405, "GET, HEAD"},
+		{"delete trips", call{method: "DELETE", path: "/dashboard/keys/" + id + "/trips"}, 405, "GET, HEAD"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

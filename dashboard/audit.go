@@ -47,11 +47,16 @@ type Event struct {
 	// Keys are, for AllKeysRevoked, the keys revoked, newest first; empty
 	// if the account had no active key.
 	Keys []apikey.Record
+	// Reason is, for KeyRevoked and AllKeysRevoked, why the operator
+	// revoked, as the revoked records keep it (RevokedReason): trimmed,
+	// and empty if no reason was given.
+	Reason string
 }
 
-// LogValue logs the action, the operator, the account and the keys'
-// identities (ID, owner, name, display prefix, mode), never a secret, a
-// hash or metadata.
+// LogValue logs the action, the operator, the account, the keys'
+// identities (ID, owner, name, display prefix, mode), whether a created
+// key is a canary, and the reason of a revocation; never a secret, a hash
+// or metadata.
 func (e Event) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("action", string(e.Action)),
@@ -65,6 +70,9 @@ func (e Event) LogValue() slog.Value {
 			ids[i] = k.ID.String()
 		}
 		attrs = append(attrs, slog.Int("count", len(e.Keys)), slog.Any("ids", ids))
+		if e.Reason != "" {
+			attrs = append(attrs, slog.String("reason", e.Reason))
+		}
 	case KeyRotated:
 		attrs = append(attrs, slog.Any("key", e.Key), slog.Any("replaced", e.Replaced),
 			slog.Time("replaced_expires_at", e.Replaced.ExpiresAt))
@@ -75,6 +83,12 @@ func (e Event) LogValue() slog.Value {
 		}
 	default:
 		attrs = append(attrs, slog.Any("key", e.Key))
+		if e.Key.Canary {
+			attrs = append(attrs, slog.Bool("canary", true))
+		}
+		if e.Reason != "" {
+			attrs = append(attrs, slog.String("reason", e.Reason))
+		}
 	}
 	return slog.GroupValue(attrs...)
 }

@@ -29,11 +29,13 @@ import (
 // the page, call an API with it, reload the page that showed it (which
 // must not create a second key, nor show the key again), narrow its scopes
 // in the edit form, roll it (the two keys' pages link to each other),
-// revoke the new key in the page, and see the API refuse it and the list
-// keep it, revoked, with its time. It does so twice, with JavaScript and
-// with JavaScript disabled, since the page must work without it. It also
-// checks that a page on another origin cannot revoke a key with the
-// operator's cookie.
+// revoke the new key in the page with a reason (first one the form
+// refuses, next to its field), and see the API refuse it and the list
+// keep it, revoked, with its time and reason. Then it creates a canary in
+// the form, sees the API refuse it, and finds the use on the canary's
+// trips page. It does so twice, with JavaScript and with JavaScript
+// disabled, since the page must work without it. It also checks that a
+// page on another origin cannot revoke a key with the operator's cookie.
 //
 // It needs Chromium (.ci/install-chromium installs Debian's); without it the
 // test skips, except under CI=true, where it fails. Its screenshots, one
@@ -53,7 +55,13 @@ func TestBrowser(t *testing.T) {
 		t.Logf("screenshots kept in %s", artifacts)
 	}
 
-	keys := newKeys(t)
+	tripped := make(chan apikey.Trip, 16)
+	keys := newKeys(t, keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) {
+		select {
+		case tripped <- tr:
+		default: // the test makes two trips
+		}
+	}))
 	owner := keys.Owner("acct_acme")
 	seed(t, owner)
 	seed(t, keys.Owner("acct_other")) // never shown: another account's keys
@@ -81,7 +89,7 @@ func TestBrowser(t *testing.T) {
 		})
 		return err
 	}))
-	o := operator{srv: srv, keys: keys, owner: owner, artifacts: artifacts}
+	o := operator{srv: srv, keys: keys, owner: owner, artifacts: artifacts, tripped: tripped}
 
 	t.Run("with JavaScript", func(t *testing.T) {
 		ctx := newTab(t, browser, true)
@@ -114,8 +122,10 @@ func TestBrowser(t *testing.T) {
 		o.editKey(t, ctx, id)
 		newID, newRaw := o.rollKey(t, ctx, id, raw, name)
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
-		o.revokeKey(t, ctx, newID, newRaw, name)
+		o.revokeKey(t, ctx, newID, newRaw, name, "Laptop stolen")
+		o.createCanary(t, ctx, "Tripwire in the CI secrets")
 
+		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
 		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
 			if !filepath.IsAbs(dst) {
@@ -135,7 +145,8 @@ func TestBrowser(t *testing.T) {
 		o.editKey(t, ctx, id)
 		newID, newRaw := o.rollKey(t, ctx, id, raw, name)
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
-		o.revokeKey(t, ctx, newID, newRaw, name)
+		o.revokeKey(t, ctx, newID, newRaw, name, "Contractor left")
+		o.createCanary(t, ctx, "Tripwire in the old repository")
 	})
 }
 
@@ -145,6 +156,7 @@ type operator struct {
 	keys      *keyward.Keys
 	owner     keyward.Owner // the operator's account
 	artifacts string
+	tripped   <-chan apikey.Trip // each trip, once stored
 }
 
 // suffix names a tab's screenshots.
@@ -369,10 +381,12 @@ func (o operator) rollKey(t *testing.T, ctx context.Context, id, raw, name strin
 	return newID, newRaw
 }
 
-// revokeKey revokes the key from the list, through the confirmation, and
-// checks that the API refuses it and that the list keeps it, revoked, with
-// its time, after a reload.
-func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name string) {
+// revokeKey revokes the key from the list, through the confirmation,
+// with a reason: first one the form refuses, which it shows next to the
+// field, keeping what was typed. It checks that the API refuses the key
+// and that the list keeps it, revoked, with its time and reason, after a
+// reload.
+func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name, reason string) {
 	t.Helper()
 	start := o.keys.Now()
 	row := `tr[data-key-id="` + id + `"]`
@@ -380,9 +394,46 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name str
 	if got, want := text(t, ctx, "h1"), "Revoke “"+name+"”?"; got != want {
 		t.Errorf("confirmation heading = %q, want %q", got, want)
 	}
+	if got := text(t, ctx, "#reason-hint"); !strings.HasPrefix(got, "Kept with the key for audit") {
+		t.Errorf("the reason's hint = %q", got)
+	}
+	if got := attr(t, ctx, "#reason", "maxlength"); got != "200" {
+		t.Errorf("the reason's maxlength = %q", got)
+	}
+
+	// A reason with a bidirectional override is refused next to its field.
+	spoofed := reason + "\u202e"
+	step(t, ctx, "enter a spoofed reason", chromedp.SetValue(chromedp.ID("reason"), spoofed))
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("confirm-revoke")))
+	if err != nil {
+		t.Fatalf("confirming with a spoofed reason: %v", err)
+	}
+	if resp.Status != http.StatusBadRequest {
+		t.Errorf("a spoofed reason answered %d, want 400", resp.Status)
+	}
+	if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || !strings.HasPrefix(title, "Error: ") {
+		t.Errorf("the refused form's title = %q (%v), want it to start with Error:", title, err)
+	}
+	if got := text(t, ctx, "#reason-error"); got != "Reason contains invisible or bidirectional formatting characters." {
+		t.Errorf("the error next to the reason = %q", got)
+	}
+	if got := attr(t, ctx, "#reason", "aria-describedby"); got != "reason-hint reason-error" {
+		t.Errorf("the reason is described by %q, want its hint and its error", got)
+	}
+	if got := attr(t, ctx, "#reason", "aria-invalid"); got != "true" {
+		t.Errorf("the reason's aria-invalid = %q", got)
+	}
+	if got, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("reason"))); err != nil || got != spoofed {
+		t.Errorf("the refused form shows the reason %q (%v), want it as typed", got, err)
+	}
 	if !strings.Contains(t.Name(), "without") {
 		screenshot(t, ctx, filepath.Join(o.artifacts, "revoke.png"))
 	}
+	if rec, err := o.owner.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
+		t.Fatalf("after a refused reason the key is revoked=%v (%v), want active", rec.Revoked(), err)
+	}
+
+	step(t, ctx, "enter the reason", chromedp.Clear(chromedp.ID("reason")), chromedp.SendKeys(chromedp.ID("reason"), reason))
 	step(t, ctx, "confirm", chromedp.Click(chromedp.ID("confirm-revoke")), chromedp.WaitVisible(chromedp.CSS(".notice.success")))
 	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “"+name+"”") {
 		t.Errorf("notice after revoking = %q", got)
@@ -393,13 +444,20 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name str
 		t.Fatalf("the API answered %d to the revoked key, want 401", got)
 	}
 
-	// After a reload the key is still listed, revoked, with its time.
+	// After a reload the key is still listed, revoked, with its time and
+	// its reason.
 	step(t, ctx, "reload", chromedp.Reload())
 	if got := attr(t, ctx, row, "data-status"); got != "revoked" {
 		t.Fatalf("after reload the key's status = %q, want revoked", got)
 	}
 	if got := text(t, ctx, row+" td.status"); !strings.HasPrefix(got, "Revoked") {
 		t.Errorf("status cell = %q, want it to start with Revoked", got)
+	}
+	if got := text(t, ctx, row+" td.status .reason"); got != "Reason: "+reason {
+		t.Errorf("the reason shown = %q, want %q", got, "Reason: "+reason)
+	}
+	if rec, err := o.owner.Get(ctx, uuidOf(t, id)); err != nil || rec.RevokedReason != reason {
+		t.Errorf("the stored reason = %q (%v), want %q", rec.RevokedReason, err, reason)
 	}
 	stamp := attr(t, ctx, row+" td.status time", "datetime")
 	at, err := time.Parse(time.RFC3339, stamp)
@@ -411,9 +469,98 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name str
 	}
 }
 
+// createCanary creates a canary key in the form, checks what the reveal
+// says of it, presents it to the API (which refuses it, as an unknown
+// key), and finds the use on the canary's trips page, reached from its
+// row in the list, which offers no roll.
+func (o operator) createCanary(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	suffix := suffix(t)
+	step(t, ctx, "open the list", chromedp.Navigate(o.srv.URL+"/dashboard/keys"))
+	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
+	if got := text(t, ctx, `label[for="canary"]`); got != "Canary (tripwire)" {
+		t.Errorf("the canary box's label = %q", got)
+	}
+	if got := attr(t, ctx, "#canary", "aria-describedby"); got != "canary-hint" {
+		t.Errorf("the canary box is described by %q", got)
+	}
+	step(t, ctx, "fill the form",
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="customers:read"]`)),
+		chromedp.Click(chromedp.ID("canary")),
+	)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
+	if err != nil {
+		t.Fatalf("creating the canary: %v", err)
+	}
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("create answered %d, want 201", resp.Status)
+	}
+	id := path.Base(header(resp, "Location"))
+	if note := text(t, ctx, "#canary-note"); !strings.Contains(note, "This is a canary key: it never authorizes a request.") ||
+		!strings.Contains(note, "Plant it where a thief would look") {
+		t.Errorf("the reveal's canary note = %q", note)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "canary"+suffix+".png"))
+	raw, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
+	if err != nil {
+		t.Fatalf("reading the revealed key: %v", err)
+	}
+	if rec, err := o.owner.Get(ctx, uuidOf(t, id)); err != nil || !rec.Canary || rec.Name != name {
+		t.Fatalf("the form created %+v (%v), want a canary named %q", rec, err, name)
+	}
+
+	// The API refuses it, and the use is recorded: wait for it to be
+	// stored, which happens in the background.
+	if got := callAPI(t, o.srv.URL, raw); got != http.StatusUnauthorized {
+		t.Fatalf("the API answered %d to the canary, want 401", got)
+	}
+	select {
+	case tr := <-o.tripped:
+		if tr.KeyID.String() != id {
+			t.Fatalf("a trip of %v, want of the canary %s", tr.KeyID, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the canary's trip was not stored within 10s")
+	}
+
+	// Its row: a badge, no roll, and the trips, named for the key.
+	step(t, ctx, "open the list", chromedp.Navigate(o.srv.URL+"/dashboard/keys"))
+	row := `tr[data-key-id="` + id + `"]`
+	if got := text(t, ctx, row+" .badge.canary"); got != "Canary" {
+		t.Errorf("the canary's badge reads %q", got)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('`+row+` a.rotate').length`)); err != nil || n != 0 {
+		t.Errorf("the canary's row offers %d roll links (%v), want none", n, err)
+	}
+	if got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('`+row+` a.trips').textContent`)); err != nil || got != "Trips of "+name {
+		t.Errorf("the trips link's accessible text = %q (%v), want %q", got, err, "Trips of "+name)
+	}
+	step(t, ctx, "open the trips", chromedp.Click(chromedp.CSS(row+" a.trips")), chromedp.WaitVisible(chromedp.CSS("table.trips")))
+	if got := text(t, ctx, "table.trips caption"); !strings.HasPrefix(got, "Uses of the canary key") {
+		t.Errorf("the table's caption = %q", got)
+	}
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr.trip").length`)); err != nil || n != 1 {
+		t.Fatalf("the trips page lists %d trips (%v), want 1", n, err)
+	}
+	if got := text(t, ctx, "tr.trip"); !strings.Contains(got, "GET /api/v1/sessions") || !strings.Contains(got, "Go-http-client/1.1") ||
+		!strings.Contains(got, "127.0.0.1:") {
+		t.Errorf("the trip reads %q, want the route, the user agent and the address of the call", got)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "trips"+suffix+".png"))
+
+	// The key's page offers no roll either.
+	step(t, ctx, "open the canary", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("trips")))
+	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#roll").length`)); err != nil || n != 0 {
+		t.Errorf("the canary's page offers a roll (%d, %v)", n, err)
+	}
+}
+
 // apiEndpoint stands in for an API protected by keyward: it answers 200 to
-// a valid Bearer key and 401 otherwise. The real middleware, in package
-// middleware, is tested on its own; this test only needs Verify.
+// a valid Bearer key and 401 otherwise, and tells the lifecycle who called,
+// for the trips of canaries. The real middleware, in package middleware,
+// is tested on its own; this test only needs VerifyFrom.
 func apiEndpoint(keys *keyward.Keys) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -421,7 +568,8 @@ func apiEndpoint(keys *keyward.Keys) http.Handler {
 			http.Error(w, "missing key", http.StatusUnauthorized)
 			return
 		}
-		_, err := keys.Verify(r.Context(), token)
+		_, err := keys.VerifyFrom(r.Context(), token, keyward.Caller{Addr: r.RemoteAddr, UserAgent: r.UserAgent(),
+			Method: r.Method, Path: r.URL.Path})
 		switch {
 		case errors.Is(err, keyward.ErrInvalidKey):
 			http.Error(w, "invalid key", http.StatusUnauthorized)
@@ -467,6 +615,15 @@ func seed(t *testing.T, owner keyward.Owner) {
 	}
 	_, woo := create("WooCommerce plugin", apikey.Live, map[string]string{"integration": "woocommerce"}, scope.SessionsWrite, scope.CustomersWrite)
 	if _, _, err := owner.Rotate(ctx, woo.ID, keyward.RotateParams{Overlap: 24 * time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	_, old := create("Old CI token", apikey.Test, nil, scope.EventsRead)
+	if _, err := owner.Revoke(ctx, old.ID, keyward.RevokeParams{Reason: "Moved to OIDC"}); err != nil {
+		t.Fatal(err)
+	}
+	sec, _ = create("Export script", apikey.Live, nil, scope.CustomersRead)
+	if _, err := owner.Keys().ReportExposure(ctx, sec.Reveal(), keyward.Exposure{Source: "github",
+		URL: "https://github.com/acme/scripts/blob/main/export.py"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := owner.Keys().Flush(ctx); err != nil {

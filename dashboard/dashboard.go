@@ -180,6 +180,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /keys/{id}/revoke", h.revoke)
 	m.HandleFunc("GET /keys/{id}/rotate", h.rotateForm)
 	m.HandleFunc("POST /keys/{id}/rotate", h.rotate)
+	m.HandleFunc("GET /keys/{id}/trips", h.trips)
 	m.HandleFunc("GET /assets/{name}", h.asset)
 
 	// "/keys/{id}" dispatches on the method itself: "PATCH /keys/{id}" and
@@ -205,6 +206,7 @@ func (h *Handler) routes() {
 		"/keys/{id}/edit":   "GET, HEAD, POST",
 		"/keys/{id}/revoke": "GET, HEAD, POST",
 		"/keys/{id}/rotate": "GET, HEAD, POST",
+		"/keys/{id}/trips":  "GET, HEAD",
 		"/assets/{name}":    "GET, HEAD",
 	} {
 		m.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) { h.methodNotAllowed(w, r, allow) })

@@ -9,15 +9,52 @@
 // Each operator manages the keys of one account, as their [Operator] says.
 // The page lists the account's keys with their name, prefix, mode, scopes,
 // last use, creation time and status (revoked keys stay listed with their
-// revocation time); shows each key with its metadata, expiry and the keys
-// it replaced or that replace it; creates keys, with an optional expiry
-// and metadata, and shows the raw key once; edits a key's name, metadata
-// and scopes (narrowing only); revokes a key after a confirmation; rolls a
-// key with an overlap; and revokes all the account's keys at once. It is
-// rendered on the server with [html/template], its stylesheet and script
-// are embedded, it loads nothing from elsewhere, and it works without
-// JavaScript (the script only adds a copy button and applies filters on
-// change).
+// revocation time and reason; a key reported exposed is marked so); shows
+// each key with its metadata, expiry and the keys it replaced or that
+// replace it; creates keys, with an optional expiry and metadata, and
+// canary keys, and shows the raw key once; edits a key's name, metadata
+// and scopes (narrowing only); revokes a key after a confirmation, with an
+// optional reason; rolls a key with an overlap; revokes all the account's
+// keys at once; and lists the trips of each canary. It is rendered on the
+// server with [html/template], its stylesheet and script are embedded, it
+// loads nothing from elsewhere, and it works without JavaScript (the
+// script only adds a copy button and applies filters on change).
+//
+// # Revocation reasons and exposed keys
+//
+// The confirmations of revoking a key and of revoking all keys have an
+// optional Reason field (at most 200 bytes that [apikey.ValidReason]
+// accepts, such as "Laptop stolen"), kept on each revoked record
+// ([apikey.Record.RevokedReason]) and in the audit [Event]. A refused
+// reason comes back next to its field, as typed. Wherever the page shows
+// a key's status, a revoked key shows its reason.
+//
+// A key reported exposed ([keyward.Keys.ReportExposure], from a secret
+// scanner, a support ticket or an operator) is revoked with the reason
+// "exposed", and its status carries an Exposed badge with the source that
+// reported it, the time of the report, and the URL where the key was
+// found. The source and the URL come from the reporter and may be hostile:
+// the page shows them as escaped text, never in an attribute, and makes
+// the URL a link (rel="noopener noreferrer nofollow") only if it is an
+// absolute http or https URL; any other (javascript:, data:, relative) is
+// shown as text only. A canary found exposed stays active, and is marked
+// Exposed all the same.
+//
+// # Canary keys
+//
+// The new-key form's "Canary (tripwire)" box creates a canary
+// ([keyward.CreateParams.Canary]): a key made to be planted where a thief
+// would look (a configuration file, a CI secret, a dormant repository).
+// It never authorizes anything: whoever presents it gets the answer of an
+// unknown key, and each use is recorded as a trip ([apikey.Trip]: when,
+// the client's address and user agent, the route). The roles that may
+// create keys of a mode may create canaries of that mode. The raw key is
+// shown once, as any key's, with a note saying it is a canary and where
+// to plant it. The list marks canaries with a Canary badge and links each
+// to its trips page, which lists the newest trips first (the store keeps
+// at least the newest [store.MaxTrips]). A canary cannot be rolled: the
+// page offers no Roll key, and a rotation is refused with 409 Conflict;
+// to replace a canary, create a new one and revoke the old.
 //
 // # Accounts and roles
 //
@@ -104,10 +141,12 @@
 // [slog.Default]) and passed to the hook set with [WithAudit] as an
 // [Event]: [KeyCreated], [KeyUpdated] (with what changed; an update that
 // changes nothing is not reported), [KeyRotated], [KeyRevoked] and
-// [AllKeysRevoked]. Events name the [Operator] (name, account and role),
-// the account, and the keys' IDs, names, display prefixes and modes. They
-// never hold a raw key or a hash; log lines leave out metadata too. A
-// repeated create is logged, but is no event: it changes nothing.
+// [AllKeysRevoked] (both with the reason given, if any). Events name the
+// [Operator] (name, account and role), the account, and the keys' IDs,
+// names, display prefixes and modes; the log line of a created canary
+// says it is one. They never hold a raw key or a hash; log lines leave out
+// metadata too. A repeated create is logged, but is no event: it changes
+// nothing. Reading a canary's trips is no change, and no event.
 //
 // # Faces and routes
 //
@@ -129,6 +168,7 @@
 //	POST  /keys/{id}/revoke     revoke a key
 //	GET   /keys/{id}/rotate     the page's choice of overlap
 //	POST  /keys/{id}/rotate     roll a key: a new key, and the old one expires
+//	GET   /keys/{id}/trips      the trips of a canary key, newest first
 //	GET   /assets/{name}        the stylesheet and the script
 //
 // # The JSON API
@@ -142,10 +182,16 @@
 //	 "metadata": {"integration": "woocommerce"},
 //	 "created_at": "2026-11-01T09:30:00Z", "last_used_at": "…",
 //	 "revoked_at": "…", "expires_at": "…",
-//	 "replaces": "0190…", "replaced_by": "0190…", "status": "active"}
+//	 "replaces": "0190…", "replaced_by": "0190…",
+//	 "revoked_reason": "Laptop stolen",
+//	 "exposure": {"at": "…", "source": "github", "url": "https://github.com/…"},
+//	 "canary": true, "status": "revoked"}
 //
 // replaces names the key this one was rolled from, replaced_by the key it
-// was rolled to.
+// was rolled to. revoked_reason, exposure and canary are left out unless
+// the key was revoked with a reason, was reported exposed, or is a
+// canary. exposure.url is as reported: a client that shows it must treat
+// it as untrusted text.
 //
 // GET /keys takes the query parameters limit (default 100, at most 1000),
 // cursor, mode (live or test) and status (active, revoked or expired), and
@@ -153,9 +199,9 @@
 // for the next page; it is absent on the last page.
 //
 // POST /keys takes {"name": "…", "mode": "live", "scopes": ["…"],
-// "metadata": {"key": "value"}, "expires_at": "2030-01-02T15:04:05Z"}
-// (metadata and expires_at are optional) and the optional Idempotency-Key
-// header, and answers 201 Created with {"raw_key": "ck_live_…", "key": {…}}
+// "metadata": {"key": "value"}, "expires_at": "2030-01-02T15:04:05Z",
+// "canary": true} (metadata, expires_at and canary are optional; canary
+// creates a canary key) and the optional Idempotency-Key header, and answers 201 Created with {"raw_key": "ck_live_…", "key": {…}}
 // and a Location header. The raw key is in this response only. Metadata is
 // at most 50 pairs of strings ([apikey.Metadata]).
 //
@@ -173,10 +219,24 @@
 // old key's). It answers 201 Created with {"raw_key": "…", "key": {the new
 // key}, "replaced": {the old key, with its expiry}}.
 //
-// POST /keys/{id}/revoke takes no body and answers 200 with the revoked key.
-// POST /keys/revoke-all takes no body and answers 200 with
-// {"keys": [the keys it revoked]}; keys already revoked or expired are left
-// as they are. GET /keys/{id} answers 200 with the key.
+// POST /keys/{id}/revoke takes an optional body {"reason": "…"} (the
+// reason is optional too) and answers 200 with the revoked key, which
+// keeps the reason. POST /keys/revoke-all takes the same optional body and
+// answers 200 with {"keys": [the keys it revoked]}; keys already revoked
+// or expired are left as they are. A body that is there must be a JSON
+// object with Content-Type: application/json. GET /keys/{id} answers 200
+// with the key.
+//
+// GET /keys/{id}/trips answers 200 with the trips of a canary key, newest
+// first (none for a key that is not a canary):
+//
+//	{"trips": [{"key_id": "0190…", "owner": "acct_123", "at": "…",
+//	  "addr": "203.0.113.7:51234", "user_agent": "curl/8.5.0",
+//	  "route": "GET /v1/links"}]}
+//
+// The address, user agent and route are what the client sent, cleaned of
+// control and formatting characters and cut to a bounded length
+// ([apikey.Trip.Clean]); they are still untrusted text.
 //
 // # Errors
 //
@@ -197,7 +257,8 @@
 //	405     the method is not allowed on the route (the Allow header lists those that are)
 //	406     a JSON client asked for one of the page's forms
 //	409     the key is revoked (revocation is final), expired (it cannot be rolled),
-//	        or already being replaced by an active key (it cannot be rolled again)
+//	        already being replaced by an active key (it cannot be rolled again),
+//	        or a canary (it cannot be rolled)
 //	413     a body over 64 KiB
 //	415     a body that is neither JSON nor a form
 //	422     an Idempotency-Key reused with another body (the field idempotency_key)
@@ -212,8 +273,8 @@
 // key) and a problem of the type
 // https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field
 // whose extension member "field" names it: name, mode, scopes, metadata,
-// expires_at, idempotency_key, overlap, limit, cursor or status, or an
-// unknown field of the body.
+// expires_at, canary, idempotency_key, overlap, reason, limit, cursor or
+// status, or an unknown field of the body.
 //
 //	{"type": "https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field",
 //	 "title": "Invalid field", "status": 400,
@@ -221,5 +282,6 @@
 //	 "field": "scopes"}
 //
 // On the page, the form is shown again with what was entered and the
-// message next to the field.
+// message next to the field, tied to it with aria-describedby and
+// aria-invalid, and the page's title starts with "Error: ".
 package dashboard

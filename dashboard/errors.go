@@ -48,11 +48,11 @@ func (h *Handler) logRefusal(r *http.Request) {
 		slog.Any("operator", operator(r)), slog.String("method", r.Method), slog.String("path", r.URL.Path))
 }
 
-// failErr answers the error of a lifecycle call: a missing key is 404, a
-// revoked, expired or already replaced one 409, bad input 400 naming the
-// field (422 for a reused idempotency key), a store failure 503; anything
-// else is 500. Store failures are logged; their text never reaches the
-// client.
+// failErr answers the error of a lifecycle call: a missing key is 404; a
+// revoked, expired or already replaced one 409, as is the rotation of a
+// canary; bad input 400 naming the field (422 for a reused idempotency
+// key); a store failure 503; anything else is 500. Store failures are
+// logged; their text never reaches the client.
 func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, op string, err error) {
 	var in *keyward.InputError
 	switch {
@@ -67,6 +67,9 @@ func (h *Handler) failErr(w http.ResponseWriter, r *http.Request, op string, err
 	case errors.Is(err, keyward.ErrReplaced):
 		h.fail(w, r, http.StatusConflict, "The key is already being replaced by a newer key; "+
 			"to roll it again, revoke that key first.")
+	case errors.Is(err, keyward.ErrCanaryRotation):
+		h.fail(w, r, http.StatusConflict, "The key is a canary, a tripwire, so it cannot be rolled; "+
+			"to replace it, create a new canary and revoke this one.")
 	case errors.Is(err, keyward.ErrStoreUnavailable):
 		h.logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: key store unavailable",
 			slog.String("op", op), slog.Any("operator", operator(r)), slog.Any("err", err))

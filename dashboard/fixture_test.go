@@ -50,6 +50,9 @@ type fixture struct {
 	mux   *http.ServeMux // the application's mux, with the dashboard at /dashboard/
 	dash  http.Handler   // the dashboard behind http.StripPrefix, without the mux
 	logs  *syncbuf.Buffer
+	// tripped receives each trip of a canary key once the lifecycle has
+	// stored it, from the lifecycle's canary hook.
+	tripped chan apikey.Trip
 
 	mu     sync.Mutex
 	events []dashboard.Event
@@ -62,9 +65,15 @@ func newFixture(t *testing.T, opts ...dashboard.Option) *fixture {
 // newFixtureWith is newFixture with options for the lifecycle too.
 func newFixtureWith(t *testing.T, keyOpts []keyward.Option, opts ...dashboard.Option) *fixture {
 	t.Helper()
-	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &syncbuf.Buffer{}, clock: newTestClock(start)}
+	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &syncbuf.Buffer{}, clock: newTestClock(start),
+		tripped: make(chan apikey.Trip, 64)}
 	keyOpts = append([]keyward.Option{keyward.WithFlushInterval(time.Hour), keyward.WithLogger(testLogger(t)),
-		keyward.WithClock(f.clock.Now)}, keyOpts...)
+		keyward.WithClock(f.clock.Now), keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) {
+			select {
+			case f.tripped <- tr:
+			default: // no test makes more trips than the buffer holds
+			}
+		})}, keyOpts...)
 	keys, err := keyward.New(f.store, keyOpts...)
 	if err != nil {
 		t.Fatal(err)
@@ -189,6 +198,24 @@ func (f *fixture) createFor(owner keyward.Owner, p keyward.CreateParams) (string
 	return sec.Reveal(), rec
 }
 
+// trip presents the raw key of a canary as a client described by c would,
+// checks that it is refused as an unknown key, and waits until the trip
+// is stored: the lifecycle writes it in the background. It fails the test
+// rather than wait more than ten seconds.
+func (f *fixture) trip(raw string, c keyward.Caller) apikey.Trip {
+	f.t.Helper()
+	if _, err := f.keys.VerifyFrom(context.Background(), raw, c); !errors.Is(err, keyward.ErrUnknownKey) {
+		f.t.Fatalf("presenting a canary: %v, want ErrUnknownKey", err)
+	}
+	select {
+	case tr := <-f.tripped:
+		return tr
+	case <-time.After(10 * time.Second):
+		f.t.Fatal("the trip was not stored within 10s")
+		return apikey.Trip{}
+	}
+}
+
 // get reads a key of account.
 func (f *fixture) get(id uuid.UUID) apikey.Record {
 	f.t.Helper()
@@ -272,6 +299,14 @@ type keyOut struct {
 	Replaces   *uuid.UUID        `json:"replaces"`
 	ReplacedBy *uuid.UUID        `json:"replaced_by"`
 	Status     string            `json:"status"`
+	// RevokedReason, Exposure and Canary are absent unless set.
+	RevokedReason *string `json:"revoked_reason"`
+	Exposure      *struct {
+		At     time.Time `json:"at"`
+		Source string    `json:"source"`
+		URL    string    `json:"url"`
+	} `json:"exposure"`
+	Canary *bool `json:"canary"`
 }
 
 type issuedOut struct {

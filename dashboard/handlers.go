@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"io"
@@ -78,6 +79,9 @@ type createRequest struct {
 	Scopes    []string          `json:"scopes"`
 	Metadata  map[string]string `json:"metadata"`
 	ExpiresAt string            `json:"expires_at"`
+	// Canary asks for a tripwire (see keyward.CreateParams.Canary): the
+	// form's checkbox, checked.
+	Canary bool `json:"canary"`
 	// IdempotencyKey is the Idempotency-Key header, or the form's
 	// one-time token.
 	IdempotencyKey string `json:"-"`
@@ -94,6 +98,17 @@ type updateRequest struct {
 type rotateRequest struct {
 	Overlap   string `json:"overlap"`
 	ExpiresAt string `json:"expires_at"`
+}
+
+// revokeRequest is a revocation or a revocation of all keys: the body is
+// optional, and so is the reason.
+type revokeRequest struct {
+	Reason string `json:"reason"`
+}
+
+// tripsJSON is the uses of a canary key, newest first.
+type tripsJSON struct {
+	Trips []apikey.Trip `json:"trips"`
 }
 
 // list serves GET /keys: a page of the account's keys, newest first.
@@ -218,7 +233,8 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		}
 		f := r.PostForm
 		req = createRequest{Name: f.Get("name"), Mode: f.Get("mode"), Scopes: f["scopes"],
-			ExpiresAt: f.Get("expires_at"), IdempotencyKey: f.Get("idempotency_key")}
+			ExpiresAt: f.Get("expires_at"), IdempotencyKey: f.Get("idempotency_key"),
+			Canary: f.Get("canary") != ""} // a checkbox: sent only if checked
 		rows, req.Metadata, mdErr = formMetadata(f)
 	} else {
 		if !h.decode(w, r, &req) {
@@ -298,6 +314,7 @@ func createParams(req createRequest, mode apikey.Mode, form bool) (keyward.Creat
 		Scopes:         scopes(req.Scopes),
 		Metadata:       req.Metadata,
 		IdempotencyKey: req.IdempotencyKey,
+		Canary:         req.Canary,
 	}
 	var err error
 	p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
@@ -443,17 +460,35 @@ func updateParams(req updateRequest, form bool) (keyward.UpdateParams, error) {
 	return p, err
 }
 
-// revoke serves POST /keys/{id}/revoke. The body, if any, is ignored.
+// revoke serves POST /keys/{id}/revoke, with an optional reason: the
+// confirmation's form, or a JSON body {"reason": "…"}, which may be left
+// out.
 func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 	rec, ok := h.changeable(w, r, "revoke")
 	if !ok {
 		return
 	}
-	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID, keyward.RevokeParams{})
-	if err == nil {
-		h.report(r, Event{Action: KeyRevoked, Key: revoked})
+	form := !wantsJSON(r)
+	var req revokeRequest
+	if form {
+		if !h.parseForm(w, r) {
+			return
+		}
+		if rec.Revoked() {
+			// The page's answer to a second click is the same as to the
+			// first: the list, showing the key revoked.
+			seeOther(w, r, "keys?"+url.Values{"revoked": {rec.ID.String()}}.Encode())
+			return
+		}
+		req.Reason = r.PostForm.Get("reason")
+	} else if !h.decodeOptional(w, r, &req) {
+		return
 	}
-	if wantsJSON(r) {
+	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID, keyward.RevokeParams{Reason: req.Reason})
+	if err == nil {
+		h.report(r, Event{Action: KeyRevoked, Key: revoked, Reason: revoked.RevokedReason})
+	}
+	if !form {
 		if err != nil {
 			h.failErr(w, r, "revoke", err)
 			return
@@ -461,34 +496,59 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, h.keyJSON(revoked))
 		return
 	}
-	// The page's answer to a second click is the same as to the first:
-	// the list, showing the key revoked.
-	if err != nil && !errors.Is(err, keyward.ErrAlreadyRevoked) {
+	var in *keyward.InputError
+	switch {
+	case errors.As(err, &in):
+		h.revokePage(w, r, http.StatusBadRequest, rec, req.Reason, map[string]string{in.Field: formMessage(in.Field, in.Err)})
+		return
+	case err != nil && !errors.Is(err, keyward.ErrAlreadyRevoked): // revoked meanwhile: as a second click
 		h.failErr(w, r, "revoke", err)
 		return
 	}
 	seeOther(w, r, "keys?"+url.Values{"revoked": {rec.ID.String()}}.Encode())
 }
 
-// revokeAll serves POST /keys/revoke-all: every active key of the account
-// is revoked at once. The API answers the revoked keys; the page
-// redirects to the list, which says how many.
+// revokeAll serves POST /keys/revoke-all, with an optional reason, as
+// revoke takes it: every active key of the account is revoked at once.
+// The API answers the revoked keys; the page redirects to the list, which
+// says how many.
 func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 	role := operator(r).Role
 	if !role.CanRevokeAll() {
 		h.forbid(w, r, role.refusalAll())
 		return
 	}
-	recs, err := h.owner(r).RevokeAll(r.Context(), keyward.RevokeParams{})
+	form := !wantsJSON(r)
+	var req revokeRequest
+	if form {
+		if !h.parseForm(w, r) {
+			return
+		}
+		req.Reason = r.PostForm.Get("reason")
+	} else if !h.decodeOptional(w, r, &req) {
+		return
+	}
+	recs, err := h.owner(r).RevokeAll(r.Context(), keyward.RevokeParams{Reason: req.Reason})
 	if err != nil {
+		var in *keyward.InputError
+		if form && errors.As(err, &in) {
+			h.revokeAllPage(w, r, http.StatusBadRequest, req.Reason, map[string]string{in.Field: formMessage(in.Field, in.Err)})
+			return
+		}
 		h.failErr(w, r, "revoke all", err)
 		return
 	}
 	if recs == nil {
 		recs = []apikey.Record{}
 	}
-	h.report(r, Event{Action: AllKeysRevoked, Keys: recs})
-	if wantsJSON(r) {
+	// The reason as the lifecycle kept it on the records (none revoked,
+	// none kept).
+	var reason string
+	if len(recs) > 0 {
+		reason = recs[0].RevokedReason
+	}
+	h.report(r, Event{Action: AllKeysRevoked, Keys: recs, Reason: reason})
+	if !form {
 		writeJSON(w, http.StatusOK, listJSON{Keys: h.keysJSON(recs)})
 		return
 	}
@@ -499,6 +559,29 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 		when = strconv.FormatInt(recs[0].RevokedAt.UnixMicro(), 10)
 	}
 	seeOther(w, r, "keys?"+url.Values{"revoked_all": {when}}.Encode())
+}
+
+// trips serves GET /keys/{id}/trips: the uses of a canary key, newest
+// first, to every role that may see the key. A key that is not a canary
+// has none.
+func (h *Handler) trips(w http.ResponseWriter, r *http.Request) {
+	rec, ok := h.record(w, r, "list trips")
+	if !ok {
+		return
+	}
+	trips, err := h.owner(r).Trips(r.Context(), rec.ID, 0)
+	if err != nil {
+		h.failErr(w, r, "list trips", err)
+		return
+	}
+	if trips == nil {
+		trips = []apikey.Trip{}
+	}
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, tripsJSON{Trips: trips})
+		return
+	}
+	h.tripsPage(w, r, rec, trips)
 }
 
 // rotate serves POST /keys/{id}/rotate with an overlap and an optional
@@ -556,6 +639,21 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.failErr(w, r, "rotate", err)
+}
+
+// decodeOptional is decode for a body that may be left out: an empty
+// body leaves dst as it is. A body that is there must be a JSON object
+// of the request, as decode says.
+func (h *Handler) decodeOptional(w http.ResponseWriter, r *http.Request, dst any) bool {
+	body := bufio.NewReader(http.MaxBytesReader(w, r.Body, maxBody))
+	if _, err := body.Peek(1); err == io.EOF {
+		return true
+	}
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{body, r.Body}
+	return h.decode(w, r, dst)
 }
 
 // decode reads a JSON object into dst, or answers the problem and returns

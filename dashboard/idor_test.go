@@ -32,20 +32,30 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 	f.create("Mine", apikey.Test)
 
 	// The other account's keys: live and test, active, revoked, rotated
-	// (the old key in its overlap, and its replacement) and expired.
+	// (the old key in its overlap, and its replacement), expired, exposed,
+	// and canaries, one of them tripped.
 	foreign := map[string]uuid.UUID{}
-	newForeign := func(name string, m apikey.Mode) apikey.Record {
-		_, rec := f.createFor(f.other, keyward.CreateParams{Name: name, Mode: m,
+	raws := map[string]string{}
+	newForeignKey := func(name string, m apikey.Mode, canary bool) apikey.Record {
+		raw, rec := f.createFor(f.other, keyward.CreateParams{Name: name, Mode: m, Canary: canary,
 			Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}, Metadata: map[string]string{"secret": "plan"}})
-		foreign[name] = rec.ID
+		foreign[name], raws[name] = rec.ID, raw
 		return rec
 	}
+	newForeign := func(name string, m apikey.Mode) apikey.Record { return newForeignKey(name, m, false) }
 	newForeign("active live", apikey.Live)
 	newForeign("active test", apikey.Test)
 	revoked := newForeign("revoked test", apikey.Test)
-	if _, err := f.other.Revoke(ctx, revoked.ID, keyward.RevokeParams{}); err != nil {
+	if _, err := f.other.Revoke(ctx, revoked.ID, keyward.RevokeParams{Reason: "Mallory's secret reason"}); err != nil {
 		t.Fatal(err)
 	}
+	newForeign("exposed live", apikey.Live)
+	if _, err := f.keys.ReportExposure(ctx, raws["exposed live"], keyward.Exposure{Source: "github", URL: "https://github.com/mallory/plan"}); err != nil {
+		t.Fatal(err)
+	}
+	newForeignKey("canary live", apikey.Live, true)
+	newForeignKey("tripped canary test", apikey.Test, true)
+	f.trip(raws["tripped canary test"], keyward.Caller{Addr: "192.0.2.66:4444", UserAgent: "mallory-scanner", Method: "GET", Path: "/v1/plan"})
 	rotated := newForeign("rotated live", apikey.Live)
 	_, repl, err := f.other.Rotate(ctx, rotated.ID, keyward.RotateParams{Overlap: time.Hour})
 	if err != nil {
@@ -151,8 +161,11 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 	for _, e := range f.audited() {
 		t.Errorf("an audited change: %+v", e)
 	}
-	if logs := f.logs.String(); strings.Contains(logs, "plan") {
-		t.Error("the other account's metadata was logged")
+	if logs := f.logs.String(); strings.Contains(logs, "plan") || strings.Contains(logs, "Mallory's secret reason") {
+		t.Error("the other account's metadata or revocation reason was logged")
+	}
+	if trips, err := f.other.Trips(ctx, foreign["tripped canary test"], 0); err != nil || len(trips) != 1 {
+		t.Errorf("the other account's canary has %d trips (%v), want its 1", len(trips), err)
 	}
 	// The lifecycle agrees: the other account still has its keys, unchanged.
 	for name, id := range foreign {

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/problem"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 )
 
 //go:embed templates/*.html
@@ -34,7 +36,7 @@ var assetFS embed.FS
 
 // pageNames are the templates in templates/, each rendered inside
 // layout.html, with the form fields of fields.html.
-var pageNames = []string{"list", "key", "new", "reveal", "repeat", "edit", "revoke", "revokeall", "rotate", "error"}
+var pageNames = []string{"list", "key", "new", "reveal", "repeat", "edit", "revoke", "revokeall", "rotate", "trips", "error"}
 
 func parsePages() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
@@ -114,6 +116,16 @@ func (h *Handler) page(r *http.Request, title string) page {
 		CanCreate: op.Role.canCreate(), CanRevokeAll: op.Role.CanRevokeAll()}
 }
 
+// formTitle is the title of a form's page: "Error: " and the title when
+// the form is shown again with errors, so that the first thing a screen
+// reader announces, and the tab shows, is that the form was refused.
+func formTitle(title string, errs map[string]string) string {
+	if len(errs) > 0 {
+		return "Error: " + title
+	}
+	return title
+}
+
 // keyView is a key as the page shows it.
 type keyView struct {
 	ID         string
@@ -129,11 +141,63 @@ type keyView struct {
 	Status     string // "active", "revoked" or "expired"
 	Replaces   string // the ID of the key this one replaced, if any
 	ReplacedBy string // the ID of the key that replaces this one, if any
+	// RevokedReason is why the key was revoked, if a reason was given.
+	RevokedReason string
+	// Exposure is where the key was found exposed; nil if it was not.
+	Exposure *exposureView
+	// Canary reports that the key is a tripwire, which never authorizes.
+	Canary bool
 	// CanChange reports that the operator may edit and revoke the key:
 	// the role allows its mode, and it is not revoked.
 	CanChange bool
-	// CanRoll reports that the operator may also roll it: it is active.
+	// CanRoll reports that the operator may also roll it: it is active,
+	// and not a canary (the lifecycle refuses to rotate a tripwire).
 	CanRoll bool
+}
+
+// An exposureView is where a key was found exposed, as the page shows it.
+// Its source and URL come from whoever reported the key, a scanner
+// perhaps, and may be hostile: the page shows them as text only, and
+// makes the URL a link only if it is an http or https URL.
+type exposureView struct {
+	At     time.Time // when the exposure was reported
+	Source string    // who found the key, such as "github"
+	Href   string    // the URL to link to, if it is http(s); else empty
+	Text   string    // the URL as shown, shortened; empty if there is none
+}
+
+// maxURLText is the length, in bytes, beyond which a page shortens the
+// text of an exposure's URL; the link still goes to the whole URL.
+const maxURLText = 80
+
+func newExposureView(e *apikey.Exposure) *exposureView {
+	if e == nil {
+		return nil
+	}
+	return &exposureView{At: e.At, Source: e.Source, Href: safeHref(e.URL), Text: shorten(e.URL, maxURLText)}
+}
+
+// safeHref returns raw as a link target if it is an absolute http or
+// https URL with a host, and "" otherwise: a javascript:, data: or
+// relative URL never becomes a link.
+func safeHref(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return ""
+	}
+	return u.String()
+}
+
+// shorten cuts s to at most n bytes, on a character boundary, and marks
+// the cut with an ellipsis.
+func shorten(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func (h *Handler) view(r *http.Request, rec apikey.Record) keyView {
@@ -148,6 +212,10 @@ func (h *Handler) view(r *http.Request, rec apikey.Record) keyView {
 		LastUsed: rec.LastUsedAt,
 		Revoked:  rec.RevokedAt,
 		Expires:  rec.ExpiresAt,
+
+		RevokedReason: rec.RevokedReason,
+		Exposure:      newExposureView(rec.Exposure),
+		Canary:        rec.Canary,
 	}
 	status := rec.Status(h.keys.Now())
 	v.Status = status.String()
@@ -158,7 +226,7 @@ func (h *Handler) view(r *http.Request, rec apikey.Record) keyView {
 		v.ReplacedBy = rec.ReplacedBy.String()
 	}
 	v.CanChange = operator(r).Role.CanChange(rec.Mode) && status != apikey.Revoked
-	v.CanRoll = v.CanChange && status == apikey.Active
+	v.CanRoll = v.CanChange && status == apikey.Active && !rec.Canary
 	return v
 }
 
@@ -409,20 +477,37 @@ func (h *Handler) link(r *http.Request, id uuid.UUID) *keyLink {
 	return l
 }
 
-// revokeForm serves GET /keys/{id}/revoke, the confirmation.
+type revokePage struct {
+	page
+	Key    keyView
+	Reason string            // the reason entered
+	Errors map[string]string // by field
+}
+
+// revokeForm serves GET /keys/{id}/revoke, the confirmation, with an
+// optional reason.
 func (h *Handler) revokeForm(w http.ResponseWriter, r *http.Request) {
 	if h.notAcceptable(w, r) {
 		return
 	}
 	if rec, ok := h.changeable(w, r, "get"); ok {
-		h.render(w, r, http.StatusOK, "revoke", keyPage{page: h.page(r, "Revoke key"), Key: h.view(r, rec)})
+		h.revokePage(w, r, http.StatusOK, rec, "", nil)
 	}
+}
+
+// revokePage renders the confirmation with the reason entered and the
+// errors by field, so that a refused reason is shown again as typed.
+func (h *Handler) revokePage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, reason string, errs map[string]string) {
+	h.render(w, r, status, "revoke", revokePage{page: h.page(r, formTitle("Revoke key", errs)), Key: h.view(r, rec),
+		Reason: reason, Errors: errs})
 }
 
 type revokeAllPage struct {
 	page
-	Active   int  // the account's active keys
-	Complete bool // false if there are more than Active
+	Active   int               // the account's active keys
+	Complete bool              // false if there are more than Active
+	Reason   string            // the reason entered
+	Errors   map[string]string // by field
 }
 
 // revokeAllForm serves GET /keys/revoke-all, the confirmation of revoking
@@ -436,12 +521,19 @@ func (h *Handler) revokeAllForm(w http.ResponseWriter, r *http.Request) {
 		h.forbid(w, r, role.refusalAll())
 		return
 	}
+	h.revokeAllPage(w, r, http.StatusOK, "", nil)
+}
+
+// revokeAllPage renders the confirmation of revoking all keys, with the
+// number of active keys, the reason entered and the errors by field.
+func (h *Handler) revokeAllPage(w http.ResponseWriter, r *http.Request, status int, reason string, errs map[string]string) {
 	n, complete, err := h.countKeys(r, keyward.ListOptions{Status: apikey.Active}, func(apikey.Record) bool { return true })
 	if err != nil {
 		h.failErr(w, r, "list", err)
 		return
 	}
-	h.render(w, r, http.StatusOK, "revokeall", revokeAllPage{page: h.page(r, "Revoke all keys"), Active: n, Complete: complete})
+	h.render(w, r, status, "revokeall", revokeAllPage{page: h.page(r, formTitle("Revoke all keys", errs)),
+		Active: n, Complete: complete, Reason: reason, Errors: errs})
 }
 
 type rotatePage struct {
@@ -465,7 +557,7 @@ func (h *Handler) rotateForm(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) rotatePage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, req rotateRequest, errs map[string]string) {
 	h.render(w, r, status, "rotate", rotatePage{
-		page:      h.page(r, "Roll key"),
+		page:      h.page(r, formTitle("Roll key", errs)),
 		Key:       h.view(r, rec),
 		Overlaps:  overlapOptions(h.keys.MaxOverlap(), req.Overlap),
 		ExpiresAt: req.ExpiresAt,
@@ -552,6 +644,7 @@ type newPage struct {
 	Metadata  []metaRow
 	ExpiresAt string
 	MinDate   string
+	Canary    bool // the canary box is checked
 	// Token is the form's one-time idempotency key: posting the form twice
 	// creates one key.
 	Token  string
@@ -578,11 +671,12 @@ func (h *Handler) newForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, status int, req createRequest, rows []metaRow, errs map[string]string) {
 	role := operator(r).Role
 	data := newPage{
-		page:      h.page(r, "New API key"),
+		page:      h.page(r, formTitle("New API key", errs)),
 		Name:      req.Name,
 		Metadata:  formRows(rows),
 		ExpiresAt: req.ExpiresAt,
 		MinDate:   h.minDate(),
+		Canary:    req.Canary,
 		Token:     req.IdempotencyKey,
 		Errors:    errs,
 	}
@@ -662,7 +756,7 @@ func (h *Handler) editForm(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, status int, rec apikey.Record, v editValues, errs map[string]string) {
 	data := editPage{
-		page:      h.page(r, "Edit key"),
+		page:      h.page(r, formTitle("Edit key", errs)),
 		Key:       h.view(r, rec),
 		Name:      v.name,
 		Metadata:  formRows(v.rows),
@@ -701,6 +795,22 @@ func (h *Handler) revealPage(w http.ResponseWriter, r *http.Request, sec apikey.
 	}
 	data.page = h.page(r, title)
 	h.render(w, r, http.StatusCreated, "reveal", data)
+}
+
+// tripsPage is the uses of a canary key.
+type tripsPage struct {
+	page
+	Key   keyView
+	Trips []apikey.Trip // newest first
+	// Kept is the number of trips the store keeps at least, the newest:
+	// older ones may be gone.
+	Kept int
+}
+
+// tripsPage renders the trips of a key, newest first.
+func (h *Handler) tripsPage(w http.ResponseWriter, r *http.Request, rec apikey.Record, trips []apikey.Trip) {
+	h.render(w, r, http.StatusOK, "trips", tripsPage{page: h.page(r, "Trips of "+rec.Name), Key: h.view(r, rec),
+		Trips: trips, Kept: store.MaxTrips})
 }
 
 // repeatPage answers a create form posted again, as the reload of the

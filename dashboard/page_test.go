@@ -763,8 +763,11 @@ func TestAssets(t *testing.T) {
 	// The pages load nothing from elsewhere, and have no inline script or
 	// style, which the Content-Security-Policy would block.
 	_, rec := f.create("k", apikey.Live)
+	raw, canary := f.createFor(f.owner, keyward.CreateParams{Name: "c", Mode: apikey.Test, Canary: true})
+	f.trip(raw, keyward.Caller{Addr: "192.0.2.1:1", UserAgent: "ua", Method: "GET", Path: "/"})
 	for _, path := range []string{"keys", "keys/new", "keys/" + rec.ID.String(), "keys/" + rec.ID.String() + "/edit",
-		"keys/" + rec.ID.String() + "/rotate", "keys/" + rec.ID.String() + "/revoke", "keys/revoke-all"} {
+		"keys/" + rec.ID.String() + "/rotate", "keys/" + rec.ID.String() + "/revoke", "keys/revoke-all",
+		"keys/" + canary.ID.String(), "keys/" + canary.ID.String() + "/trips", "keys/" + canary.ID.String() + "/rotate"} {
 		_, _, body := f.page("GET", "/dashboard/"+path, nil)
 		for _, link := range regexp.MustCompile(`(?:href|src|action)="([^"]*)"`).FindAllStringSubmatch(body, -1) {
 			if strings.Contains(link[1], "//") {
@@ -785,8 +788,11 @@ func TestNamesAreIsolated(t *testing.T) {
 	f := newFixture(t)
 	_, rec := f.create("Spoofable", apikey.Test, scope.LinksRead)
 	id := rec.ID.String()
+	_, canary := f.createFor(f.owner, keyward.CreateParams{Name: "Spoofable", Mode: apikey.Test, Canary: true})
+	cid := canary.ID.String()
 	for _, path := range []string{"/dashboard/keys", "/dashboard/keys/" + id, "/dashboard/keys/" + id + "/edit",
-		"/dashboard/keys/" + id + "/revoke", "/dashboard/keys/" + id + "/rotate"} {
+		"/dashboard/keys/" + id + "/revoke", "/dashboard/keys/" + id + "/rotate", "/dashboard/keys/" + id + "/trips",
+		"/dashboard/keys/" + cid, "/dashboard/keys/" + cid + "/trips", "/dashboard/keys/" + cid + "/rotate"} {
 		_, _, body := f.page("GET", path, nil)
 		// The <title> and form values cannot hold elements; the body's text
 		// can, and must.
@@ -794,5 +800,418 @@ func TestNamesAreIsolated(t *testing.T) {
 		if strings.Count(body, "Spoofable") == 0 || strings.Count(body, "Spoofable") != strings.Count(body, "<bdi>Spoofable</bdi>") {
 			t.Errorf("%s shows the name outside a <bdi> element", path)
 		}
+	}
+}
+
+// titleOf returns a page's <title>.
+func titleOf(body string) string {
+	m := regexp.MustCompile(`<title>([^<]*)</title>`).FindStringSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	return html.UnescapeString(m[1])
+}
+
+func TestRevokeWithAReasonFromThePage(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	raw, rec := f.create("Ops laptop", apikey.Live)
+	id := rec.ID.String()
+	path := "/dashboard/keys/" + id + "/revoke"
+
+	_, _, body := f.page("GET", path, nil)
+	mustContain(t, body, `<label for="reason">Reason <span class="optional">(optional)</span></label>`,
+		`<p class="hint" id="reason-hint">Kept with the key for audit`,
+		`<input id="reason" name="reason" type="text" value="" maxlength="200" autocomplete="off" aria-describedby="reason-hint">`)
+	if got := titleOf(body); got != "Revoke key · Dashboard" {
+		t.Errorf("title = %q", got)
+	}
+
+	t.Run("an invalid reason is shown next to its field", func(t *testing.T) {
+		tests := []struct {
+			name, reason, error string
+		}{
+			{"formatting characters", "Laptop\u202estolen", "Reason contains invisible or bidirectional formatting characters."},
+			{"control characters", "Laptop\x07stolen", "Reason contains control characters."},
+			{"too long", strings.Repeat("é", 101), "Reason is longer than 200 bytes."},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				status, _, body := f.page("POST", path, url.Values{"reason": {tt.reason}})
+				if status != http.StatusBadRequest {
+					t.Fatalf("status = %d, want 400", status)
+				}
+				if got := fieldError(body, "reason"); got != tt.error {
+					t.Errorf("the error next to the reason = %q, want %q", got, tt.error)
+				}
+				if got := titleOf(body); got != "Error: Revoke key · Dashboard" {
+					t.Errorf("title = %q, want it to start with Error:", got)
+				}
+				mustContain(t, body, "The key was not revoked", `id="confirm-revoke"`,
+					`value="`+html.EscapeString(tt.reason)+`"`,
+					`aria-describedby="reason-hint reason-error" aria-invalid="true"`)
+			})
+		}
+		if got := f.get(rec.ID); got.Revoked() {
+			t.Fatal("a refused reason revoked the key")
+		}
+		if _, err := f.keys.Verify(ctx, raw); err != nil {
+			t.Errorf("the key no longer verifies after refused revocations: %v", err)
+		}
+	})
+
+	status, header, _ := f.page("POST", path, url.Values{"reason": {"  Laptop stolen <at the airport> "}})
+	if status != http.StatusSeeOther || header.Get("Location") != "../../keys?revoked="+id {
+		t.Fatalf("revoke: %d to %q", status, header.Get("Location"))
+	}
+	if got := f.get(rec.ID).RevokedReason; got != "Laptop stolen <at the airport>" {
+		t.Errorf("the stored reason = %q", got)
+	}
+	shown := `<span class="badge status-revoked">Revoked</span> <span class="when">`
+	reason := `<span class="reason">Reason: <bdi>Laptop stolen &lt;at the airport&gt;</bdi></span>`
+	for _, p := range []string{"/dashboard/keys", "/dashboard/keys/" + id, path} {
+		_, _, body := f.page("GET", p, nil)
+		mustContain(t, body, shown, reason)
+	}
+	events := f.audited()
+	if len(events) != 1 || events[0].Action != dashboard.KeyRevoked || events[0].Reason != "Laptop stolen <at the airport>" ||
+		events[0].Key.RevokedReason != events[0].Reason {
+		t.Errorf("audit events = %+v", events)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, `audit.reason="Laptop stolen <at the airport>"`) {
+		t.Errorf("the log lacks the reason:\n%s", logs)
+	}
+
+	// A second click, whatever its reason, lands on the list and keeps
+	// the first reason.
+	status, header, _ = f.page("POST", path, url.Values{"reason": {"Another\u202ereason"}})
+	if status != http.StatusSeeOther || header.Get("Location") != "../../keys?revoked="+id {
+		t.Errorf("second revoke: %d to %q", status, header.Get("Location"))
+	}
+	if got := f.get(rec.ID).RevokedReason; got != "Laptop stolen <at the airport>" {
+		t.Errorf("the second click changed the reason to %q", got)
+	}
+
+	// Without a reason, none is shown.
+	_, plain := f.create("No reason given", apikey.Test)
+	if status, _, _ := f.page("POST", "/dashboard/keys/"+plain.ID.String()+"/revoke", url.Values{}); status != http.StatusSeeOther {
+		t.Fatalf("revoking without a reason: %d", status)
+	}
+	_, _, body = f.page("GET", "/dashboard/keys/"+plain.ID.String(), nil)
+	mustContain(t, body, shown)
+	mustNotContain(t, body, `class="reason"`)
+}
+
+func TestRevokeAllWithAReasonFromThePage(t *testing.T) {
+	f := newFixture(t)
+	for i, m := range []apikey.Mode{apikey.Live, apikey.Test} {
+		f.create(fmt.Sprintf("key %d", i), m)
+	}
+	_, _, body := f.page("GET", "/dashboard/keys/revoke-all", nil)
+	mustContain(t, body, `<input id="reason" name="reason" type="text" value="" maxlength="200"`, "Kept with the key for audit")
+
+	status, _, body := f.page("POST", "/dashboard/keys/revoke-all", url.Values{"reason": {"Breach\u2066"}})
+	if status != http.StatusBadRequest {
+		t.Fatalf("an invalid reason: %d, want 400", status)
+	}
+	if got := fieldError(body, "reason"); got != "Reason contains invisible or bidirectional formatting characters." {
+		t.Errorf("the error next to the reason = %q", got)
+	}
+	if got := titleOf(body); got != "Error: Revoke all keys · Dashboard" {
+		t.Errorf("title = %q", got)
+	}
+	mustContain(t, body, "No key was revoked", "This revokes <strong>2 active keys</strong>", `value="Breach`+"\u2066"+`"`,
+		`aria-describedby="reason-hint reason-error" aria-invalid="true"`, `id="confirm-revoke-all"`)
+	for _, rec := range f.all(f.owner) {
+		if rec.Revoked() {
+			t.Fatalf("a refused reason revoked %q", rec.Name)
+		}
+	}
+
+	if status, _, _ := f.page("POST", "/dashboard/keys/revoke-all", url.Values{"reason": {"Account closed"}}); status != http.StatusSeeOther {
+		t.Fatalf("revoke all: %d", status)
+	}
+	for _, rec := range f.all(f.owner) {
+		if !rec.Revoked() || rec.RevokedReason != "Account closed" {
+			t.Errorf("%q: revoked %v with reason %q", rec.Name, rec.Revoked(), rec.RevokedReason)
+		}
+	}
+	_, _, body = f.page("GET", "/dashboard/keys", nil)
+	if n := strings.Count(body, `<span class="reason">Reason: <bdi>Account closed</bdi></span>`); n != 2 {
+		t.Errorf("the list shows the reason %d times, want 2", n)
+	}
+	if e := f.audited(); len(e) != 1 || e[0].Action != dashboard.AllKeysRevoked || e[0].Reason != "Account closed" {
+		t.Errorf("audit events = %+v", e)
+	}
+}
+
+// TestExposedKeysAreShown reports keys exposed, with the sources and URLs
+// a hostile reporter could send, and checks that the pages show each
+// exposure as text, linking only to http(s) URLs.
+func TestExposedKeysAreShown(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	tests := []struct {
+		name     string
+		exposure keyward.Exposure
+		link     string // the link's href as the page writes it; "" for none
+		shown    []string
+		absent   []string
+	}{
+		{"a repository", keyward.Exposure{Source: "github", URL: "https://github.com/acme/shop/blob/main/.env#L3"},
+			"https://github.com/acme/shop/blob/main/.env#L3",
+			[]string{`reported by <bdi>github</bdi>`, `>https://github.com/acme/shop/blob/main/.env#L3</a>`}, nil},
+		{"a javascript: URL", keyward.Exposure{Source: "scanner", URL: "javascript:alert(1)"}, "",
+			[]string{`<code class="exposure-url">javascript:alert(1)</code>`}, []string{`href="javascript:`, `>javascript:alert(1)</a>`}},
+		{"a JAVASCRIPT: URL", keyward.Exposure{Source: "scanner", URL: "JavaScript://github.com/%0Aalert(1)"}, "",
+			[]string{`<code class="exposure-url">JavaScript://github.com/%0Aalert(1)</code>`}, []string{`href="JavaScript:`, `href="javascript:`}},
+		{"a data: URL", keyward.Exposure{Source: "scanner", URL: "data:text/html,<script>alert(1)</script>"}, "",
+			[]string{`<code class="exposure-url">data:text/html,&lt;script&gt;alert(1)&lt;/script&gt;</code>`}, []string{`href="data:`, "<script>alert"}},
+		{"a scheme-relative URL", keyward.Exposure{Source: "scanner", URL: "//evil.example/x"}, "",
+			[]string{`<code class="exposure-url">//evil.example/x</code>`}, []string{`href="//evil.example`}},
+		{"an attribute injection", keyward.Exposure{Source: "scanner", URL: `https://evil.example/"onmouseover="alert(1)`},
+			"https://evil.example/%22onmouseover=%22alert%281%29",
+			[]string{`>https://evil.example/&#34;onmouseover=&#34;alert(1)</a>`}, []string{`"onmouseover="`}},
+		{"markup in the source", keyward.Exposure{Source: `<img src=x onerror="alert(1)">`}, "",
+			[]string{`reported by <bdi>&lt;img src=x onerror=&#34;alert(1)&#34;&gt;</bdi>`}, []string{"<img", `class="exposure-url"`}},
+		{"a long URL", keyward.Exposure{Source: "paste", URL: "https://paste.example/" + strings.Repeat("a", 100)},
+			"https://paste.example/" + strings.Repeat("a", 100),
+			[]string{">https://paste.example/" + strings.Repeat("a", 80-len("https://paste.example/")) + "…</a>"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			raw, rec := f.create("Exposed "+tt.name, apikey.Live)
+			f.clock.Advance(time.Minute)
+			report, err := f.keys.ReportExposure(ctx, raw, tt.exposure)
+			if err != nil || !report.First {
+				t.Fatalf("ReportExposure = %+v, %v", report, err)
+			}
+			rec = f.get(rec.ID)
+			if !rec.Revoked() || rec.RevokedReason != apikey.ReasonExposed || rec.Exposure == nil {
+				t.Fatalf("the reported key = %+v", rec)
+			}
+			at := rec.Exposure.At.Format(time.RFC3339)
+			for _, path := range []string{"/dashboard/keys", "/dashboard/keys/" + rec.ID.String()} {
+				_, _, body := f.page("GET", path, nil)
+				// The row, or the page, of this key only.
+				if path == "/dashboard/keys" {
+					m := regexp.MustCompile(`(?s)<tr data-key-id="` + rec.ID.String() + `".*?</tr>`).FindString(body)
+					if m == "" {
+						t.Fatal("the list has no row for the key")
+					}
+					body = m
+				}
+				mustContain(t, body, append([]string{
+					`<span class="badge status-revoked">Revoked</span>`,
+					`<span class="reason">Reason: <bdi>exposed</bdi></span>`,
+					`<span class="exposure"><span class="badge exposed">Exposed</span> <span class="when">reported by`,
+					`<time datetime="` + at + `"`,
+				}, tt.shown...)...)
+				mustNotContain(t, body, tt.absent...)
+				links := regexp.MustCompile(`<a class="exposure-url" href="([^"]*)" rel="([^"]*)">`).FindAllStringSubmatch(body, -1)
+				switch {
+				case tt.link == "" && len(links) > 0:
+					t.Errorf("%s: the URL is a link: %q", path, links[0][1])
+				case tt.link != "" && len(links) != 1:
+					t.Errorf("%s: %d links to the URL, want 1", path, len(links))
+				case tt.link != "":
+					if got := html.UnescapeString(links[0][1]); got != tt.link {
+						t.Errorf("%s: href = %q, want %q", path, got, tt.link)
+					}
+					if links[0][2] != "noopener noreferrer nofollow" {
+						t.Errorf("%s: rel = %q", path, links[0][2])
+					}
+				}
+				// The untrusted text is in no attribute but the checked href.
+				for _, attr := range regexp.MustCompile(`\s([a-z-]+)="([^"]*)"`).FindAllStringSubmatch(body, -1) {
+					if attr[1] != "href" && tt.exposure.URL != "" && strings.Contains(html.UnescapeString(attr[2]), tt.exposure.URL) {
+						t.Errorf("%s: the URL is in the attribute %s", path, attr[1])
+					}
+				}
+			}
+		})
+	}
+
+	t.Run("an exposed key that stays active", func(t *testing.T) {
+		// A canary found in the open stays armed: exposed, not revoked.
+		raw, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Armed canary", Mode: apikey.Test, Canary: true})
+		if _, err := f.keys.ReportExposure(ctx, raw, keyward.Exposure{Source: "support"}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, body := f.page("GET", "/dashboard/keys/"+rec.ID.String(), nil)
+		mustContain(t, body, `<span class="badge status-active">Active</span> <span class="exposure"><span class="badge exposed">Exposed</span>`,
+			`reported by <bdi>support</bdi>`)
+		mustNotContain(t, body, `class="reason"`, `class="exposure-url"`)
+	})
+}
+
+func TestCreateCanaryFromTheForm(t *testing.T) {
+	f := newFixture(t)
+	_, _, body := f.page("GET", "/dashboard/keys/new", nil)
+	mustContain(t, body,
+		`<label class="check" for="canary"><input id="canary" name="canary" type="checkbox" value="true" aria-describedby="canary-hint"> Canary (tripwire)</label>`,
+		`<p class="hint" id="canary-hint">Never authorizes; every use is recorded.`)
+
+	// A refused form keeps the box checked.
+	status, _, body := f.page("POST", "/dashboard/keys", url.Values{"name": {"CI secret"}, "mode": {"test"}, "canary": {"true"},
+		"idempotency_key": {tokenOf(t, body)}})
+	if status != http.StatusBadRequest || fieldError(body, "scopes") == "" {
+		t.Fatalf("a canary without scopes: %d", status)
+	}
+	if got := titleOf(body); got != "Error: New API key · Dashboard" {
+		t.Errorf("title = %q", got)
+	}
+	mustContain(t, body, `name="canary" type="checkbox" value="true" checked`)
+
+	form := url.Values{"name": {"CI secret"}, "mode": {"test"}, "scopes": {"links:read"}, "canary": {"true"},
+		"idempotency_key": {tokenOf(t, body)}}
+	status, header, body := f.page("POST", "/dashboard/keys", form)
+	if status != http.StatusCreated {
+		t.Fatalf("create: %d\n%s", status, body)
+	}
+	raw := rawKeyOf(body)
+	id := strings.TrimPrefix(header.Get("Location"), "./keys/")
+	rec := f.get(uuidOf(t, id))
+	if !rec.Canary || rec.Name != "CI secret" || rec.Mode != apikey.Test || !strings.HasPrefix(raw, rec.Prefix) {
+		t.Fatalf("created %+v from the form with the canary box checked", rec)
+	}
+	mustContain(t, body, "is ready to plant", `<div class="notice info" id="canary-note">`,
+		"This is a canary key: it never authorizes a request.", "Plant it where a thief would look",
+		`<a href="keys/`+id+`/trips">its trips page</a>`, `<span class="badge canary">Canary</span>`)
+	if e := f.audited(); len(e) != 1 || e[0].Action != dashboard.KeyCreated || !e[0].Key.Canary {
+		t.Errorf("audit = %+v", e)
+	}
+	if logs := f.logs.String(); !strings.Contains(logs, "audit.canary=true") {
+		t.Error("the log does not say the created key is a canary")
+	}
+
+	// A plain key from the same form, unchecked, is no canary.
+	_, _, body = f.page("GET", "/dashboard/keys/new", nil)
+	status, header, _ = f.page("POST", "/dashboard/keys", url.Values{"name": {"Plain"}, "mode": {"test"}, "scopes": {"links:read"},
+		"idempotency_key": {tokenOf(t, body)}})
+	plain := f.get(uuidOf(t, strings.TrimPrefix(header.Get("Location"), "./keys/")))
+	if status != http.StatusCreated || plain.Canary {
+		t.Errorf("the unchecked form made %+v (%d)", plain, status)
+	}
+
+	// The list: a badge, a link to the trips named for the key, no roll.
+	_, _, body = f.page("GET", "/dashboard/keys", nil)
+	row := regexp.MustCompile(`(?s)<tr data-key-id="` + id + `".*?</tr>`).FindString(body)
+	mustContain(t, row, `<span class="badge canary">Canary</span>`,
+		`<a class="trips" href="keys/`+id+`/trips">Trips<span class="visually-hidden"> of <bdi>CI secret</bdi></span></a>`,
+		`href="keys/`+id+`/edit"`, `href="keys/`+id+`/revoke"`)
+	mustNotContain(t, row, `href="keys/`+id+`/rotate"`, "Roll key")
+	plainRow := regexp.MustCompile(`(?s)<tr data-key-id="` + plain.ID.String() + `".*?</tr>`).FindString(body)
+	mustContain(t, plainRow, "Roll key")
+	mustNotContain(t, plainRow, "badge canary", `class="trips"`)
+
+	// The key's page, and the roll form, offer no roll.
+	_, _, body = f.page("GET", "/dashboard/keys/"+id, nil)
+	mustContain(t, body, `id="trips" href="keys/`+id+`/trips"`, `id="edit"`, `id="revoke"`, "This key is a canary")
+	mustNotContain(t, body, `id="roll"`)
+	_, _, body = f.page("GET", "/dashboard/keys/"+id+"/rotate", nil)
+	mustContain(t, body, "This key is a canary, a tripwire, and cannot be rolled.")
+	mustNotContain(t, body, `id="confirm-rotate"`)
+
+	// Revoking it says what becomes of its trips.
+	_, _, body = f.page("GET", "/dashboard/keys/"+id+"/revoke", nil)
+	mustContain(t, body, `id="canary-revoke"`, "revoking it disarms the tripwire")
+	_, _, body = f.page("GET", "/dashboard/keys/"+plain.ID.String()+"/revoke", nil)
+	mustNotContain(t, body, `id="canary-revoke"`)
+
+	// A roll posted by hand is refused with a clear answer.
+	status, _, body = f.page("POST", "/dashboard/keys/"+id+"/rotate", url.Values{"overlap": {"0s"}})
+	if status != http.StatusConflict || !strings.Contains(body, "The key is a canary, a tripwire, so it cannot be rolled") {
+		t.Errorf("rolling a canary: %d\n%s", status, body)
+	}
+	if got := f.get(rec.ID); got.ReplacedBy != uuid.Nil || !got.ExpiresAt.IsZero() {
+		t.Errorf("a refused roll changed the canary: %+v", got)
+	}
+}
+
+func TestTripsPage(t *testing.T) {
+	f := newFixture(t)
+	raw, canary := f.createFor(f.owner, keyward.CreateParams{Name: "Dormant repo", Mode: apikey.Live, Canary: true})
+	_, quiet := f.createFor(f.owner, keyward.CreateParams{Name: "Quiet canary", Mode: apikey.Test, Canary: true})
+	_, plain := f.create("Plain key", apikey.Live)
+	path := "/dashboard/keys/" + canary.ID.String() + "/trips"
+
+	_, _, body := f.page("GET", path, nil)
+	mustContain(t, body, "<h1>Trips of “<bdi>Dormant repo</bdi>”</h1>", `<caption>Uses of the canary key <code>`+canary.Prefix+`</code>, newest first`,
+		`<th scope="col">Time</th>`, `<th scope="col">Client address</th>`, `<th scope="col">User agent</th>`, `<th scope="col">Route</th>`,
+		"No trips yet: nobody has used this canary.")
+
+	first := f.trip(raw, keyward.Caller{Addr: "203.0.113.7:51234", UserAgent: "curl/8.5.0", Method: "GET", Path: "/v1/links"})
+	f.clock.Advance(time.Hour)
+	second := f.trip(raw, keyward.Caller{Addr: "198.51.100.9:40000", UserAgent: "<script>alert(1)</script>", Method: "POST", Path: "/v1/sessions"})
+	if first.KeyID != canary.ID || first.Route != "GET /v1/links" || !second.At.After(first.At) {
+		t.Fatalf("trips = %+v, %+v", first, second)
+	}
+
+	status, _, body := f.page("GET", path, nil)
+	if status != http.StatusOK {
+		t.Fatalf("%d", status)
+	}
+	rows := regexp.MustCompile(`(?s)<tr class="trip">.*?</tr>`).FindAllString(body, -1)
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2:\n%s", len(rows), body)
+	}
+	mustContain(t, rows[0], `<time datetime="`+second.At.Format(time.RFC3339)+`"`, "<code>198.51.100.9:40000</code>",
+		"<bdi>&lt;script&gt;alert(1)&lt;/script&gt;</bdi>", "<code>POST /v1/sessions</code>")
+	mustContain(t, rows[1], `<time datetime="`+first.At.Format(time.RFC3339)+`"`, "<code>203.0.113.7:51234</code>",
+		"<bdi>curl/8.5.0</bdi>", "<code>GET /v1/links</code>")
+	mustNotContain(t, body, "<script>alert", "No trips yet")
+
+	// Another canary's trips are its own.
+	_, _, body = f.page("GET", "/dashboard/keys/"+quiet.ID.String()+"/trips", nil)
+	mustContain(t, body, "No trips yet: nobody has used this canary.")
+	mustNotContain(t, body, "198.51.100.9")
+
+	// A key that is no canary has no trips to show.
+	_, _, body = f.page("GET", "/dashboard/keys/"+plain.ID.String()+"/trips", nil)
+	mustContain(t, body, "This key is not a canary")
+	mustNotContain(t, body, "<table")
+
+	// Every role reads them, and the JSON API too.
+	for _, role := range roles {
+		if status, _, body := f.pageAs(as(role), "GET", path, nil); status != http.StatusOK || !strings.Contains(body, "198.51.100.9") {
+			t.Errorf("%s: %d", role, status)
+		}
+	}
+	w := f.api("GET", path, "")
+	if w.Code != http.StatusOK || w.Header().Get("Content-Type") != "application/json" {
+		t.Fatalf("JSON: %d %s", w.Code, w.Body)
+	}
+	out := decodeJSON[struct {
+		Trips []struct {
+			KeyID     uuid.UUID `json:"key_id"`
+			Owner     string    `json:"owner"`
+			At        time.Time `json:"at"`
+			Addr      string    `json:"addr"`
+			UserAgent string    `json:"user_agent"`
+			Route     string    `json:"route"`
+		} `json:"trips"`
+	}](t, w)
+	if len(out.Trips) != 2 || out.Trips[0].Route != "POST /v1/sessions" || out.Trips[1].Addr != "203.0.113.7:51234" ||
+		out.Trips[0].KeyID != canary.ID || out.Trips[0].Owner != account || !out.Trips[0].At.Equal(second.At) {
+		t.Errorf("JSON trips = %+v", out.Trips)
+	}
+	if w := f.api("GET", "/dashboard/keys/"+plain.ID.String()+"/trips", ""); w.Code != http.StatusOK || strings.TrimSpace(w.Body.String()) != `{"trips":[]}` {
+		t.Errorf("the trips of a key that is no canary: %d %s", w.Code, w.Body)
+	}
+	for _, id := range []string{uuid.NewString(), "not-an-id"} {
+		if status, _, _ := f.page("GET", "/dashboard/keys/"+id+"/trips", nil); status != http.StatusNotFound {
+			t.Errorf("the trips of %s: %d, want 404", id, status)
+		}
+		problemOf(t, f.api("GET", "/dashboard/keys/"+id+"/trips", ""), http.StatusNotFound)
+	}
+
+	// A revoked canary keeps its trips.
+	if _, err := f.owner.Revoke(context.Background(), canary.ID, keyward.RevokeParams{Reason: "Repository archived"}); err != nil {
+		t.Fatal(err)
+	}
+	_, _, body = f.page("GET", path, nil)
+	if n := strings.Count(body, `<tr class="trip">`); n != 2 {
+		t.Errorf("a revoked canary shows %d trips, want 2", n)
 	}
 }
