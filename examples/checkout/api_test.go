@@ -1,7 +1,14 @@
 package main
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -15,13 +22,15 @@ import (
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/secretscanning"
 )
 
 // api is the example's handler with its own keys, and its data seeded with
 // the demo merchants'.
 type api struct {
-	keys *keyward.Keys
-	h    http.Handler
+	keys   *keyward.Keys
+	h      http.Handler
+	github *ecdsa.PrivateKey // signs secret-scanning alerts, standing in for GitHub's key
 }
 
 func newAPI(t *testing.T) *api {
@@ -30,7 +39,25 @@ func newAPI(t *testing.T) *api {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash)}
+	github, scanning := newScanning(t, keys)
+	return &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning), github: github}
+}
+
+// newScanning returns the secret-scanning endpoint with a signing key
+// made for the test in place of GitHub's, which it cannot fetch.
+func newScanning(t *testing.T, keys *keyward.Keys) (*ecdsa.PrivateKey, http.Handler) {
+	t.Helper()
+	github, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := secretscanning.NewHandler(keys,
+		secretscanning.WithKeySource(secretscanning.StaticKeys(secretscanning.PublicKey{ID: "test-key", Key: &github.PublicKey, Current: true})),
+		secretscanning.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return github, h
 }
 
 // key issues a key of owner and returns it raw.
@@ -319,7 +346,8 @@ func TestSeededData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash)}
+	github, scanning := newScanning(t, keys)
+	a := &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning), github: github}
 
 	seen := map[string]string{} // customer email -> merchant
 	for _, m := range merchants {
@@ -496,5 +524,59 @@ func TestScopedFailsClosed(t *testing.T) {
 	}
 	if after := len(d.customers.rows); after != before {
 		t.Errorf("%d customers after refused requests, %d before", after, before)
+	}
+}
+
+// TestSecretScanningAlert posts an alert as GitHub would, signed, for a
+// demo merchant's key pushed to a public repository: the key is revoked
+// as exposed, GitHub is told it was ours, and an unsigned alert changes
+// nothing.
+func TestSecretScanningAlert(t *testing.T) {
+	a := newAPI(t)
+	leaked := keywardtest.Issue(t, a.keys.Owner("acme"), keyward.CreateParams{Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	body := []byte(`[{"token":"` + leaked.Raw + `","type":"keyward_checkout_live_key","url":"https://github.com/acme/shop/blob/0f3a/.env","source":"content"}]`)
+	post := func(sign bool) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/github/secret-scanning", bytes.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		if sign {
+			digest := sha256.Sum256(body)
+			sig, err := ecdsa.SignASN1(rand.Reader, a.github, digest[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Header.Set("Github-Public-Key-Identifier", "test-key")
+			r.Header.Set("Github-Public-Key-Signature", base64.StdEncoding.EncodeToString(sig))
+		}
+		w := httptest.NewRecorder()
+		a.h.ServeHTTP(w, r)
+		return w
+	}
+	if w := post(false); w.Code != http.StatusUnauthorized {
+		t.Fatalf("unsigned alert: %d, want 401", w.Code)
+	}
+	if rec, err := a.keys.Owner("acme").Get(t.Context(), leaked.Record.ID); err != nil || rec.Revoked() {
+		t.Fatalf("an unsigned alert revoked the key (%v)", err)
+	}
+	w := post(true)
+	if w.Code != http.StatusOK {
+		t.Fatalf("signed alert: %d %s", w.Code, w.Body)
+	}
+	var feedback []secretscanning.Feedback
+	if err := json.Unmarshal(w.Body.Bytes(), &feedback); err != nil {
+		t.Fatal(err)
+	}
+	want := []secretscanning.Feedback{{TokenHash: apikey.HashOf(leaked.Raw).String(), TokenType: "keyward_checkout_live_key", Label: secretscanning.LabelTruePositive}}
+	if !slices.Equal(feedback, want) {
+		t.Errorf("feedback = %+v, want %+v", feedback, want)
+	}
+	rec, err := a.keys.Owner("acme").Get(t.Context(), leaked.Record.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rec.Revoked() || rec.RevokedReason != apikey.ReasonExposed || rec.Exposure == nil || rec.Exposure.URL != "https://github.com/acme/shop/blob/0f3a/.env" {
+		t.Errorf("after the alert: revoked=%v reason %q exposure %+v", rec.Revoked(), rec.RevokedReason, rec.Exposure)
+	}
+	if _, err := a.keys.Verify(t.Context(), leaked.Raw); !errors.Is(err, keyward.ErrRevoked) {
+		t.Errorf("Verify after the alert = %v, want ErrRevoked", err)
 	}
 }

@@ -27,6 +27,10 @@
 // (or CHECKOUT_DASHBOARD_PASSWORD). Without one, a random password is
 // generated and printed once at start-up.
 //
+// POST /github/secret-scanning is the endpoint of GitHub's secret-scanning
+// partner program: GitHub posts the keys it finds in public repositories,
+// signed, and each one of ours is revoked at once as exposed.
+//
 // It stops gracefully on SIGINT or SIGTERM: in-flight requests finish, the
 // keys' last-used times are written, then the database is closed.
 package main
@@ -55,7 +59,9 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/middleware"
+	"github.com/keyward/keyward/redact"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/secretscanning"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
 	"github.com/keyward/keyward/store/postgres"
@@ -131,7 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, err := start(ctx, cfg, stdout, slog.New(slog.NewTextHandler(stderr, nil)))
+	// The log redacts anything shaped like a key, should a handler ever
+	// log one by mistake.
+	srv, err := start(ctx, cfg, stdout, slog.New(redact.NewHandler(slog.NewTextHandler(stderr, nil))))
 	if err != nil {
 		return err
 	}
@@ -226,6 +234,13 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if err != nil {
 		return failListening(err)
 	}
+	// GitHub's secret scanning posts keys it finds in public repositories
+	// here; the handler fetches GitHub's signing keys when the first alert
+	// arrives.
+	scanning, err := secretscanning.NewHandler(keys, secretscanning.WithLogger(logger))
+	if err != nil {
+		return failListening(err)
+	}
 	demo, retired, err := createDemoKeys(ctx, keys, merchants)
 	if err != nil {
 		return failListening(err)
@@ -236,7 +251,7 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 		url:        "http://" + ln.Addr().String(),
 		demo:       demo,
 		http: &http.Server{
-			Handler:           newHandler(keys, newData(keys.Now, merchants), dash),
+			Handler:           newHandler(keys, newData(keys.Now, merchants), dash, scanning),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -276,8 +291,10 @@ func (s *server) shutdown(stdout io.Writer) error {
 }
 
 // newHandler returns the whole server: public routes, the API behind
-// keyward's middleware, and the dashboard behind its own sign-in.
-func newHandler(keys *keyward.Keys, d *data, dash http.Handler) http.Handler {
+// keyward's middleware, the dashboard behind its own sign-in, and the
+// endpoint of GitHub's secret-scanning partner program, which checks
+// GitHub's signature itself.
+func newHandler(keys *keyward.Keys, d *data, dash, scanning http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -285,6 +302,7 @@ func newHandler(keys *keyward.Keys, d *data, dash http.Handler) http.Handler {
 	})
 	mux.Handle("/api/v1/", middleware.Authenticate(keys, middleware.WithRealm("checkout"))(d.routes()))
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
+	mux.Handle("/github/secret-scanning", scanning)
 	return mux
 }
 
