@@ -377,3 +377,29 @@ func ExampleWithFormat_checksum() {
 	// 46
 	// true true
 }
+
+// Lifetime rules for every key of a Keys: live keys must say when they
+// expire, and no key lives more than 90 days.
+func ExampleWithMaxLifetime() {
+	keys, err := keyward.New(memory.New(),
+		keyward.WithMaxLifetime(90*24*time.Hour), // a test key without an expiry gets one in 90 days
+		keyward.WithRequiredExpiry(apikey.Live),  // a live key without one is refused
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	acct := keys.Owner("acct_123")
+
+	_, _, err = acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	fmt.Println(err)
+	_, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "Staging", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(rec.ExpiresAt.Sub(rec.CreatedAt))
+	// Output:
+	// keyward: invalid expires_at: is required for live keys
+	// 2160h0m0s
+}

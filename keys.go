@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/clock"
+	"github.com/keyward/keyward/internal/outage"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 )
@@ -66,13 +67,15 @@ type Keys struct {
 	storeTimeout  time.Duration
 	lookups       chan struct{} // one token per lookup in flight to the store
 	logger        *slog.Logger
-	lookupHealth  outage // verification lookups
-	writeHealth   outage // writes of last-used times
+	lookupHealth  outage.Log // verification lookups
+	writeHealth   outage.Log // writes of last-used times
 
 	exposurePolicy ExposurePolicy
 	exposureHook   func(context.Context, ExposureReport)
 	canaryHook     func(context.Context, apikey.Trip)
 	canaries       canaries
+	maxLifetime    time.Duration
+	requireExpiry  [3]bool // by mode
 
 	uses     *usage
 	flushMu  sync.Mutex // one flush at a time
@@ -98,6 +101,8 @@ type config struct {
 	exposurePolicy ExposurePolicy
 	exposureHook   func(context.Context, ExposureReport)
 	canaryHook     func(context.Context, apikey.Trip)
+	maxLifetime    time.Duration
+	requireExpiry  [3]bool
 }
 
 // WithFormat sets the key format, for products whose keys do not start with
@@ -160,6 +165,42 @@ func WithMaxOverlap(d time.Duration) Option {
 			return errors.New("keyward: the maximum overlap must be positive")
 		}
 		c.maxOverlap = d
+		return nil
+	}
+}
+
+// WithMaxLifetime sets the longest life a key may have, from its creation
+// or rotation to its expiry, as GitHub and GitLab cap their tokens': a key
+// created or rotated without an expiry gets one d from now, and an expiry
+// asked for beyond that is refused with an [*InputError]. Keys that
+// exist are not changed; a replacement inheriting a longer expiry from
+// before the rule is capped. d must be positive. The default is no limit.
+func WithMaxLifetime(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return errors.New("keyward: the maximum lifetime must be positive")
+		}
+		c.maxLifetime = d
+		return nil
+	}
+}
+
+// WithRequiredExpiry makes an expiry required for new keys of the given
+// modes, such as apikey.Live: a create or rotation that gives none (and,
+// for a rotation, inherits none) is refused with an [*InputError], so no
+// live key is issued forever by oversight. With [WithMaxLifetime] as
+// well, the requirement wins: the key is refused, not capped.
+func WithRequiredExpiry(modes ...apikey.Mode) Option {
+	return func(c *config) error {
+		if len(modes) == 0 {
+			return errors.New("keyward: WithRequiredExpiry needs a mode")
+		}
+		for _, m := range modes {
+			if !m.Valid() {
+				return apikey.ErrInvalidMode
+			}
+			c.requireExpiry[m] = true
+		}
 		return nil
 	}
 }
@@ -274,14 +315,32 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		exposureHook:   c.exposureHook,
 		canaryHook:     c.canaryHook,
 		canaries:       canaries{queue: make(chan pendingTrip, tripQueueLen), done: make(chan struct{})},
+		maxLifetime:    c.maxLifetime,
+		requireExpiry:  c.requireExpiry,
 	}
 	k.local, _ = st.(store.LocalLookup)
-	k.lookupHealth = outage{logger: c.logger, clock: clk, what: "verifying keys"}
-	k.writeHealth = outage{logger: c.logger, clock: clk, what: "writing last-used times"}
+	k.lookupHealth = storeOutage(c.logger, clk, "verifying keys")
+	k.writeHealth = storeOutage(c.logger, clk, "writing last-used times")
 	go k.flushLoop()
 	go k.tripLoop()
 	return k, nil
 }
+
+// storeOutage returns the log of the store's outages while doing what.
+func storeOutage(logger *slog.Logger, clk *clock.Clock, what string) outage.Log {
+	return outage.Log{
+		Logger: logger,
+		Now:    func() time.Duration { return time.Duration(clk.Micros()) * time.Microsecond },
+		Down:   "keyward: the key store is unavailable: requests get 503 until it answers again",
+		Still:  "keyward: the key store is still unavailable",
+		Up:     "keyward: the key store answers again",
+		Attrs:  []any{"while", what},
+	}
+}
+
+// Logger returns the logger of [WithLogger], for packages that report
+// beside the lifecycle, such as the middleware's rate-limiter outages.
+func (k *Keys) Logger() *slog.Logger { return k.logger }
 
 // Format returns the key format in use.
 func (k *Keys) Format() apikey.Format { return k.format }
@@ -336,13 +395,13 @@ func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (apikey.Rec
 	rec, err := k.getByHash(ctx, h)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
-			k.lookupHealth.ok()
+			k.lookupHealth.OK()
 			return apikey.Record{}, ErrUnknownKey
 		}
-		k.lookupHealth.failed(err)
+		k.lookupHealth.Failed(err)
 		return apikey.Record{}, &StoreError{Op: "verify", Err: err}
 	}
-	k.lookupHealth.ok()
+	k.lookupHealth.OK()
 	// A store answers by hash; check in constant time that it answered
 	// for this key, and that the key's mode is the recorded one.
 	if !rec.Hash.Equal(h) || rec.Mode != mode {
@@ -498,9 +557,9 @@ func (k *Keys) flushLoop() {
 			k.clock.Rebase()
 			ctx, cancel := k.storeContext(context.Background())
 			if err := k.Flush(ctx); err != nil {
-				k.writeHealth.failed(err, "pending_keys", k.uses.pending())
+				k.writeHealth.Failed(err, "pending_keys", k.uses.pending())
 			} else {
-				k.writeHealth.ok()
+				k.writeHealth.OK()
 			}
 			cancel()
 		case <-k.stop:

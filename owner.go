@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash"
@@ -90,6 +91,10 @@ type CreateParams struct {
 	// owner and never expire. It is 1 to [MaxIdempotencyKeyLen] printable
 	// ASCII characters, such as a UUID the client generated.
 	IdempotencyKey string
+	// Policy, if not nil, limits the key's rate, quota and client networks
+	// (see [apikey.Policy]); enforced by the middleware. It must pass
+	// [apikey.Policy.Validate].
+	Policy *apikey.Policy
 	// Canary makes the key a tripwire (see [Keys.Verify]): it never
 	// authorizes anything, and every use is recorded as a trip and reported
 	// to the hook of [WithCanaryHook]. Plant it where a thief would look:
@@ -122,7 +127,10 @@ func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apike
 	if rec.Metadata, err = newMetadata(p.Metadata); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
-	if rec.ExpiresAt, err = k.futureExpiry(p.ExpiresAt, now); err != nil {
+	if rec.ExpiresAt, err = k.expiry(p.Mode, p.ExpiresAt, time.Time{}, now); err != nil {
+		return apikey.Secret{}, apikey.Record{}, err
+	}
+	if rec.Policy, err = checkPolicy(p.Policy); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
 	rec.Canary = p.Canary
@@ -200,6 +208,42 @@ func newMetadata(m map[string]string) (apikey.Metadata, error) {
 	return md, nil
 }
 
+// checkPolicy validates a policy given to Create or Update, and returns
+// a copy that the caller cannot change afterwards; nil for none.
+func checkPolicy(p *apikey.Policy) (*apikey.Policy, error) {
+	if err := p.Validate(); err != nil {
+		return nil, &InputError{Field: "policy", Err: err}
+	}
+	return p.Clone(), nil
+}
+
+// expiry returns the expiry of a new key of mode m: requested, else
+// inherited (a rotation's old key's), under the lifetime rules (see
+// [WithMaxLifetime] and [WithRequiredExpiry]).
+func (k *Keys) expiry(m apikey.Mode, requested, inherited, now time.Time) (time.Time, error) {
+	t, err := k.futureExpiry(requested, now)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if t.IsZero() {
+		t = store.Time(inherited)
+	}
+	if t.IsZero() && k.requireExpiry[m] {
+		return time.Time{}, &InputError{Field: "expires_at", Err: fmt.Errorf("is required for %s keys", m)}
+	}
+	if k.maxLifetime > 0 {
+		limit := store.Time(now.Add(k.maxLifetime))
+		switch {
+		case t.IsZero() || t.After(limit) && requested.IsZero():
+			t = limit // capped: no expiry given, or one inherited from before the rule
+		case t.After(limit):
+			return time.Time{}, &InputError{Field: "expires_at",
+				Err: fmt.Errorf("must be at most %s from now", clock.ShortDuration(k.maxLifetime))}
+		}
+	}
+	return t, nil
+}
+
 // futureExpiry checks an expiry given by a caller: zero (none), or after
 // now. It returns it in store precision.
 func (k *Keys) futureExpiry(t, now time.Time) (time.Time, error) {
@@ -258,6 +302,11 @@ func idempotency(key string, rec apikey.Record) (store.Idempotency, error) {
 	binary.Write(h, binary.BigEndian, rec.ExpiresAt.UnixMicro())
 	if rec.Canary { // after the rest, so digests of plain keys are as before
 		field(h, "canary")
+	}
+	if rec.Policy != nil {
+		b, _ := json.Marshal(rec.Policy) // of validated values: cannot fail
+		field(h, "policy")
+		field(h, string(b))
 	}
 	h.Sum(idem.Request[:0])
 	return idem, nil
@@ -355,6 +404,9 @@ type UpdateParams struct {
 	// future, and before the key's current expiry if it has one. An
 	// expiry only ever moves earlier.
 	ExpiresAt time.Time
+	// Policy, if not nil, replaces the key's policy; a zero Policy
+	// removes it. It must pass [apikey.Policy.Validate].
+	Policy *apikey.Policy
 }
 
 // Update changes the owner's key with the given ID, all at once or not at
@@ -391,6 +443,14 @@ func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey
 			return apikey.Record{}, err
 		}
 		u.Metadata = &md
+	}
+	if p.Policy != nil {
+		if u.Policy, err = checkPolicy(p.Policy); err != nil {
+			return apikey.Record{}, err
+		}
+		if u.Policy == nil { // Clone of a non-nil policy is not nil
+			u.Policy = &apikey.Policy{}
+		}
 	}
 	now := k.now()
 	if u.ExpiresAt, err = k.futureExpiry(p.ExpiresAt, now); err != nil {
@@ -481,8 +541,7 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 			Err: fmt.Errorf("must be at most %s", clock.ShortDuration(k.maxOverlap))}
 	}
 	now := k.now()
-	expires, err := k.futureExpiry(p.ExpiresAt, now)
-	if err != nil {
+	if _, err := k.futureExpiry(p.ExpiresAt, now); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
 	old, err := k.store.Get(ctx, o.id, id)
@@ -499,8 +558,11 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 		return apikey.Secret{}, apikey.Record{}, err
 	}
 	next.Metadata = old.Metadata
+	next.Policy = old.Policy
 	next.Replaces = old.ID
-	next.ExpiresAt = expires
+	if next.ExpiresAt, err = k.expiry(old.Mode, p.ExpiresAt, old.ExpiresAt, now); err != nil {
+		return apikey.Secret{}, apikey.Record{}, err
+	}
 	sec, err := k.generate(&next)
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, err

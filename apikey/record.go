@@ -69,6 +69,9 @@ type Record struct {
 	// Exposure, if not nil, says where the key was found exposed. It is set
 	// once, by the first report, and never changes; treat it as read-only.
 	Exposure *Exposure `json:"exposure,omitempty"`
+	// Policy, if not nil, limits the key's rate, quota and client
+	// networks. It is read-only: records share it.
+	Policy *Policy `json:"policy,omitempty"`
 }
 
 // Revoked reports whether the key has been revoked.
@@ -147,6 +150,9 @@ func (r Record) Validate() error {
 		if !s.Valid() {
 			return fail("malformed scope %q", s)
 		}
+	}
+	if err := r.Policy.Validate(); err != nil {
+		return fail("%v", err)
 	}
 	return nil
 }

@@ -29,6 +29,11 @@ func Time(t time.Time) time.Time {
 // copies nothing else: scope sets, metadata and strings are immutable and
 // may be shared.
 func Normalize(rec apikey.Record) apikey.Record {
+	if rec.Policy.IsZero() {
+		rec.Policy = nil // one way to say "no policy"
+	} else {
+		rec.Policy = rec.Policy.Clone() // the caller may change its own
+	}
 	rec.CreatedAt = Time(rec.CreatedAt)
 	rec.LastUsedAt = Time(rec.LastUsedAt)
 	rec.RevokedAt = Time(rec.RevokedAt)
@@ -124,6 +129,10 @@ func (u Update) Check() (Update, error) {
 			return u, fmt.Errorf("%w: malformed scope %q", apikey.ErrInvalidRecord, s)
 		}
 	}
+	if err := u.Policy.Validate(); err != nil {
+		return u, fmt.Errorf("%w: %v", apikey.ErrInvalidRecord, err)
+	}
+	u.Policy = u.Policy.Clone()
 	u.ExpiresAt = Time(u.ExpiresAt)
 	return u, nil
 }
@@ -147,6 +156,12 @@ func (u Update) Apply(rec *apikey.Record) error {
 	}
 	if u.Metadata != nil {
 		rec.Metadata = *u.Metadata
+	}
+	if u.Policy != nil {
+		rec.Policy = u.Policy
+		if u.Policy.IsZero() {
+			rec.Policy = nil
+		}
 	}
 	rec.ExpiresAt = EarlierExpiry(rec.ExpiresAt, u.ExpiresAt)
 	return nil

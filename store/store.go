@@ -216,11 +216,14 @@ type Update struct {
 	// ExpiresAt, if not zero, is the new expiry, applied only if it is
 	// earlier than the key's expiry or the key has none.
 	ExpiresAt time.Time
+	// Policy, if not nil, replaces the key's policy; a zero Policy removes
+	// it. It must pass [apikey.Policy.Validate].
+	Policy *apikey.Policy
 }
 
 // IsZero reports whether u changes nothing.
 func (u Update) IsZero() bool {
-	return u.Name == "" && u.Scopes.IsEmpty() && u.Metadata == nil && u.ExpiresAt.IsZero()
+	return u.Name == "" && u.Scopes.IsEmpty() && u.Metadata == nil && u.ExpiresAt.IsZero() && u.Policy == nil
 }
 
 // A Revocation is the time and reason of a revocation, for [Store.Revoke]
@@ -301,7 +304,7 @@ type ChangeFeed interface {
 	// and the position to pass next time. A change is anything that
 	// changes a key's record other than its last-used time: a revocation,
 	// an expiry, an update of its name, scopes or metadata, a rotation, an
-	// exposure. (A canary's trips are not part of its record.)
+	// exposure, a policy. (A canary's trips are not part of its record.)
 	// Called with since == "", it returns no hashes and the current
 	// position.
 	//

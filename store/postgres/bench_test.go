@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/benchkeys"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/store"
@@ -20,7 +21,7 @@ import (
 )
 
 // The benchmarks run against benchkeys.PostgresTable: a million live keys
-// of 10,000 owners, seeded once.
+// of 10,000 owners, seeded once; BenchmarkGetByHash, on a few keys.
 const (
 	benchKeys  = benchkeys.N
 	benchTable = benchkeys.PostgresTable
@@ -185,5 +186,77 @@ func BenchmarkListOwnerPage(b *testing.B) {
 		if len(page.Records) != benchKeys/benchkeys.PostgresOwners {
 			b.Fatalf("%d keys of %s, want %d", len(page.Records), owner, benchKeys/benchkeys.PostgresOwners)
 		}
+	}
+}
+
+// maxPlainLookupAllocs is what the verification lookup of a key with none
+// of the rarely set fields (no metadata, nothing of leaked keys, no
+// policy) may allocate: what it allocated before policies, and before the
+// fields of leaked keys were folded into the extras column, with pgx
+// v5.13.0's database/sql driver and Go 1.26. A driver, or a Go release,
+// that allocates otherwise changes it: measure again with
+// BenchmarkGetByHash, at this version and at the previous one.
+const maxPlainLookupAllocs = 71
+
+// The verification lookup of a plain key costs what it did before
+// policies: the policy adds no column, and a NULL extras column scans
+// without allocating. What a key with a policy costs is logged.
+func TestGetByHashAllocations(t *testing.T) {
+	db := pgtest.DB(t)
+	s := newStore(t, db)
+	ctx := context.Background()
+	plain := mustCreate(t, s, newRecord(t))
+	limited := newRecord(t)
+	limited.Policy = fullPolicy()
+	limited = mustCreate(t, s, limited)
+	allocs := func(rec apikey.Record) float64 {
+		return testing.AllocsPerRun(1000, func() {
+			if _, err := s.GetByHash(ctx, rec.Hash); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	if n := allocs(plain); n > maxPlainLookupAllocs {
+		t.Errorf("GetByHash of a plain key allocates %v times, want at most %d", n, maxPlainLookupAllocs)
+	} else {
+		t.Logf("GetByHash of a plain key: %v allocations", n)
+	}
+	t.Logf("GetByHash of a key with a policy of every field: %v allocations", allocs(limited))
+}
+
+// BenchmarkGetByHash is the verification lookup of one key, again and
+// again, in a small table: the store's and the driver's cost, for keys
+// with each of the rarely set fields the extras column holds.
+func BenchmarkGetByHash(b *testing.B) {
+	db := pgtest.DB(b)
+	s := newStore(b, db)
+	tagged := newRecord(b)
+	tagged.Metadata = apikey.MustMetadata(map[string]string{"team": "billing", "plan": "gold"})
+	canary := newRecord(b)
+	canary.Canary = true
+	limited := newRecord(b)
+	limited.Policy = fullPolicy()
+	rated := newRecord(b)
+	rated.Policy = &apikey.Policy{Rate: apikey.RateLimit{Requests: 100, Period: time.Minute}}
+	for _, bc := range []struct {
+		name string
+		rec  apikey.Record
+	}{
+		{"plain", newRecord(b)},
+		{"metadata", tagged},
+		{"canary", canary},
+		{"policy", limited},
+		{"rate", rated},
+	} {
+		rec := mustCreate(b, s, bc.rec)
+		b.Run(bc.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.GetByHash(ctx, rec.Hash); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -15,9 +15,9 @@ import (
 
 // Changes reports the keys whose record changed, but for its last use, since
 // a position: revoked, given an earlier expiry, renamed, narrowed, given
-// other metadata, rotated, reported exposed, or given another owner by the
-// table's owner. A canary's trips are not part of its record. See
-// [store.ChangeFeed.Changes].
+// other metadata, rotated, reported exposed, given a policy or had it
+// changed or removed, or given another owner by the table's owner. A
+// canary's trips are not part of its record. See [store.ChangeFeed.Changes].
 //
 // The feed is ordered by commit, not by any clock. A position is the
 // snapshot that the query of the call that returned it read

@@ -86,6 +86,7 @@
 //	exposed_source      text: who found it, 1 to 100 bytes; NULL exactly when exposed_at is
 //	exposed_url         text: where, up to 2,000 printable ASCII characters but space, '' if unknown; NULL exactly when exposed_at is
 //	canary              boolean     NOT NULL, default false: the key is a tripwire
+//	policy              jsonb: the key's policy (apikey.Policy), a JSON object as package apikey marshals it; NULL if it has none
 //
 // with these indexes besides the primary key and <table>_hash_key:
 //
@@ -126,6 +127,22 @@
 // session's or the process's time zone. Metadata read back is checked as
 // [apikey.NewMetadata] checks it: a row whose metadata breaks its limits
 // (written in raw SQL) fails the read rather than reach the application.
+// So does a row whose policy has a field the store does not know, at any
+// depth, a value of another type, or limits that [apikey.Policy.Validate]
+// refuses: the key is refused as the store unavailable, never verified
+// under a limit other than the one stored.
+//
+// A policy is stored as package apikey marshals it to JSON, leaving out
+// what it does not set, such as
+//
+//	{"rate": {"requests": 100, "period": "1m0s", "burst": 20}, "quota": {"requests": 1000000, "per": "month"},
+//	 "networks": ["203.0.113.0/24", "2001:db8::/32"]}
+//
+// and a key without one, or with the zero Policy, has NULL. The
+// verification lookup reads it in the same column of its result as the
+// metadata and the fields of leaked keys, NULL for a key that has none of
+// them: a key without a policy costs no more to verify than before
+// policies existed.
 //
 // # Migrations
 //
@@ -166,6 +183,15 @@
 // before it have no revocation reason, are not exposed and are not
 // canaries.
 //
+// Migration 0007 adds policies: the column policy, its check
+// <table>_policy_check (a JSON object, or NULL), and widens the guard (a
+// revoked key's policy never changes) and the change feed (setting,
+// changing or removing a policy is a change) to it. It is instant whatever
+// the size of the table, as 0006 is: the column is NULL in existing rows,
+// which the check, added NOT VALID, accepts; the table's owner may
+// confirm it with ALTER TABLE ... VALIDATE CONSTRAINT. Keys existing
+// before it have no policy.
+//
 // # Keys made before owners
 //
 // Migration 0004 gives every key already in the table the owner "default"
@@ -198,12 +224,13 @@
 //   - A key's identity never changes: its id, owner, hash, prefix, mode,
 //     created_at, replaces and idempotency digests.
 //   - Revocation is final: revoked_at, once set, never changes nor goes back
-//     to NULL, and a revoked key changes no more at all, but for
-//     last_used_at, a first report of its exposure (below), and changed_at
-//     and changed_xid, which the database sets. A revoked key cannot be
-//     deleted (deleting it and inserting its hash again would revive it),
-//     and the table cannot be truncated (TRUNCATE alone fails on the trips'
-//     foreign key, SQLSTATE 0A000; with CASCADE, the guard refuses it).
+//     to NULL, and a revoked key changes no more at all (its policy
+//     neither), but for last_used_at, a first report of its exposure
+//     (below), and changed_at and changed_xid, which the database sets. A
+//     revoked key cannot be deleted (deleting it and inserting its hash
+//     again would revive it), and the table cannot be truncated (TRUNCATE
+//     alone fails on the trips' foreign key, SQLSTATE 0A000; with CASCADE,
+//     the guard refuses it).
 //   - A revocation's reason is part of it: revoked_reason is set only by
 //     the UPDATE that sets revoked_at, and never changes after.
 //   - An exposure stays as first reported: exposed_at, exposed_source and
@@ -225,10 +252,11 @@
 // of strings, a key that replaces itself, one idempotency digest without
 // the other, a reason without revocation or over 200 bytes, an exposure
 // with some of its columns and not all, a source or a URL past its limit,
-// a URL with a space or a character that is not printable ASCII) with
-// SQLSTATE 23514. Updates of last_used_at alone, the writes of every
-// verification, run no PL/pgSQL: the triggers' WHEN conditions leave them
-// out; so does the guard's for the first report of an exposure.
+// a URL with a space or a character that is not printable ASCII, a policy
+// that is not a JSON object) with SQLSTATE 23514. Updates of last_used_at
+// alone, the writes of every verification, run no PL/pgSQL: the triggers'
+// WHEN conditions leave them out; so does the guard's for the first report
+// of an exposure and for a change of the policy of a key not revoked.
 //
 // The table's owner, or a superuser, can disable or drop triggers. So run
 // [Migrate] as an owner role and the application as a role that does not
@@ -274,22 +302,22 @@
 // A trigger sets changed_xid to the ID of the transaction that changes a
 // key's record but for its last use (its name, scopes, metadata,
 // expires_at, revoked_at, revoked_reason, replaced_by, exposure, canary
-// flag, or its owner; not its trips, which are not part of it), through
-// the store or in raw SQL, from a subtransaction too (pg_current_xact_id():
-// 64 bits, never wraps), and ignores any value an INSERT or UPDATE gives
-// it. A position is the snapshot that the poll's query read
-// (pg_current_snapshot()): the transactions it saw committed, as xmin,
-// xmax and the list of those in progress between them. The next poll reads
-// the keys whose changed_xid that snapshot did not see committed and its
-// own snapshot does: those from the position's xmin on, through
+// flag, policy, or its owner; not its trips, which are not part of it),
+// through the store or in raw SQL, from a subtransaction too
+// (pg_current_xact_id(): 64 bits, never wraps), and ignores any value an
+// INSERT or UPDATE gives it. A position is the snapshot that the poll's
+// query read (pg_current_snapshot()): the transactions it saw committed, as
+// xmin, xmax and the list of those in progress between them. The next poll
+// reads the keys whose changed_xid that snapshot did not see committed and
+// its own snapshot does: those from the position's xmin on, through
 // <table>_changed_xid_idx, less those the position saw
-// (pg_visible_in_snapshot). So a change is reported exactly when its
-// commit becomes visible: a change in a transaction that stays open, that
-// waits for a stalled synchronous standby, or that is prepared for a
-// two-phase commit, is reported by the first poll after it commits, and a
-// key changed once is reported once. A change rolled back is never
-// reported. Positions are a few bytes more for each transaction in
-// progress when they were taken, and valid with any Store on the database.
+// (pg_visible_in_snapshot). So a change is reported exactly when its commit
+// becomes visible: a change in a transaction that stays open, that waits
+// for a stalled synchronous standby, or that is prepared for a two-phase
+// commit, is reported by the first poll after it commits, and a key changed
+// once is reported once. A change rolled back is never reported. Positions
+// are a few bytes more for each transaction in progress when they were
+// taken, and valid with any Store on the database.
 //
 // What the feed costs grows with the oldest transaction that writes: a
 // transaction in progress holds back the xmin of every snapshot, so each

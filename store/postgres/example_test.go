@@ -123,4 +123,5 @@ func ExampleMigrations() {
 	// 0004_accounts.up.sql
 	// 0005_change_feed_by_commit.up.sql
 	// 0006_leaked_keys.up.sql
+	// 0007_policies.up.sql
 }

@@ -6,6 +6,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"net/netip"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -24,14 +26,14 @@ import (
 // guarded is a table with keys in every state, made through the store, for
 // raw SQL to attack:
 //
-//	{r} revoked, with a reason, an expiry and metadata
-//	{a} active, with two scopes, an expiry and metadata
+//	{r} revoked, with a reason, an expiry, metadata and a policy
+//	{a} active, with two scopes, an expiry, metadata and a policy
 //	{u} active, without expiry
 //	{o} rotated: replaced by {n}
 //	{n} the replacement of {o}
 //	{i} created with an idempotency key
 //	{e} exposed, not revoked
-//	{x} exposed and revoked for it
+//	{x} exposed and revoked for it, without a policy
 //	{c} a canary
 type guarded struct {
 	table string
@@ -57,13 +59,18 @@ func newGuarded(t *testing.T, db *sql.DB) guarded {
 		rec.Metadata = apikey.MustMetadata(map[string]string{"team": "billing"})
 		return rec
 	}
+	withPolicy := func() apikey.Record {
+		rec := withAll()
+		rec.Policy = guardedPolicy()
+		return rec
+	}
 	ids := map[string]uuid.UUID{}
-	r := mustCreate(t, g.store, withAll())
+	r := mustCreate(t, g.store, withPolicy())
 	if _, err := g.store.Revoke(ctx, testOwner, r.ID, store.Revocation{At: time.Now(), Reason: "laptop stolen"}); err != nil {
 		t.Fatal(err)
 	}
 	ids["r"] = r.ID
-	ids["a"] = mustCreate(t, g.store, withAll()).ID
+	ids["a"] = mustCreate(t, g.store, withPolicy()).ID
 	ids["u"] = mustCreate(t, g.store, newRecord(t)).ID
 	ids["o"] = mustCreate(t, g.store, newRecord(t)).ID
 	next := newRecord(t)
@@ -94,6 +101,15 @@ func newGuarded(t *testing.T, db *sql.DB) guarded {
 		}
 	}
 	return g
+}
+
+// guardedPolicy returns the policy of keys {r} and {a}, stored as
+// {"quota": {"per": "day", "requests": 1000}, "networks": ["203.0.113.0/24"]}.
+func guardedPolicy() *apikey.Policy {
+	return &apikey.Policy{
+		Quota:    apikey.Quota{Requests: 1000, Per: apikey.Day},
+		Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")},
+	}
 }
 
 // guardedIdem is the idempotency of key {i}.
@@ -162,6 +178,7 @@ func diff(got, want apikey.Record) string {
 		got.Exposure != nil && want.Exposure != nil && got.Exposure.At.Equal(want.Exposure.At) &&
 			got.Exposure.Source == want.Exposure.Source && got.Exposure.URL == want.Exposure.URL)
 	check("canary", got.Canary == want.Canary)
+	check("policy", reflect.DeepEqual(got.Policy, want.Policy))
 	return strings.Join(d, ", ")
 }
 
@@ -207,6 +224,11 @@ var attacks = []struct{ name, sql, why string }{
 	{"change a revoked key's metadata", `UPDATE {t} SET metadata = '{}' WHERE id = {r}`, final},
 	{"move a revoked key's expiry earlier", `UPDATE {t} SET expires_at = expires_at - interval '1 hour' WHERE id = {r}`, final},
 	{"link a revoked key to a replacement", `UPDATE {t} SET replaced_by = {a} WHERE id = {r}`, final},
+	{"lift a revoked key's policy", `UPDATE {t} SET policy = NULL WHERE id = {r}`, final},
+	{"lift every policy", `UPDATE {t} SET policy = NULL WHERE true`, final},
+	{"change a revoked key's policy", `UPDATE {t} SET policy = '{"quota": {"requests": 1000000, "per": "day"}}' WHERE id = {r}`, final},
+	{"widen a revoked key's networks", `UPDATE {t} SET policy = jsonb_set(policy, '{networks}', '["0.0.0.0/0"]') WHERE id = {r}`, final},
+	{"give a revoked key a policy", `UPDATE {t} SET policy = '{"rate": {"requests": 1, "period": "1s"}}' WHERE id = {x}`, final},
 	// A key's identity never changes.
 	{"change the ID", `UPDATE {t} SET id = gen_random_uuid() WHERE id = {a}`, identity},
 	{"change the owner", `UPDATE {t} SET owner = 'acct_evil' WHERE id = {a}`, identity},
@@ -297,6 +319,9 @@ func TestChecksRefuseMalformedValues(t *testing.T) {
 		{"a URL not ASCII", exposeSQL, []any{"github", "https://x.test/é"}},
 		{"an empty reason", revokeSQL, []any{""}},
 		{"a reason too long", revokeSQL, []any{strings.Repeat("r", apikey.MaxReasonLen+1)}},
+		{"a policy that is an array", `UPDATE {t} SET policy = '[{"quota": {"requests": 10, "per": "day"}}]' WHERE id = {a}`, nil},
+		{"a policy that is a string", `UPDATE {t} SET policy = '"unlimited"' WHERE id = {a}`, nil},
+		{"a policy that is JSON null", `UPDATE {t} SET policy = 'null' WHERE id = {a}`, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -315,6 +340,12 @@ VALUES ($1, $2, $3, $4, 'reason without revocation', 'live', '{sessions:write}',
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
 		t.Errorf("an INSERT of a reason without revocation = %v, want check_violation", err)
+	}
+	rec = newRecord(t)
+	_, err = db.ExecContext(ctx, `INSERT INTO `+g.table+` (id, owner, hash, prefix, name, mode, scopes, created_at, policy)
+VALUES ($1, $2, $3, $4, 'policy not an object', 'live', '{sessions:write}', now(), '[]')`, rec.ID, rec.Owner, rec.Hash[:], rec.Prefix)
+	if !errors.As(err, &pgErr) || pgErr.Code != "23514" {
+		t.Errorf("an INSERT of a policy that is not an object = %v, want check_violation", err)
 	}
 
 	// The limits themselves are accepted.
@@ -393,6 +424,13 @@ func TestTriggersLeaveUsesAlone(t *testing.T) {
 // and what a caller with the application's role may do by hand.
 var allowed = []string{
 	`UPDATE {t} SET name = 'renamed', scopes = '{links:read}', metadata = '{"team": "risk"}' WHERE id = {a}`,
+	// A policy changes freely while the key is not revoked.
+	`UPDATE {t} SET policy = '{"rate": {"requests": 10, "period": "1s"}}' WHERE id = {a}`,
+	`UPDATE {t} SET policy = NULL WHERE id = {a}`,
+	`UPDATE {t} SET policy = '{"networks": ["10.0.0.0/8"]}' WHERE id = {u}`,
+	// A revoked key's policy written again, its keys in another order, is
+	// the same jsonb: no change.
+	`UPDATE {t} SET policy = '{"networks": ["203.0.113.0/24"], "quota": {"per": "day", "requests": 1000}}' WHERE id = {r}`,
 	`UPDATE {t} SET scopes = scopes WHERE true`,
 	`UPDATE {t} SET last_used_at = now() WHERE true`,
 	`UPDATE {t} SET expires_at = expires_at - interval '1 hour' WHERE id = {a}`,
@@ -409,7 +447,7 @@ var allowed = []string{
 		exposed_url = 'https://support.example.com/tickets/4471' WHERE id = {c}`,
 	`UPDATE {t} SET revoked_at = now() WHERE id = {i}`, // no reason
 	`UPDATE {t} SET revoked_reason = revoked_reason, exposed_at = exposed_at, exposed_source = exposed_source,
-		exposed_url = exposed_url, canary = canary, last_used_at = now() WHERE true`,
+		exposed_url = exposed_url, canary = canary, policy = policy, last_used_at = now() WHERE true`,
 	`DELETE FROM {t} WHERE id = {u}`, // a key never revoked may be deleted: that revokes nothing
 }
 

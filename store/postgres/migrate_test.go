@@ -32,6 +32,7 @@ var migrationFiles = []string{
 	"0004_accounts.up.sql",
 	"0005_change_feed_by_commit.up.sql",
 	"0006_leaked_keys.up.sql",
+	"0007_policies.up.sql",
 }
 
 // appliedVersions returns the versions recorded by Migrate for a table.
@@ -203,7 +204,7 @@ func TestMigrationsFS(t *testing.T) {
 				`INDEX IF NOT EXISTS "keys_owner_created_idx" ON "billing"."keys"`, `DROP INDEX "billing"."keys_created_at_id_idx"`,
 				`CONSTRAINT "keys_owner_check"`, `FUNCTION "billing"."keys_stamp_change"()`,
 				`CREATE TABLE "billing"."keys_trips"`, `CONSTRAINT "keys_trips_key_fkey" FOREIGN KEY (key_id) REFERENCES "billing"."keys" (id) ON DELETE CASCADE`,
-				`INDEX "keys_trips_at_idx" ON "billing"."keys_trips"`}},
+				`INDEX "keys_trips_at_idx" ON "billing"."keys_trips"`, `CONSTRAINT "keys_policy_check"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -638,7 +639,7 @@ UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace`, sc
 		t.Fatal(err)
 	}
 	for _, suffix := range []string{"", "_hash_key", "_owner_created_idx", "_idempotency_key", "_changed_xid_idx",
-		"_owner_check", "_idempotency_check", "_replaced_by_check", "_reason_check", "_exposure_check",
+		"_owner_check", "_idempotency_check", "_replaced_by_check", "_reason_check", "_exposure_check", "_policy_check",
 		"_guard", "_stamp_change", "_trips", "_trips_pkey", "_trips_key_fkey", "_trips_at_idx", "_migrations"} {
 		if !slices.Contains(objects, name+suffix) {
 			t.Errorf("no object named <table>%s", suffix)
@@ -708,7 +709,16 @@ VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6)`, rec.ID, rec.Owner,
 	if _, err := s.Revoke(ctx, testOwner, recs[0].ID, store.Revocation{At: time.Now(), Reason: "rotated out"}); err != nil {
 		t.Fatal(err)
 	}
-	// VALIDATE CONSTRAINT finds nothing against the checks.
+	// VALIDATE CONSTRAINT finds nothing against the checks (0007's, which
+	// Migrate applied too, among them).
+	validateChecks(t, db, table, "api_keys_exposure_check", "api_keys_policy_check", "api_keys_reason_check")
+}
+
+// validateChecks fails unless the table's constraints NOT VALID are those
+// named, in order, and VALIDATE CONSTRAINT finds no row against them.
+func validateChecks(t *testing.T, db *sql.DB, table string, want ...string) {
+	t.Helper()
+	ctx := context.Background()
 	var notValid []string
 	rows, err := db.QueryContext(ctx, `SELECT conname FROM pg_constraint WHERE conrelid = $1::regclass AND NOT convalidated ORDER BY conname`, table)
 	if err != nil {
@@ -725,12 +735,117 @@ VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6)`, rec.ID, rec.Owner,
 		t.Fatal(err)
 	}
 	rows.Close()
-	if want := []string{"api_keys_exposure_check", "api_keys_reason_check"}; !slices.Equal(notValid, want) {
-		t.Errorf("constraints NOT VALID after 0006: %v, want %v", notValid, want)
+	if !slices.Equal(notValid, want) {
+		t.Errorf("constraints NOT VALID = %v, want %v", notValid, want)
 	}
 	for _, c := range notValid {
 		if _, err := db.ExecContext(ctx, "ALTER TABLE "+table+" VALIDATE CONSTRAINT "+c); err != nil {
 			t.Errorf("VALIDATE CONSTRAINT %s: %v", c, err)
 		}
 	}
+}
+
+// Keys stored before migration 0007, in every form the record's rarely
+// set fields took (none, metadata, a revocation reason, an exposure, a
+// canary), read back as they were, without a policy, through every read;
+// an active one can be given a policy, which the change feed reports, and
+// a revoked one cannot. The new check, NOT VALID so that the migration
+// does not read the whole table, holds for the rows already there.
+func TestMigrate0007KeepsExistingKeys(t *testing.T) {
+	db := pgtest.DB(t)
+	table := pgtest.Schema(t, db) + ".api_keys"
+	ctx := context.Background()
+	migrateTo(t, db, table, 6)
+	// Keys written by raw SQL, as the store of that release wrote them.
+	base := time.Now().Add(-time.Hour).Truncate(time.Microsecond).UTC()
+	keys := map[string]*apikey.Record{}
+	for i, name := range []string{"plain", "tagged", "revoked", "exposed", "canary"} {
+		rec := newRecord(t)
+		rec.Name = name + " before 0007"
+		rec.CreatedAt = base.Add(time.Duration(i) * time.Second)
+		rec.Canary = name == "canary"
+		if name == "tagged" {
+			rec.Metadata = apikey.MustMetadata(map[string]string{"team": "billing"})
+		}
+		md, err := rec.Metadata.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, metadata, created_at, canary)
+VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6::text::jsonb, $7, $8)`,
+			rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, string(md), rec.CreatedAt, rec.Canary); err != nil {
+			t.Fatal(err)
+		}
+		keys[name] = &rec
+	}
+	revoked, exposed := keys["revoked"], keys["exposed"]
+	revoked.RevokedAt, revoked.RevokedReason = base.Add(time.Minute), "laptop stolen"
+	exposed.Exposure = &apikey.Exposure{At: base.Add(2 * time.Minute), Source: "github", URL: "https://github.com/acme/app/blob/0123abc/.env#L3"}
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{"UPDATE " + table + " SET revoked_at = $2, revoked_reason = $3 WHERE id = $1", []any{revoked.ID, revoked.RevokedAt, revoked.RevokedReason}},
+		{"UPDATE " + table + " SET exposed_at = $2, exposed_source = $3, exposed_url = $4 WHERE id = $1",
+			[]any{exposed.ID, exposed.Exposure.At, exposed.Exposure.Source, exposed.Exposure.URL}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(table)); err != nil {
+		t.Fatalf("Migrate to 0007: %v", err)
+	}
+	checkVersions(t, db, table)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := s.List(ctx, testOwner, store.ListOptions{})
+	if err != nil {
+		t.Fatalf("List after 0007: %v", err)
+	}
+	if len(page.Records) != len(keys) {
+		t.Errorf("List after 0007 = %d keys, want %d", len(page.Records), len(keys))
+	}
+	for name, want := range keys {
+		got, err := s.Get(ctx, testOwner, want.ID)
+		if err != nil {
+			t.Fatalf("Get of the %s key: %v", name, err)
+		}
+		byHash, err := s.GetByHash(ctx, want.Hash)
+		if err != nil {
+			t.Fatalf("GetByHash of the %s key: %v", name, err)
+		}
+		for _, got := range []apikey.Record{got, byHash} {
+			if d := diff(got, *want); d != "" {
+				t.Errorf("the %s key differs after 0007: %s", name, d)
+			}
+		}
+	}
+
+	chain := newChain(t, s)
+	policy := &apikey.Policy{Rate: apikey.RateLimit{Requests: 10, Period: time.Second}}
+	for _, name := range []string{"plain", "tagged", "exposed", "canary"} {
+		got, err := s.Update(ctx, testOwner, keys[name].ID, store.Update{Policy: policy})
+		if err != nil {
+			t.Fatalf("giving the %s key a policy: %v", name, err)
+		}
+		want := *keys[name]
+		want.Policy = policy
+		if d := diff(got, want); d != "" {
+			t.Errorf("the %s key given a policy differs beyond it: %s", name, d)
+		}
+	}
+	if _, err := s.Update(ctx, testOwner, revoked.ID, store.Update{Policy: policy}); !errors.Is(err, store.ErrAlreadyRevoked) {
+		t.Errorf("giving the key revoked before 0007 a policy = %v, want ErrAlreadyRevoked", err)
+	}
+	changed := chain.poll(t)
+	if !slices.Contains(changed, keys["plain"].Hash) || slices.Contains(changed, revoked.Hash) {
+		t.Errorf("the feed reported the policy given to a key from before 0007: %v, the revoked key left alone: %v; want true, false",
+			slices.Contains(changed, keys["plain"].Hash), slices.Contains(changed, revoked.Hash))
+	}
+	// Migrate applied 0006's checks and 0007's: all NOT VALID.
+	validateChecks(t, db, table, "api_keys_exposure_check", "api_keys_policy_check", "api_keys_reason_check")
 }

@@ -112,6 +112,9 @@ func TestMockMigrateCommitFails(t *testing.T) {
 	mock.ExpectExec(`CREATE TABLE "api_keys_trips"`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(6, "0006_leaked_keys.up.sql").
 		WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(`ADD COLUMN policy jsonb`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(7, "0007_policies.up.sql").
+		WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(broken)
 
 	err := postgres.Migrate(context.Background(), db)

@@ -191,22 +191,23 @@ type queries struct {
 // They are as few as the record allows, for the verification lookup: the
 // pgx driver allocates for each column of a result, NULL or not, two or
 // three times a query (five more columns cost every lookup 13 allocations
-// more). So the fields that most keys leave empty, the metadata and those
-// of leaked keys, share one column, [extras], which is NULL for most keys
-// and scans without allocating.
+// more). So the fields that most keys leave empty, the metadata, those of
+// leaked keys and the policy, share one column, [extras], which is NULL for
+// most keys and scans without allocating.
 const columns = `id, owner, hash, prefix, name, mode, array_to_string(scopes, ' '), ` + extras + `, ` +
 	`created_at, last_used_at, revoked_at, expires_at, replaces, replaced_by`
 
-// extras is the column of a record's metadata and of its fields for
-// leaked keys: the revocation's reason, the exposure and the canary flag.
-// It is NULL if the metadata is empty and the others are not set; the
-// metadata, a JSON object, if only the others are not set; else an array
-// of one JSON object of them all ([storedExtras]), null for what is not
-// set.
-const extras = `CASE WHEN revoked_reason IS NULL AND exposed_at IS NULL AND NOT canary ` +
+// extras is the column of a record's metadata, of its fields for leaked
+// keys (the revocation's reason, the exposure and the canary flag) and of
+// its policy. It is NULL if the metadata is empty and the others are not
+// set; the metadata, a JSON object, if only the others are not set; else an
+// array of one JSON object of them all ([storedExtras]), null for what is
+// not set.
+const extras = `CASE WHEN revoked_reason IS NULL AND exposed_at IS NULL AND NOT canary AND policy IS NULL ` +
 	`THEN nullif(metadata, '{}')::text ` +
 	`ELSE json_build_array(json_build_object('m', nullif(metadata, '{}'), 'r', revoked_reason, ` +
-	`'e', (extract(epoch FROM exposed_at) * 1000000)::bigint, 's', exposed_source, 'u', exposed_url, 'c', canary))::text END`
+	`'e', (extract(epoch FROM exposed_at) * 1000000)::bigint, 's', exposed_source, 'u', exposed_url, 'c', canary, ` +
+	`'p', policy))::text END`
 
 // storedExtras is the object of the array form of [extras].
 type storedExtras struct {
@@ -216,6 +217,7 @@ type storedExtras struct {
 	Source    string          `json:"s"`
 	URL       string          `json:"u"`
 	Canary    bool            `json:"c"`
+	Policy    *storedPolicy   `json:"p"` // nil for null: no policy
 }
 
 // listOrder is the order of Store.List: newest first, then by ID.
@@ -229,8 +231,8 @@ func newQueries(t table) queries {
 		// unique constraint the table's owner added, deferrable or not.
 		// Without an idempotency key the arbiter never matches.
 		create: `INSERT INTO ` + tbl + ` (id, owner, hash, prefix, name, mode, scopes, metadata, created_at,
-	last_used_at, expires_at, replaces, idempotency_key, idempotency_request, canary)
-VALUES ($1, $2, $3, $4, $5, $6, string_to_array($7::text, ' '), $8::text::jsonb, $9, $10, $11, $12, $13, $14, $15)
+	last_used_at, expires_at, replaces, idempotency_key, idempotency_request, canary, policy)
+VALUES ($1, $2, $3, $4, $5, $6, string_to_array($7::text, ' '), $8::text::jsonb, $9, $10, $11, $12, $13, $14, $15, $16::text::jsonb)
 ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
 RETURNING ` + columns,
 		getByIdempotency: `SELECT idempotency_request, ` + columns + ` FROM ` + tbl + ` WHERE owner = $1 AND idempotency_key = $2`,
@@ -239,7 +241,8 @@ RETURNING ` + columns,
 		getByID:          `SELECT ` + columns + ` FROM ` + tbl + ` WHERE id = $1`,
 		getByHash:        `SELECT ` + columns + ` FROM ` + tbl + ` WHERE hash = $1`,
 		list:             `SELECT ` + columns + ` FROM ` + tbl + ` WHERE owner = $1`,
-		update: `UPDATE ` + tbl + ` SET name = $2, scopes = string_to_array($3::text, ' '), metadata = $4::text::jsonb, expires_at = $5
+		update: `UPDATE ` + tbl + ` SET name = $2, scopes = string_to_array($3::text, ' '), metadata = $4::text::jsonb, expires_at = $5,
+	policy = $6::text::jsonb
 WHERE id = $1 RETURNING ` + columns,
 		link: `UPDATE ` + tbl + ` SET expires_at = $2, replaced_by = $3 WHERE id = $1 RETURNING ` + columns,
 		// One statement, which returns one row: (true, the revoked record),
@@ -289,7 +292,7 @@ WHERE id = $1 RETURNING ` + columns,
 SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5 FROM ` + trips + ` WHERE key_id = $1
 RETURNING seq`,
 		pruneTrips: `DELETE FROM ` + trips + ` t
-USING (SELECT seq FROM ` + trips + ` WHERE key_id = $1 ORDER BY at DESC, seq DESC OFFSET $2 LIMIT $3) AS old
+USING (SELECT seq FROM ` + trips + ` WHERE key_id = $1 AND seq < $4 ORDER BY at DESC, seq DESC OFFSET $2 LIMIT $3) AS old
 WHERE t.key_id = $1 AND t.seq = old.seq`,
 		// One row with NULLs for a key without trips; none for no such key
 		// of the owner. The trips are those of key_id = $1, not of k.id:
@@ -390,13 +393,18 @@ func (s *Store) insert(ctx context.Context, db DB, rec apikey.Record, idem store
 	if err != nil {
 		return apikey.Record{}, false, fmt.Errorf("%w: %w", apikey.ErrInvalidRecord, err)
 	}
+	policy, err := policyJSON(rec.Policy)
+	if err != nil {
+		return apikey.Record{}, false, err
+	}
 	var key, request any // NULL without an idempotency key
 	if !idem.IsZero() {
 		key, request = idem.Key[:], idem.Request[:]
 	}
 	created, err := scanRecord(db.QueryRowContext(ctx, s.q.create,
 		rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.Mode.String(), rec.Scopes.String(), string(md),
-		rec.CreatedAt, nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt), nullID(rec.Replaces), key, request, rec.Canary))
+		rec.CreatedAt, nullTime(rec.LastUsedAt), nullTime(rec.ExpiresAt), nullID(rec.Replaces), key, request, rec.Canary,
+		policy))
 	switch {
 	case err == nil:
 		return created, true, nil
@@ -550,8 +558,12 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 		if err != nil {
 			return fmt.Errorf("%w: %w", apikey.ErrInvalidRecord, err)
 		}
+		policy, err := policyJSON(rec.Policy)
+		if err != nil {
+			return err
+		}
 		updated, err = scanRecord(tx.QueryRowContext(ctx, s.q.update,
-			id, rec.Name, rec.Scopes.String(), string(md), nullTime(rec.ExpiresAt)))
+			id, rec.Name, rec.Scopes.String(), string(md), nullTime(rec.ExpiresAt), policy))
 		if err != nil {
 			return writeError(ctx, "update", err)
 		}
@@ -817,7 +829,9 @@ const tripsSlack = store.MaxTrips / 2
 // key holds exactly tripsSlack trips past its newest MaxTrips (by time,
 // then number), and they are deleted: one scan of the time index that
 // stops after them, whatever else of the key's trips deletions have left
-// for vacuum. Text the database cannot hold (NUL characters, invalid
+// for vacuum. The trip just recorded is never among them, even when it is
+// older than the others (trips may arrive out of time order): it holds the
+// key's last number, which the next trip counts from. Text the database cannot hold (NUL characters, invalid
 // UTF-8) fails the call: the lifecycle cleans trips ([apikey.Trip.Clean]).
 //
 // In a caller's transaction at REPEATABLE READ or SERIALIZABLE, a trip of
@@ -841,7 +855,7 @@ func (s *Store) RecordTrip(ctx context.Context, t apikey.Trip) error {
 			return failed(ctx, "record trip", err)
 		}
 		if seq > store.MaxTrips && (seq-store.MaxTrips)%tripsSlack == 0 {
-			if _, err := tx.ExecContext(ctx, s.q.pruneTrips, t.KeyID, store.MaxTrips, tripsSlack); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q.pruneTrips, t.KeyID, store.MaxTrips, tripsSlack, seq); err != nil {
 				return failed(ctx, "record trip: pruning", err)
 			}
 		}
@@ -973,11 +987,12 @@ func (r *recordScanner) scan(sc scanner) (apikey.Record, error) {
 	if err := rec.Scopes.UnmarshalText([]byte(r.scopes)); err != nil {
 		return apikey.Record{}, fmt.Errorf("stored scopes of key %s: %w", rec.ID, err)
 	}
+	var policy *apikey.Policy
 	switch {
-	case r.extras == nil: // NULL: empty metadata, and nothing of leaked keys
+	case r.extras == nil: // NULL: empty metadata, nothing of leaked keys, no policy
 	case r.extras[0] == '[':
-		if err := scanExtras(&rec, r.extras); err != nil {
-			return apikey.Record{}, fmt.Errorf("stored metadata, revocation reason, exposure or canary flag of key %s: %w", rec.ID, err)
+		if policy, err = scanExtras(&rec, r.extras); err != nil {
+			return apikey.Record{}, fmt.Errorf("stored metadata, revocation reason, exposure, canary flag or policy of key %s: %w", rec.ID, err)
 		}
 	default:
 		if err := scanMetadata(&rec, r.extras); err != nil {
@@ -988,7 +1003,12 @@ func (r *recordScanner) scan(sc scanner) (apikey.Record, error) {
 	rec.LastUsedAt, rec.RevokedAt, rec.ExpiresAt = r.lastUsed.Time, r.revoked.Time, r.expiresAt.Time
 	// Drivers return times in the session's or the process's zone: the
 	// contract wants UTC.
-	return store.Normalize(rec), nil
+	rec = store.Normalize(rec)
+	// The policy is set after Normalize, which would copy it (two
+	// allocations a lookup, and keys with a policy are verified as often as
+	// any): it was just decoded, is not zero, and nothing else holds it.
+	rec.Policy = policy
+	return rec, nil
 }
 
 // scanMetadata reads metadata, a JSON object, into rec. It is checked as
@@ -998,18 +1018,23 @@ func scanMetadata(rec *apikey.Record, text []byte) error {
 	return json.Unmarshal(text, &rec.Metadata)
 }
 
-// scanExtras reads the array form of the [extras] column into rec: the
-// metadata, the revocation's reason, the exposure and the canary flag.
-func scanExtras(rec *apikey.Record, text []byte) error {
+// scanExtras reads the array form of the [extras] column into rec (the
+// metadata, the revocation's reason, the exposure and the canary flag) and
+// returns the policy, nil if the key has none. The policy is read strictly
+// ([storedPolicy]).
+func scanExtras(rec *apikey.Record, text []byte) (*apikey.Policy, error) {
 	var x [1]storedExtras
 	if err := json.Unmarshal(text, &x); err != nil {
-		return err
+		return nil, err
 	}
 	rec.Metadata, rec.RevokedReason, rec.Canary = x[0].Metadata, x[0].Reason, x[0].Canary
 	if x[0].ExposedAt != nil {
 		rec.Exposure = &apikey.Exposure{At: time.UnixMicro(*x[0].ExposedAt).UTC(), Source: x[0].Source, URL: x[0].URL}
 	}
-	return nil
+	if x[0].Policy == nil {
+		return nil, nil
+	}
+	return x[0].Policy.policy()
 }
 
 // nullTime is t in store precision, or NULL if t is zero.

@@ -294,6 +294,7 @@ func TestChangesSeeRawSQL(t *testing.T) {
 		{"rotation link", "replaced_by = gen_random_uuid()"},
 		{"exposure", "exposed_at = now(), exposed_source = 'github', exposed_url = ''"},
 		{"revocation with a reason", "revoked_at = now(), revoked_reason = 'lost'"},
+		{"policy", `policy = '{"quota": {"requests": 10, "per": "day"}}'`},
 	}
 	keys := make([]apikey.Record, len(changes))
 	for i := range keys {

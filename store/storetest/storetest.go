@@ -81,6 +81,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ExposeConcurrent", testExposeConcurrent},
 		{"Canary", testCanary},
 		{"Trips", testTrips},
+		{"Policy", testPolicy},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -177,6 +178,7 @@ func sameRecord(t testing.TB, got, want apikey.Record) {
 	check("RevokedReason", got.RevokedReason == want.RevokedReason, got.RevokedReason, want.RevokedReason)
 	check("Canary", got.Canary == want.Canary, got.Canary, want.Canary)
 	check("Exposure", sameExposure(got.Exposure, want.Exposure), got.Exposure, want.Exposure)
+	check("Policy", samePolicy(got.Policy, want.Policy), got.Policy, want.Policy)
 	for _, f := range []struct {
 		name      string
 		got, want time.Time
@@ -870,6 +872,7 @@ func testChangeFeed(t *testing.T, s store.Store) {
 	tagged := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	rotated := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	exposed := mustCreate(t, s, newRecord(t, apikey.Test, base))
+	limited := mustCreate(t, s, newRecord(t, apikey.Test, base))
 	closed := mustCreate(t, s, ownedBy("acct_closed", newRecord(t, apikey.Live, base)))
 	md := apikey.MustMetadata(map[string]string{"plan": "gold"})
 	for _, change := range []error{
@@ -881,6 +884,7 @@ func testChangeFeed(t *testing.T, s store.Store) {
 		third(s.Rotate(ctx, owner, rotated.ID, replacementOf(t, rotated), base.Add(2*time.Hour))),
 		second(s.RevokeAll(ctx, "acct_closed", store.Revocation{At: base.Add(time.Hour)})),
 		second(s.Expose(ctx, owner, exposed.ID, exposure(base, "github"), false)),
+		second(s.Update(ctx, owner, limited.ID, store.Update{Policy: fullPolicy()})),
 	} {
 		if change != nil {
 			t.Fatal(change)
@@ -890,7 +894,7 @@ func testChangeFeed(t *testing.T, s store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []apikey.Record{revoked, expiring, renamed, narrowed, tagged, rotated, exposed, closed} {
+	for _, want := range []apikey.Record{revoked, expiring, renamed, narrowed, tagged, rotated, exposed, limited, closed} {
 		if !slices.Contains(changed, want.Hash) {
 			t.Errorf("change of key %s (%s) not reported", want.ID, mustGetOf(t, s, want.Owner, want.ID).Name)
 		}
