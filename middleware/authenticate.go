@@ -4,11 +4,15 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/outage"
+	"github.com/keyward/keyward/limit"
 )
 
 // DefaultRealm is the realm of the WWW-Authenticate challenge unless
@@ -31,7 +35,14 @@ type config struct {
 	mode      apikey.Mode
 	keyHeader string // canonical; "" when off
 	keyErrs   keyHeaderErrors
+	trusted   []netip.Prefix // the networks of trusted proxies; nil when none
+	limiter   limit.Limiter  // nil when none
+	failure   LimiterFailure
 	err       error // the first invalid option
+
+	limiterHealth   outage.Log
+	unlimitedWarned atomic.Bool // a key with limits was seen without a limiter
+	policyFields    policyFieldCache
 }
 
 // defaultConfig answers for records put in a context by NewContext.
@@ -75,7 +86,9 @@ func validRealm(realm string) bool {
 // with [errors.Is]: [ErrNoCredentials], [ErrInvalidRequest],
 // [keyward.ErrInvalidKey] (or its variants [keyward.ErrMalformedKey],
 // [keyward.ErrUnknownKey], [keyward.ErrRevoked], [keyward.ErrExpired]),
-// [ErrWrongMode], [ErrInsufficientScope], [keyward.ErrStoreUnavailable].
+// [ErrWrongMode], [ErrNetworkNotAllowed] (or its variant
+// [ErrClientAddrUnknown]), [ErrRateLimited], [ErrInsufficientScope],
+// [keyward.ErrStoreUnavailable], [ErrLimiterUnavailable].
 // [WriteError] writes the default response. The handler also answers
 // refusals by [RequireScopes] and [RequireAnyScope] behind this
 // Authenticate.
@@ -132,11 +145,9 @@ func validHeaderName(name string) bool {
 		return false
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0 {
-			continue
+		if !isTchar(name[i]) {
+			return false
 		}
-		return false
 	}
 	return true
 }
@@ -158,6 +169,13 @@ func validHeaderName(name string) bool {
 // User-Agent, method and path), and 503 when the key store is unavailable,
 // never 401.
 //
+// A verified key's policy ([apikey.Record.Policy]) is then enforced, in
+// this order: its networks, against the client's address (see
+// [WithTrustedProxies]; 403 [ErrNetworkNotAllowed] outside them or when the
+// address is unknown), then its rate limit and quota (see [WithLimiter];
+// 429 [ErrRateLimited]). A key without a policy skips both at the cost of
+// one nil check.
+//
 // Authenticate panics if keys is nil or an option is invalid, as
 // [http.ServeMux.Handle] panics on a bad pattern: both are mistakes in the
 // program, found at start-up.
@@ -165,31 +183,44 @@ func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Ha
 	if keys == nil {
 		panic("middleware: Authenticate needs a *keyward.Keys")
 	}
-	c := &config{keys: keys, format: keys.Format(), realm: DefaultRealm, onError: WriteError}
+	c := &config{keys: keys, format: keys.Format(), realm: DefaultRealm, onError: WriteError, failure: LetThrough}
 	for _, opt := range opts {
 		opt(c)
+	}
+	if c.err == nil && c.failure != LetThrough && c.limiter == nil {
+		c.err = errors.New("middleware: WithLimiterFailure needs WithLimiter")
 	}
 	if c.err != nil {
 		panic(c.err)
 	}
+	c.limiterHealth = limiterOutage(keys.Logger(), c.failure)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
 			panic("middleware: Authenticate needs a next handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec, err := c.authenticate(r)
+			var cl client
+			rec, err := c.authenticate(r, &cl)
+			if err == nil && rec.Policy != nil {
+				err = c.enforce(w, r, &rec, &cl)
+			}
 			if err != nil {
 				c.onError(w, r, err)
 				return
 			}
-			next.ServeHTTP(w, r.WithContext(&keyContext{Context: r.Context(), rec: rec, cfg: c}))
+			kc := &keyContext{Context: r.Context(), rec: rec, cfg: c, addrText: cl.raw, addrFrom: cl.from}
+			if cl.from == addrNone {
+				kc.addrText, kc.addrFrom = r.RemoteAddr, addrRemote // parsed if asked for
+			}
+			next.ServeHTTP(w, r.WithContext(kc))
 		})
 	}
 }
 
 // authenticate returns the record of the request's key, or the *Error that
-// refuses the request.
-func (c *config) authenticate(r *http.Request) (apikey.Record, error) {
+// refuses the request. With trusted proxies, it resolves the client's
+// address into cl first, for a canary's trip.
+func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error) {
 	raw, err := c.credential(r.Header)
 	if err != nil {
 		return apikey.Record{}, newError(c.realm, err)
@@ -201,17 +232,47 @@ func (c *config) authenticate(r *http.Request) (apikey.Record, error) {
 			return apikey.Record{}, wrongModeError(c.realm, c.mode)
 		}
 	}
-	rec, err := c.keys.VerifyFrom(r.Context(), raw, caller(r))
+	addr := r.RemoteAddr
+	if c.trusted != nil {
+		c.resolve(r, cl)
+		addr = cl.raw
+		if cl.from == addrUnknown {
+			addr = "unknown"
+		}
+	}
+	rec, err := c.keys.VerifyFrom(r.Context(), raw, caller(r, addr))
 	if err != nil {
 		return apikey.Record{}, newError(c.realm, err)
 	}
 	return rec, nil
 }
 
-// caller describes the request's client, for the trip of a canary key. It
-// reads the User-Agent by its canonical name, without allocating.
-func caller(r *http.Request) keyward.Caller {
-	c := keyward.Caller{Addr: r.RemoteAddr, Method: r.Method, Path: r.URL.Path}
+// enforce checks the policy of a verified key: its networks, then its
+// limits. Only keys with a policy come here.
+func (c *config) enforce(w http.ResponseWriter, r *http.Request, rec *apikey.Record, cl *client) error {
+	p := rec.Policy
+	if len(p.Networks) > 0 {
+		if cl.from == addrNone {
+			c.resolve(r, cl)
+		}
+		if cl.from == addrUnknown {
+			return newError(c.realm, ErrClientAddrUnknown)
+		}
+		if !p.AllowsAddr(cl.addr) {
+			return newError(c.realm, ErrNetworkNotAllowed)
+		}
+	}
+	if limits(p) {
+		return c.enforceLimits(w, r, rec)
+	}
+	return nil
+}
+
+// caller describes the request's client, for the trip of a canary key:
+// addr, its address, and the request. It reads the User-Agent by its
+// canonical name, without allocating.
+func caller(r *http.Request, addr string) keyward.Caller {
+	c := keyward.Caller{Addr: addr, Method: r.Method, Path: r.URL.Path}
 	if ua := r.Header["User-Agent"]; len(ua) > 0 {
 		c.UserAgent = ua[0]
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
@@ -264,3 +266,117 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// newPolicyBenchStore returns a lifecycle over a memory store of benchUsed
+// keys, all with policy p (nil for none), and their Authorization values.
+func newPolicyBenchStore(b *testing.B, p *apikey.Policy) *benchStore {
+	b.Helper()
+	st := memory.New()
+	set := scope.NewSet(scope.Default.Scopes()...)
+	created := time.Now().Add(-time.Hour).UTC().Truncate(time.Microsecond)
+	bs := new(benchStore)
+	for i := range benchUsed {
+		sec, err := apikey.Generate(apikey.Test)
+		if err != nil {
+			b.Fatal(err)
+		}
+		rec := apikey.Record{
+			ID: uuid.New(), Owner: "acct_bench", Name: "bench", Prefix: sec.DisplayPrefix(), Mode: apikey.Test,
+			Scopes: set, Hash: sec.Hash(), CreatedAt: created.Add(time.Duration(i) * time.Microsecond), Policy: p,
+		}
+		if _, err := st.Create(context.Background(), rec, store.Idempotency{}); err != nil {
+			b.Fatal(err)
+		}
+		bs.raws = append(bs.raws, sec.Reveal())
+		bs.auths = append(bs.auths, "Bearer "+sec.Reveal())
+	}
+	keys, err := keyward.New(st)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { keys.Close() })
+	bs.keys = keys
+	runtime.GC()
+	return bs
+}
+
+// BenchmarkPolicy serves a trivial handler behind Authenticate over a
+// thousand keys that all have the same policy: none (the path of
+// BenchmarkHandler), networks, or a rate limit and a quota enforced by
+// limit.Memory (limits so high that every request is allowed), with and
+// without the options that policies use. The requests come from
+// 192.0.2.1, or through a trusted proxy at 10.0.0.1 that says so.
+func BenchmarkPolicy(b *testing.B) {
+	const ip = "192.0.2.1"
+	networks := &apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	limits := &apikey.Policy{
+		Rate:  apikey.RateLimit{Requests: apikey.MaxRateRequests, Period: time.Second},
+		Quota: apikey.Quota{Requests: apikey.MaxQuotaRequests, Per: apikey.Month},
+	}
+	proxy := middleware.WithTrustedProxies(netip.MustParsePrefix("10.0.0.0/8"))
+	for _, bc := range []struct {
+		name    string
+		policy  *apikey.Policy
+		opts    func() []middleware.Option
+		proxied bool
+	}{
+		{"none", nil, nil, false},
+		{"none/limiter", nil, func() []middleware.Option { return []middleware.Option{middleware.WithLimiter(limit.NewMemory())} }, false},
+		{"none/proxied", nil, func() []middleware.Option { return []middleware.Option{proxy} }, true},
+		{"networks", networks, nil, false},
+		{"networks/proxied", networks, func() []middleware.Option { return []middleware.Option{proxy} }, true},
+		{"limits/memory", limits, func() []middleware.Option { return []middleware.Option{middleware.WithLimiter(limit.NewMemory())} }, false},
+	} {
+		request := func() (*http.Request, []string) {
+			r, auth := newBenchRequest()
+			r.RemoteAddr = ip + ":1234"
+			if bc.proxied {
+				r.RemoteAddr = "10.0.0.1:1234"
+				r.Header.Set("X-Forwarded-For", ip+", 10.0.0.2")
+			}
+			return r, auth
+		}
+		handler := func(bs *benchStore) http.Handler {
+			var opts []middleware.Option
+			if bc.opts != nil {
+				opts = bc.opts()
+			}
+			return middleware.Authenticate(bs.keys, opts...)(trivial(true))
+		}
+		b.Run(bc.name+"/serial", func(b *testing.B) {
+			bs := newPolicyBenchStore(b, bc.policy)
+			h := handler(bs)
+			w := &discardWriter{h: http.Header{}}
+			r, auth := request()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				auth[0] = bs.auths[i%benchUsed]
+				h.ServeHTTP(w, r)
+				i++
+			}
+			if w.code != http.StatusNoContent {
+				b.Fatalf("status %d, want 204", w.code)
+			}
+		})
+		b.Run(bc.name+"/parallel", func(b *testing.B) {
+			bs := newPolicyBenchStore(b, bc.policy)
+			h := handler(bs)
+			b.ReportAllocs()
+			var seed atomic.Int64
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: http.Header{}}
+				r, auth := request()
+				i := int(seed.Add(7919))
+				for pb.Next() {
+					auth[0] = bs.auths[i%benchUsed]
+					h.ServeHTTP(w, r)
+					i++
+				}
+				if w.code != 0 && w.code != http.StatusNoContent {
+					panic(fmt.Sprintf("status %d, want 204", w.code))
+				}
+			})
+		})
+	}
+}

@@ -19,6 +19,12 @@ type keyContext struct {
 	context.Context
 	rec apikey.Record
 	cfg *config // the Authenticate that verified the key; nil from NewContext
+	// The client's address as written where it was found (see
+	// ClientAddrFrom), rather than parsed: without trusted proxies,
+	// RemoteAddr is parsed only if asked for, and the context stays in
+	// the allocation size it had before addresses were kept.
+	addrText string
+	addrFrom uint8 // addrNone (NewContext), addrRemote, addrXFF, addrForwarded or addrUnknown
 }
 
 // Value returns the keyContext itself for ctxKey and asks the parent for

@@ -3,8 +3,10 @@ package middleware
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
@@ -35,7 +37,39 @@ var (
 	// key in the request context, because [Authenticate] did not run
 	// before it. It is a wiring mistake, answered with 500.
 	ErrNotAuthenticated = errors.New("middleware: no API key in the request context; is Authenticate installed before RequireScopes?")
+	// ErrNetworkNotAllowed: the key's policy lists networks
+	// ([apikey.Policy.Networks]) and the client's address is in none of
+	// them, or is unknown ([ErrClientAddrUnknown]).
+	ErrNetworkNotAllowed = errors.New("middleware: API key not allowed from the client's network")
+	// ErrRateLimited: the key is over its rate limit or its quota (see
+	// [WithLimiter]); [Error.ViolatedPolicies] says which.
+	ErrRateLimited = errors.New("middleware: API key over its rate limit or quota")
+	// ErrLimiterUnavailable: the limiter could not decide (its error is
+	// wrapped too) and [WithLimiterFailure] is [Refuse].
+	ErrLimiterUnavailable = errors.New("middleware: the rate limiter could not decide")
 )
+
+// ErrClientAddrUnknown: the key's policy lists networks but the client's
+// address could not be determined: RemoteAddr is not an IP address, or,
+// behind trusted proxies (see [WithTrustedProxies]), the forwarding
+// headers are malformed, contradict each other, or name the client
+// "unknown" or by an obfuscated identifier. It matches
+// [ErrNetworkNotAllowed] too, and gets the same response: the request is
+// refused, never taken for the proxy's own.
+var ErrClientAddrUnknown error = &networkError{"middleware: API key with allowed networks, from an unknown client address"}
+
+// networkError is a reason for ErrNetworkNotAllowed.
+type networkError struct{ msg string }
+
+func (e *networkError) Error() string        { return e.msg }
+func (e *networkError) Is(target error) bool { return target == ErrNetworkNotAllowed }
+
+// limiterError is the failure of a limiter, for ErrLimiterUnavailable.
+type limiterError struct{ err error }
+
+func (e *limiterError) Error() string        { return ErrLimiterUnavailable.Error() + ": " + e.err.Error() }
+func (e *limiterError) Is(target error) bool { return target == ErrLimiterUnavailable }
+func (e *limiterError) Unwrap() error        { return e.err }
 
 // retryAfter is the Retry-After value, in seconds, of 503 responses.
 const retryAfter = "5"
@@ -48,6 +82,14 @@ const (
 	typeWrongMode         = "https://pkg.go.dev/github.com/keyward/keyward/middleware#ErrWrongMode"
 	typeInsufficientScope = "https://pkg.go.dev/github.com/keyward/keyward/middleware#ErrInsufficientScope"
 	typeStoreUnavailable  = "https://pkg.go.dev/github.com/keyward/keyward#ErrStoreUnavailable"
+	typeNetwork           = "https://pkg.go.dev/github.com/keyward/keyward/middleware#ErrNetworkNotAllowed"
+	typeLimiter           = "https://pkg.go.dev/github.com/keyward/keyward/middleware#ErrLimiterUnavailable"
+	// typeQuotaExceeded is the problem type that the RateLimit header
+	// draft defines for a request over its quota policies, with the
+	// member "violated-policies" (section 5.1 of
+	// draft-ietf-httpapi-ratelimit-headers-11).
+	typeQuotaExceeded  = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+	titleQuotaExceeded = "Request cannot be satisfied as assigned quota has been exceeded"
 )
 
 // RFC 6750 error codes.
@@ -61,7 +103,8 @@ const (
 // [RequireAnyScope] pass to the error handler, and what [WriteError]
 // writes. Its public fields are safe to show to a client; Err is not.
 type Error struct {
-	// Status is the HTTP status of the response: 400, 401, 403, 500 or 503.
+	// Status is the HTTP status of the response: 400, 401, 403, 429, 500
+	// or 503.
 	Status int
 	// Code is the RFC 6750 error code for the WWW-Authenticate challenge:
 	// "invalid_request", "invalid_token", "insufficient_scope", or "" when
@@ -79,6 +122,13 @@ type Error struct {
 	Scopes []scope.Scope
 	// Realm is the realm of the challenge (see [WithRealm]).
 	Realm string
+	// RetryAfter is, for 429, how long until the key may make a request
+	// again, as the limiter said; [WriteError] sends it in Retry-After,
+	// rounded up to whole seconds.
+	RetryAfter time.Duration
+	// ViolatedPolicies names, for 429, the limits the key is over: "rate",
+	// "quota" or both, as the RateLimit header fields name them.
+	ViolatedPolicies []string
 	// Err is the cause, for logs and [errors.Is]: a sentinel of this
 	// package, an error of package keyward such as [keyward.ErrRevoked] or
 	// a [*keyward.StoreError], or an unexpected error. Never send its text
@@ -168,6 +218,14 @@ func newError(realm string, err error) *Error {
 	case errors.Is(err, keyward.ErrStoreUnavailable):
 		e.Status, e.Type, e.Title = http.StatusServiceUnavailable, typeStoreUnavailable, "Service unavailable"
 		e.Detail = "API keys cannot be checked right now. Retry later."
+	case errors.Is(err, ErrNetworkNotAllowed):
+		// One message whether the address is outside the key's networks
+		// or unknown: neither the list nor the address is echoed.
+		e.Status, e.Type, e.Title = http.StatusForbidden, typeNetwork, "Network not allowed"
+		e.Detail = "This API key is not allowed from this network."
+	case errors.Is(err, ErrLimiterUnavailable):
+		e.Status, e.Type, e.Title = http.StatusServiceUnavailable, typeLimiter, "Service unavailable"
+		e.Detail = "The rate limits of this API key cannot be checked right now. Retry later."
 	default:
 		e.Status, e.Type, e.Title = http.StatusInternalServerError, "about:blank", "Internal Server Error"
 		e.Detail = "The request could not be authenticated."
@@ -212,6 +270,25 @@ func scopeError(realm string, scopes []scope.Scope, all bool) *Error {
 	}
 }
 
+// rateLimitedError returns the refusal of a key over its limits: violated
+// names them, retry is the limiter's RetryAfter.
+func rateLimitedError(realm string, violated []string, retry time.Duration) *Error {
+	detail := "This API key is over its rate limit. Retry after the number of seconds in the Retry-After header."
+	if slices.Contains(violated, policyQuota) {
+		detail = "This API key has used all the requests of its quota for this period."
+	}
+	return &Error{
+		Status:           http.StatusTooManyRequests,
+		Type:             typeQuotaExceeded,
+		Title:            titleQuotaExceeded,
+		Detail:           detail,
+		Realm:            realm,
+		RetryAfter:       retry,
+		ViolatedPolicies: violated,
+		Err:              ErrRateLimited,
+	}
+}
+
 // notAuthenticatedError returns the refusal of RequireScopes without a key
 // in the context: a server misconfiguration.
 func notAuthenticatedError() *Error {
@@ -248,12 +325,19 @@ func joinScopes(scopes []scope.Scope, sep string) string {
 //     error="invalid_token".
 //   - [ErrInsufficientScope]: 403 with Bearer realm="api",
 //     error="insufficient_scope", scope="sessions:write".
-//   - [keyward.ErrStoreUnavailable]: 503 with Retry-After: 5 and no
+//   - [keyward.ErrStoreUnavailable], [ErrLimiterUnavailable]: 503 with
+//     Retry-After: 5 and no challenge.
+//   - [ErrNetworkNotAllowed] (and [ErrClientAddrUnknown]): 403 and no
 //     challenge.
+//   - [ErrRateLimited]: 429 with Retry-After, the limiter's wait in whole
+//     seconds, rounded up, and no challenge. (The RateLimit and
+//     RateLimit-Policy fields are set by [Authenticate] before the error
+//     handler runs.)
 //   - anything else: 500.
 //
 // Every body is application/problem+json with type, title, status and
-// detail, plus required_scopes for insufficient_scope, written by package
+// detail, plus required_scopes for insufficient_scope and
+// violated-policies for 429, written by package
 // [github.com/keyward/keyward/problem]. An error that is not an [*Error] is
 // answered with a generic 500; its text is never sent.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
@@ -265,12 +349,18 @@ func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	if ch := challenge(e); ch != "" {
 		h.Set("WWW-Authenticate", ch)
 	}
-	if e.Status == http.StatusServiceUnavailable {
+	switch e.Status {
+	case http.StatusServiceUnavailable:
 		h.Set("Retry-After", retryAfter)
+	case http.StatusTooManyRequests:
+		h.Set("Retry-After", strconv.FormatInt(ceilSeconds(e.RetryAfter, 1), 10))
 	}
 	p := problem.Problem{Type: e.Type, Title: e.Title, Status: e.Status, Detail: e.Detail}
-	if len(e.Scopes) > 0 {
+	switch {
+	case len(e.Scopes) > 0:
 		p.Extensions = map[string]any{"required_scopes": e.Scopes}
+	case len(e.ViolatedPolicies) > 0:
+		p.Extensions = map[string]any{"violated-policies": e.ViolatedPolicies}
 	}
 	problem.Write(w, p)
 }

@@ -129,11 +129,12 @@ func (h *reached) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // problemBody is an RFC 9457 body as a client decodes it.
 type problemBody struct {
-	Type           string   `json:"type"`
-	Title          string   `json:"title"`
-	Status         int      `json:"status"`
-	Detail         string   `json:"detail"`
-	RequiredScopes []string `json:"required_scopes"`
+	Type             string   `json:"type"`
+	Title            string   `json:"title"`
+	Status           int      `json:"status"`
+	Detail           string   `json:"detail"`
+	RequiredScopes   []string `json:"required_scopes"`
+	ViolatedPolicies []string `json:"violated-policies"`
 }
 
 // decodeProblem checks the content type of rr and decodes its body,
