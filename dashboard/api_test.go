@@ -36,6 +36,7 @@ func TestNewRefusesMissingPieces(t *testing.T) {
 		{"nil unauthorized handler", keys, allow, []dashboard.Option{dashboard.WithUnauthorized(nil)}},
 		{"nil cross-origin protection", keys, allow, []dashboard.Option{dashboard.WithCrossOriginProtection(nil)}},
 		{"blank title", keys, allow, []dashboard.Option{dashboard.WithTitle("  ")}},
+		{"nil limiter", keys, allow, []dashboard.Option{dashboard.WithLimiter(nil)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

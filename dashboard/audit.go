@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"encoding/json"
 	"log/slog"
 	"net/http"
 
@@ -13,7 +14,7 @@ type Action string
 // The audited actions.
 const (
 	KeyCreated     Action = "key.created"      // a key was created
-	KeyUpdated     Action = "key.updated"      // a key's name, scopes, metadata or expiry changed
+	KeyUpdated     Action = "key.updated"      // a key's name, scopes, metadata, expiry or limits changed
 	KeyRotated     Action = "key.rotated"      // a key was replaced by a new one
 	KeyRevoked     Action = "key.revoked"      // a key was revoked
 	AllKeysRevoked Action = "keys.revoked_all" // every active key of the account was revoked
@@ -42,7 +43,8 @@ type Event struct {
 	// update.
 	Previous apikey.Record
 	// Changed names, for KeyUpdated, what the update changed: any of
-	// "name", "scopes", "metadata" and "expires_at".
+	// "name", "scopes", "metadata", "expires_at" and "policy" (the
+	// limits; Key.Policy is the new one, Previous.Policy the old).
 	Changed []string
 	// Keys are, for AllKeysRevoked, the keys revoked, newest first; empty
 	// if the account had no active key.
@@ -55,8 +57,9 @@ type Event struct {
 
 // LogValue logs the action, the operator, the account, the keys'
 // identities (ID, owner, name, display prefix, mode), whether a created
-// key is a canary, and the reason of a revocation; never a secret, a hash
-// or metadata.
+// key is a canary, the limits of a created key and those an update
+// changed (before and after), and the reason of a revocation; never a
+// secret, a hash or metadata.
 func (e Event) LogValue() slog.Value {
 	attrs := []slog.Attr{
 		slog.String("action", string(e.Action)),
@@ -81,10 +84,17 @@ func (e Event) LogValue() slog.Value {
 		if e.Previous.Name != e.Key.Name {
 			attrs = append(attrs, slog.String("previous_name", e.Previous.Name))
 		}
+		if !samePolicy(e.Previous.Policy, e.Key.Policy) {
+			attrs = append(attrs, slog.String("policy", policyText(e.Key.Policy)),
+				slog.String("previous_policy", policyText(e.Previous.Policy)))
+		}
 	default:
 		attrs = append(attrs, slog.Any("key", e.Key))
 		if e.Key.Canary {
 			attrs = append(attrs, slog.Bool("canary", true))
+		}
+		if e.Action == KeyCreated && e.Key.Policy != nil {
+			attrs = append(attrs, slog.String("policy", policyText(e.Key.Policy)))
 		}
 		if e.Reason != "" {
 			attrs = append(attrs, slog.String("reason", e.Reason))
@@ -139,5 +149,21 @@ func changes(before, after apikey.Record) []string {
 	if !before.ExpiresAt.Equal(after.ExpiresAt) {
 		changed = append(changed, "expires_at")
 	}
+	if !samePolicy(before.Policy, after.Policy) {
+		changed = append(changed, "policy")
+	}
 	return changed
+}
+
+// policyText writes a policy for the log, in its JSON form; "none" for
+// no limits.
+func policyText(p *apikey.Policy) string {
+	if p.IsZero() {
+		return "none"
+	}
+	b, err := json.Marshal(p)
+	if err != nil { // a policy the lifecycle validated marshals
+		return "unprintable"
+	}
+	return string(b)
 }

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,6 +23,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -63,6 +66,7 @@ func TestBrowser(t *testing.T) {
 		}
 	}))
 	owner := keys.Owner("acct_acme")
+	limiter := limit.NewMemory() // what the API's middleware would count requests with
 	seed(t, owner)
 	seed(t, keys.Owner("acct_other")) // never shown: another account's keys
 	const cookieName, cookieValue = "operator_session", "e2e-session-7f3a"
@@ -72,7 +76,7 @@ func TestBrowser(t *testing.T) {
 			return dashboard.Operator{}, errors.New("no operator session")
 		}
 		return dashboard.Operator{Name: "ada@example.com", Owner: "acct_acme", Role: dashboard.Admin}, nil
-	}, dashboard.WithTitle("Acme Checkout"), dashboard.WithLogger(testLogger(t)))
+	}, dashboard.WithTitle("Acme Checkout"), dashboard.WithLogger(testLogger(t)), dashboard.WithLimiter(limiter))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +93,7 @@ func TestBrowser(t *testing.T) {
 		})
 		return err
 	}))
-	o := operator{srv: srv, keys: keys, owner: owner, artifacts: artifacts, tripped: tripped}
+	o := operator{srv: srv, keys: keys, owner: owner, artifacts: artifacts, tripped: tripped, limiter: limiter}
 
 	t.Run("with JavaScript", func(t *testing.T) {
 		ctx := newTab(t, browser, true)
@@ -124,6 +128,7 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		o.revokeKey(t, ctx, newID, newRaw, name, "Laptop stolen")
 		o.createCanary(t, ctx, "Tripwire in the CI secrets")
+		o.createLimitedKey(t, ctx, "Partner integration")
 
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
@@ -147,6 +152,7 @@ func TestBrowser(t *testing.T) {
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		o.revokeKey(t, ctx, newID, newRaw, name, "Contractor left")
 		o.createCanary(t, ctx, "Tripwire in the old repository")
+		o.createLimitedKey(t, ctx, "Reseller integration")
 	})
 }
 
@@ -157,6 +163,7 @@ type operator struct {
 	owner     keyward.Owner // the operator's account
 	artifacts string
 	tripped   <-chan apikey.Trip // each trip, once stored
+	limiter   limit.Limiter      // the dashboard's
 }
 
 // suffix names a tab's screenshots.
@@ -554,6 +561,105 @@ func (o operator) createCanary(t *testing.T, ctx context.Context, name string) {
 	step(t, ctx, "open the canary", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("trips")))
 	if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#roll").length`)); err != nil || n != 0 {
 		t.Errorf("the canary's page offers a roll (%d, %v)", n, err)
+	}
+}
+
+// createLimitedKey creates a key with a rate limit, a quota and allowed
+// networks in the form: first with a network the library refuses, which
+// the form shows next to its field, keeping what was typed; then
+// corrected. It checks the limits on the key's page and in the list, and
+// the usage the page shows once the limiter has counted requests.
+func (o operator) createLimitedKey(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	suffix := suffix(t)
+	step(t, ctx, "open the list", chromedp.Navigate(o.srv.URL+"/dashboard/keys"))
+	step(t, ctx, "open the form", chromedp.Click(chromedp.ID("new-key")), chromedp.WaitVisible(chromedp.ID("name")))
+	if got := text(t, ctx, "fieldset.limits > legend"); got != "Limits (optional)" {
+		t.Errorf("the limits' legend = %q", got)
+	}
+	step(t, ctx, "fill the form",
+		chromedp.SendKeys(chromedp.ID("name"), name),
+		chromedp.Click(chromedp.CSS(`input[name="mode"][value="test"]`)),
+		chromedp.Click(chromedp.CSS(`input[name="scopes"][value="links:read"]`)),
+		chromedp.SendKeys(chromedp.ID("rate_requests"), "100"),
+		chromedp.SetValue(chromedp.ID("rate_period"), "1h"),
+		chromedp.SendKeys(chromedp.ID("rate_burst"), "20"),
+		chromedp.SendKeys(chromedp.ID("quota_requests"), "1000"),
+		chromedp.SendKeys(chromedp.ID("networks"), "203.0.113.0/24\n10.1.2.3/8"),
+	)
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
+	if err != nil {
+		t.Fatalf("creating the key: %v", err)
+	}
+	if resp.Status != http.StatusBadRequest {
+		t.Fatalf("a network with bits past its length answered %d, want 400", resp.Status)
+	}
+	if title, err := chromedp.Run(ctx, chromedp.Title()); err != nil || !strings.HasPrefix(title, "Error: ") {
+		t.Errorf("the refused form's title = %q (%v), want it to start with Error:", title, err)
+	}
+	if got := text(t, ctx, "#networks-error"); got != "Network 10.1.2.3/8 has bits set past its length; did you mean 10.0.0.0/8?" {
+		t.Errorf("the error next to the networks = %q", got)
+	}
+	if got := attr(t, ctx, "#networks", "aria-describedby"); got != "networks-hint networks-error" {
+		t.Errorf("the networks are described by %q, want their hint and their error", got)
+	}
+	if got := attr(t, ctx, "#networks", "aria-invalid"); got != "true" {
+		t.Errorf("the networks' aria-invalid = %q", got)
+	}
+	for sel, want := range map[string]string{"#networks": "203.0.113.0/24\n10.1.2.3/8", "#rate_requests": "100", "#rate_period": "1h",
+		"#rate_burst": "20", "#quota_requests": "1000", "#quota_per": "day", "#name": name} {
+		if got, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS(sel))); err != nil || got != want {
+			t.Errorf("the refused form shows %s = %q (%v), want %q as entered", sel, got, err, want)
+		}
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "limits-error"+suffix+".png"))
+
+	step(t, ctx, "correct the networks", chromedp.Clear(chromedp.ID("networks")),
+		chromedp.SendKeys(chromedp.ID("networks"), "203.0.113.0/24\n10.0.0.0/8"))
+	resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("create")))
+	if err != nil {
+		t.Fatalf("creating the key: %v", err)
+	}
+	if resp.Status != http.StatusCreated {
+		t.Fatalf("create answered %d, want 201", resp.Status)
+	}
+	id := path.Base(header(resp, "Location"))
+	rec, err := o.owner.Get(ctx, uuidOf(t, id))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := apikey.Policy{Rate: apikey.RateLimit{Requests: 100, Period: time.Hour, Burst: 20}, Quota: apikey.Quota{Requests: 1000, Per: apikey.Day},
+		Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("10.0.0.0/8")}}
+	if rec.Policy == nil || rec.Policy.Rate != want.Rate || rec.Policy.Quota != want.Quota || !slices.Equal(rec.Policy.Networks, want.Networks) {
+		t.Fatalf("the form created the policy %+v, want %+v", rec.Policy, want)
+	}
+
+	// The API's middleware counts three requests.
+	for range 3 {
+		if _, err := o.limiter.Allow(ctx, rec.ID, rec.Policy, o.keys.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(t, ctx, "open the key", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("limit-rate")))
+	for sel, want := range map[string]string{
+		"#limit-rate":     "100 requests per hour, bursts of up to 20",
+		"#limit-quota":    "1,000 requests per day (UTC)",
+		"#limit-networks": "203.0.113.0/24 10.0.0.0/8",
+		"#usage-quota":    "Quota: 3 of 1,000 used today, resets at 00:00 UTC",
+	} {
+		if got := text(t, ctx, sel); got != want {
+			t.Errorf("the key's page shows %s = %q, want %q", sel, got, want)
+		}
+	}
+	// One request's allowance comes back every 36 s: the test is quicker.
+	if got := text(t, ctx, "#usage-rate"); !strings.HasPrefix(got, "Rate: 17 of 20 left, full in 1 min ") {
+		t.Errorf("the key's page shows the rate's usage %q, want 17 of 20 left", got)
+	}
+	screenshot(t, ctx, filepath.Join(o.artifacts, "limits"+suffix+".png"))
+
+	step(t, ctx, "open the list", chromedp.Navigate(o.srv.URL+"/dashboard/keys"))
+	if got := text(t, ctx, `tr[data-key-id="`+id+`"] .limits`); got != "Limits: 100/h · 1k/day · 2 networks" {
+		t.Errorf("the list shows the limits %q", got)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/limit"
 )
 
 // Handler is the dashboard: the JSON management API and the HTML page, on
@@ -29,6 +30,7 @@ type Handler struct {
 	logger       *slog.Logger
 	audit        func(context.Context, Event)
 	title        string
+	limiter      limit.Limiter // nil: the pages show limits, not their usage
 
 	mux    *http.ServeMux
 	pages  map[string]*template.Template
@@ -44,6 +46,7 @@ type config struct {
 	logger       *slog.Logger
 	audit        func(context.Context, Event)
 	title        string
+	limiter      limit.Limiter
 }
 
 // WithUnauthorized sets what answers a request the [AuthorizeFunc] refused,
@@ -120,6 +123,25 @@ func WithTitle(title string) Option {
 	}
 }
 
+// WithLimiter sets the limiter that enforces the keys' rate limits and
+// quotas, the one the middleware counts requests with, so that the page
+// of a key with a rate limit or a quota shows its usage now: how many
+// requests the rate limit allows at once and when it is full again, how
+// much of the quota is used and when it resets. The dashboard only reads
+// ([limit.Limiter.Peek], at the lifecycle's time): it never counts a
+// request. A limiter that fails, or takes more than two seconds, makes
+// the page say the usage is unavailable; the page is still shown. Without
+// it, the pages show the limits but not their usage.
+func WithLimiter(l limit.Limiter) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("dashboard: WithLimiter needs a limiter")
+		}
+		c.limiter = l
+		return nil
+	}
+}
+
 // New returns the dashboard for keys. authorize is required: New refuses to
 // build a dashboard without it, so that it cannot be mounted open by
 // accident. The handler never authenticates operators itself.
@@ -156,6 +178,7 @@ func New(keys *keyward.Keys, authorize AuthorizeFunc, opts ...Option) (*Handler,
 		logger:       c.logger,
 		audit:        c.audit,
 		title:        c.title,
+		limiter:      c.limiter,
 		pages:        pages,
 		assets:       assets,
 	}

@@ -10,10 +10,11 @@
 // The page lists the account's keys with their name, prefix, mode, scopes,
 // last use, creation time and status (revoked keys stay listed with their
 // revocation time and reason; a key reported exposed is marked so); shows
-// each key with its metadata, expiry and the keys it replaced or that
-// replace it; creates keys, with an optional expiry and metadata, and
-// canary keys, and shows the raw key once; edits a key's name, metadata
-// and scopes (narrowing only); revokes a key after a confirmation, with an
+// each key with its metadata, expiry, limits and the keys it replaced or
+// that replace it; creates keys, with an optional expiry, metadata and
+// limits, and canary keys, and shows the raw key once; edits a key's name,
+// metadata, scopes (narrowing only), expiry (earlier only) and limits;
+// revokes a key after a confirmation, with an
 // optional reason; rolls a key with an overlap; revokes all the account's
 // keys at once; and lists the trips of each canary. It is rendered on the
 // server with [html/template], its stylesheet and script are embedded, it
@@ -55,6 +56,37 @@
 // at least the newest [store.MaxTrips]). A canary cannot be rolled: the
 // page offers no Roll key, and a rotation is refused with 409 Conflict;
 // to replace a canary, create a new one and revoke the old.
+//
+// # Limits
+//
+// A key may carry limits, its [apikey.Policy]: a rate limit (requests per
+// second, minute, hour or day, on average, with an optional burst, the
+// most at once), a quota (requests per UTC calendar day or month) and the
+// networks it works from (such as 203.0.113.0/24 or 2001:db8::/32). The
+// middleware enforces them; the dashboard sets them and shows them. The
+// new-key form and the edit form have a Limits section: each limit is
+// optional, left empty for none, and the networks are written one per
+// line. Clearing every field of the edit form removes the key's limits; a
+// form posted without the limit fields leaves them as they are. The
+// library validates each limit ([apikey.Policy.Validate]), and a refused
+// one comes back next to its field, as typed, in the library's words,
+// such as "Network 10.1.2.3/8 has bits set past its length; did you mean
+// 10.0.0.0/8?". The roles that may create and edit a key set its limits;
+// a rolled key keeps them.
+//
+// The list shows a key's limits in short under its scopes ("Limits:
+// 100/min · 10k/day · 2 networks"), the key's page in full. Given the
+// limiter that the middleware counts requests with ([WithLimiter]), the
+// key's page also shows how much of them is used, at the lifecycle's
+// time ([keyward.Keys.Now]):
+//
+//	Rate: 37 of 100 left, full in 38 s
+//	Quota: 4,210 of 10,000 used today, resets at 00:00 UTC
+//
+// The dashboard only looks ([limit.Limiter.Peek]): it never counts a
+// request. A limiter that fails, or does not answer within two seconds,
+// makes the page say the usage is unavailable; the failure is logged,
+// and the page is shown all the same.
 //
 // # Accounts and roles
 //
@@ -144,8 +176,10 @@
 // [AllKeysRevoked] (both with the reason given, if any). Events name the
 // [Operator] (name, account and role), the account, and the keys' IDs,
 // names, display prefixes and modes; the log line of a created canary
-// says it is one. They never hold a raw key or a hash; log lines leave out
-// metadata too. A repeated create is logged, but is no event: it changes
+// says it is one, and those of a key created with limits, or of an update
+// that changes them, carry the limits (before and after) in their JSON
+// form. They never hold a raw key or a hash; log lines leave out metadata
+// too. A repeated create is logged, but is no event: it changes
 // nothing. Reading a canary's trips is no change, and no event.
 //
 // # Faces and routes
@@ -185,12 +219,17 @@
 //	 "replaces": "0190…", "replaced_by": "0190…",
 //	 "revoked_reason": "Laptop stolen",
 //	 "exposure": {"at": "…", "source": "github", "url": "https://github.com/…"},
-//	 "canary": true, "status": "revoked"}
+//	 "canary": true,
+//	 "policy": {"rate": {"requests": 100, "period": "1m0s", "burst": 20},
+//	            "quota": {"requests": 10000, "per": "day"},
+//	            "networks": ["203.0.113.0/24"]},
+//	 "status": "revoked"}
 //
 // replaces names the key this one was rolled from, replaced_by the key it
-// was rolled to. revoked_reason, exposure and canary are left out unless
-// the key was revoked with a reason, was reported exposed, or is a
-// canary. exposure.url is as reported: a client that shows it must treat
+// was rolled to. revoked_reason, exposure, canary and policy are left out
+// unless the key was revoked with a reason, was reported exposed, is a
+// canary, or has limits; within policy, a limit the key does not have is
+// left out, and so is a burst of 0 (as many as the requests per period). exposure.url is as reported: a client that shows it must treat
 // it as untrusted text.
 //
 // GET /keys takes the query parameters limit (default 100, at most 1000),
@@ -200,17 +239,24 @@
 //
 // POST /keys takes {"name": "…", "mode": "live", "scopes": ["…"],
 // "metadata": {"key": "value"}, "expires_at": "2030-01-02T15:04:05Z",
-// "canary": true} (metadata, expires_at and canary are optional; canary
-// creates a canary key) and the optional Idempotency-Key header, and answers 201 Created with {"raw_key": "ck_live_…", "key": {…}}
-// and a Location header. The raw key is in this response only. Metadata is
-// at most 50 pairs of strings ([apikey.Metadata]).
+// "canary": true, "policy": {…}} (metadata, expires_at, canary and policy
+// are optional; canary creates a canary key) and the optional
+// Idempotency-Key header, and answers 201 Created with
+// {"raw_key": "ck_live_…", "key": {…}} and a Location header. The raw key
+// is in this response only. Metadata is at most 50 pairs of strings
+// ([apikey.Metadata]). The policy sets the key's limits, in the form the
+// key's JSON shows them ([apikey.Policy]): rate.period is a Go duration
+// ("1m", "1h30m"; 1 s to 24 h), rate.burst and each limit are optional,
+// quota.per is "day" or "month"; null or {} sets none. A policy is part
+// of what an Idempotency-Key covers.
 //
 // PATCH /keys/{id} (or POST /keys/{id}/edit with a JSON body) takes
-// {"name": "…", "metadata": {…}, "scopes": ["…"], "expires_at": "…"}, any
-// of them: a field left out (or null) is unchanged. metadata replaces the
-// whole set ({} clears it); scopes only narrow, so they must be held by the
-// key already; expires_at only moves the expiry earlier. It answers 200
-// with the key. A revoked key cannot change (409).
+// {"name": "…", "metadata": {…}, "scopes": ["…"], "expires_at": "…",
+// "policy": {…}}, any of them: a field left out (or null) is unchanged.
+// metadata replaces the whole set ({} clears it); scopes only narrow, so
+// they must be held by the key already; expires_at only moves the expiry
+// earlier; policy replaces the key's limits, whole ({} removes them). It
+// answers 200 with the key. A revoked key cannot change (409).
 //
 // POST /keys/{id}/rotate takes {"overlap": "24h", "expires_at": "…"}:
 // overlap is a Go duration for which the old key keeps working ("0s" ends
@@ -273,8 +319,11 @@
 // key) and a problem of the type
 // https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field
 // whose extension member "field" names it: name, mode, scopes, metadata,
-// expires_at, canary, idempotency_key, overlap, reason, limit, cursor or
-// status, or an unknown field of the body.
+// expires_at, canary, policy, idempotency_key, overlap, reason, limit,
+// cursor or status, or an unknown field of the body. The detail of an
+// invalid policy says which limit is at fault, in the library's words:
+// "policy: network 10.1.2.3/8 has bits set past its length; did you mean
+// 10.0.0.0/8?".
 //
 //	{"type": "https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field",
 //	 "title": "Invalid field", "status": 400,
@@ -283,5 +332,8 @@
 //
 // On the page, the form is shown again with what was entered and the
 // message next to the field, tied to it with aria-describedby and
-// aria-invalid, and the page's title starts with "Error: ".
+// aria-invalid, and the page's title starts with "Error: ". The limits
+// have a field each (the rate limit's requests, period and burst, the
+// quota's requests and period, the networks), and the form shows the
+// errors of all of them, and of the metadata, at once.
 package dashboard

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/problem"
 )
 
@@ -104,12 +105,31 @@ func (h *Handler) failField(w http.ResponseWriter, r *http.Request, field string
 }
 
 // reason says what is wrong with a field, for the client: the reason
-// keyward or the decoder gave, which describes the input only.
+// keyward or the decoder gave, which describes the input only. The
+// field names the policy already: its reasons say which limit is at
+// fault.
 func reason(err error) string {
 	if err == nil {
 		return "is invalid"
 	}
-	return strings.TrimPrefix(err.Error(), "apikey: ")
+	msg := strings.TrimPrefix(err.Error(), "apikey: ")
+	if errors.Is(err, apikey.ErrInvalidPolicy) {
+		msg = strings.TrimPrefix(msg, strings.TrimPrefix(apikey.ErrInvalidPolicy.Error(), "apikey: ")+": ")
+	}
+	return msg
+}
+
+// sentence makes a reason a sentence: a capital first, a full stop last
+// unless it ends with one, or with a question mark.
+func sentence(msg string) string {
+	if msg == "" {
+		return msg
+	}
+	msg = strings.ToUpper(msg[:1]) + msg[1:]
+	if !strings.HasSuffix(msg, ".") && !strings.HasSuffix(msg, "?") {
+		msg += "."
+	}
+	return msg
 }
 
 // formMessage is the message shown next to a form field.
@@ -124,8 +144,7 @@ func formMessage(field string, err error) string {
 			return "This form was already used to create a key with other values. Check the values, then submit again to create a new key."
 		}
 	}
-	msg := reason(err)
-	return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	return sentence(reason(err))
 }
 
 // writeJSON writes v as JSON with the given status.

@@ -7,14 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/store/memory"
 )
 
@@ -237,4 +242,60 @@ func ExampleHandler_idempotency() {
 	// Output:
 	// 201 raw key shown: true, Idempotent-Replayed: ""
 	// 200 raw key shown: false, Idempotent-Replayed: "true"
+}
+
+// The dashboard given the limiter that the API's middleware counts
+// requests with: the page of a key with limits shows how much of them is
+// used. The dashboard only looks; it never counts a request.
+func ExampleWithLimiter() {
+	now := time.Date(2031, 3, 14, 9, 30, 0, 0, time.UTC)
+	keys, err := keyward.New(memory.New(), keyward.WithClock(func() time.Time { return now }))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	limiter := limit.NewMemory() // shared with the middleware
+	dash, err := dashboard.New(keys,
+		func(r *http.Request) (dashboard.Operator, error) {
+			return dashboard.Operator{Name: "ada@example.com", Owner: "acct_123", Role: dashboard.Admin}, nil
+		},
+		dashboard.WithLimiter(limiter),
+		dashboard.WithLogger(slog.New(slog.DiscardHandler)),
+	)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	// A key with a rate limit of 100 requests an hour, in bursts of 20,
+	// and a quota of 1,000 a day.
+	req := httptest.NewRequest("POST", "/keys", strings.NewReader(`{"name": "Partner", "mode": "live", "scopes": ["links:read"],
+		"policy": {"rate": {"requests": 100, "period": "1h", "burst": 20}, "quota": {"requests": 1000, "per": "day"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	dash.ServeHTTP(w, req)
+	var created struct {
+		Key apikey.Record `json:"key"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil {
+		log.Fatal(err)
+	}
+
+	// The middleware lets three requests through.
+	for range 3 {
+		if _, err := limiter.Allow(context.Background(), created.Key.ID, created.Key.Policy, keys.Now()); err != nil {
+			log.Fatal(err)
+		}
+	}
+
+	req = httptest.NewRequest("GET", "/keys/"+created.Key.ID.String(), nil)
+	req.Header.Set("Accept", "text/html")
+	w = httptest.NewRecorder()
+	dash.ServeHTTP(w, req)
+	usage := regexp.MustCompile(`<p id="usage-\w+"><strong>(\w+:)</strong> ([^<]*)</p>`)
+	for _, m := range usage.FindAllStringSubmatch(w.Body.String(), -1) {
+		fmt.Println(m[1], html.UnescapeString(m[2]))
+	}
+	// Output:
+	// Rate: 17 of 20 left, full in 1 min 48 s
+	// Quota: 3 of 1,000 used today, resets at 00:00 UTC
 }

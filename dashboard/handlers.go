@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bufio"
+	"encoding"
 	"encoding/json"
 	"errors"
 	"io"
@@ -82,9 +83,17 @@ type createRequest struct {
 	// Canary asks for a tripwire (see keyward.CreateParams.Canary): the
 	// form's checkbox, checked.
 	Canary bool `json:"canary"`
+	// Policy is the key's limits in the library's JSON form
+	// (apikey.Policy); absent or null for none.
+	Policy json.RawMessage `json:"policy"`
 	// IdempotencyKey is the Idempotency-Key header, or the form's
 	// one-time token.
 	IdempotencyKey string `json:"-"`
+
+	// limits are the form's limit fields as entered, and policy what
+	// they say.
+	limits policyForm
+	policy *apikey.Policy
 }
 
 // updateRequest is a PATCH: an absent (or null) field is unchanged.
@@ -93,6 +102,13 @@ type updateRequest struct {
 	Scopes    []string          `json:"scopes"`
 	Metadata  map[string]string `json:"metadata"`
 	ExpiresAt string            `json:"expires_at"`
+	// Policy replaces the key's limits, in the library's JSON form; {}
+	// removes them.
+	Policy json.RawMessage `json:"policy"`
+
+	// policy is what the edit form's limit fields say: nil if the form
+	// has none.
+	policy *apikey.Policy
 }
 
 type rotateRequest struct {
@@ -227,6 +243,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	var req createRequest
 	var rows []metaRow
 	var mdErr error
+	var errs map[string]string // the form's, by field
 	if form {
 		if !h.parseForm(w, r) {
 			return
@@ -236,6 +253,7 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 			ExpiresAt: f.Get("expires_at"), IdempotencyKey: f.Get("idempotency_key"),
 			Canary: f.Get("canary") != ""} // a checkbox: sent only if checked
 		rows, req.Metadata, mdErr = formMetadata(f)
+		req.limits, req.policy, errs = formPolicy(f)
 	} else {
 		if !h.decode(w, r, &req) {
 			return
@@ -264,11 +282,14 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.forbid(w, r, role.refusal(mode))
 		return
 	}
-	if mdErr != nil {
-		refuse(mdErr)
-		return
-	}
 	p, err := createParams(req, mode, form)
+	if form {
+		// Every field the form got wrong at once, the limits' too.
+		if errs = withFieldError(withFieldError(errs, mdErr), err); len(errs) > 0 {
+			h.newPage(w, r, http.StatusBadRequest, req, rows, errs)
+			return
+		}
+	}
 	if err != nil {
 		refuse(err)
 		return
@@ -305,8 +326,9 @@ func parseMode(s string) (apikey.Mode, error) {
 	return m, nil
 }
 
-// createParams turns a request into lifecycle parameters. Only the mode
-// and the expiry are parsed here; keyward validates the rest.
+// createParams turns a request into lifecycle parameters. Only the mode,
+// the expiry and the policy's JSON are parsed here; keyward validates the
+// rest.
 func createParams(req createRequest, mode apikey.Mode, form bool) (keyward.CreateParams, error) {
 	p := keyward.CreateParams{
 		Name:           req.Name,
@@ -315,10 +337,31 @@ func createParams(req createRequest, mode apikey.Mode, form bool) (keyward.Creat
 		Metadata:       req.Metadata,
 		IdempotencyKey: req.IdempotencyKey,
 		Canary:         req.Canary,
+		Policy:         req.policy,
 	}
 	var err error
+	if !form {
+		if p.Policy, err = parsePolicyJSON(req.Policy); err != nil {
+			return p, err
+		}
+	}
+	p.Policy = noPolicy(p.Policy)
 	p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
 	return p, err
+}
+
+// withFieldError adds the message of err, an *keyward.InputError, to a
+// form's errors by field; it returns errs as it is for any other error.
+func withFieldError(errs map[string]string, err error) map[string]string {
+	var in *keyward.InputError
+	if !errors.As(err, &in) {
+		return errs
+	}
+	if errs == nil {
+		errs = map[string]string{}
+	}
+	errs[in.Field] = formMessage(in.Field, in.Err)
+	return errs
 }
 
 // scopes converts the scopes of a request, keeping nil apart from empty.
@@ -390,7 +433,7 @@ func (h *Handler) repeated(w http.ResponseWriter, r *http.Request, rec apikey.Re
 
 // update serves PATCH /keys/{id} (JSON) and POST /keys/{id}/edit (the
 // edit form, or JSON): it changes the name, the metadata, the scopes
-// (narrowing only) or the expiry (earlier only).
+// (narrowing only), the expiry (earlier only) or the limits.
 func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	rec, ok := h.changeable(w, r, "update")
 	if !ok {
@@ -400,6 +443,8 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 	var req updateRequest
 	var rows []metaRow
 	var mdErr error
+	var errs map[string]string // the form's, by field
+	limits := newPolicyForm(rec.Policy)
 	if form {
 		if !h.parseForm(w, r) {
 			return
@@ -411,24 +456,32 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 			req.Scopes = []string{} // every box unchecked: no scopes, which is refused
 		}
 		rows, req.Metadata, mdErr = formMetadata(f)
+		var entered policyForm
+		entered, req.policy, errs = formPolicy(f)
+		if req.policy != nil || errs != nil { // the form has limit fields
+			limits = entered
+		}
 	} else if !h.decode(w, r, &req) {
 		return
 	}
 	p, err := updateParams(req, form)
-	if err == nil {
-		err = mdErr
+	if form {
+		// Every field the form got wrong at once, the limits' too.
+		errs = withFieldError(withFieldError(errs, mdErr), err)
 	}
 	var after apikey.Record
-	if err == nil {
+	if err == nil && len(errs) == 0 {
 		after, err = h.owner(r).Update(r.Context(), rec.ID, p)
+		if form {
+			errs = withFieldError(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		h.editPage(w, r, http.StatusBadRequest, rec, editValues{name: *req.Name, scopes: req.Scopes, rows: rows,
+			expiresAt: req.ExpiresAt, limits: limits}, errs)
+		return
 	}
 	if err != nil {
-		var in *keyward.InputError
-		if form && errors.As(err, &in) {
-			h.editPage(w, r, http.StatusBadRequest, rec, editValues{name: *req.Name, scopes: req.Scopes, rows: rows,
-				expiresAt: req.ExpiresAt}, map[string]string{in.Field: formMessage(in.Field, in.Err)})
-			return
-		}
 		h.failErr(w, r, "update", err)
 		return
 	}
@@ -455,7 +508,13 @@ func updateParams(req updateRequest, form bool) (keyward.UpdateParams, error) {
 	}
 	p.Scopes = scopes(req.Scopes)
 	p.Metadata = req.Metadata
+	p.Policy = req.policy
 	var err error
+	if !form {
+		if p.Policy, err = parsePolicyJSON(req.Policy); err != nil {
+			return p, err
+		}
+	}
 	p.ExpiresAt, err = parseExpiry(req.ExpiresAt, form)
 	return p, err
 }
@@ -702,18 +761,30 @@ var errTrailing = errors.New("trailing data after the JSON object")
 
 // jsonKind names a Go type as JSON does, for decoding errors.
 func jsonKind(t reflect.Type) string {
+	if t.Kind() != reflect.Pointer && reflect.PointerTo(t).Implements(textUnmarshaler) {
+		return "a string" // such as a network, 203.0.113.0/24
+	}
 	switch t.Kind() {
 	case reflect.Pointer:
 		return jsonKind(t.Elem())
 	case reflect.String:
 		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
 	case reflect.Slice, reflect.Array:
-		return "an array of " + strings.TrimPrefix(jsonKind(t.Elem()), "a ") + "s"
+		elem := jsonKind(t.Elem())
+		elem = strings.TrimPrefix(strings.TrimPrefix(elem, "an "), "a ")
+		return "an array of " + elem + "s"
 	case reflect.Struct, reflect.Map:
 		return "an object"
 	}
 	return "a " + t.Kind().String()
 }
+
+var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 
 // parseForm parses a form post of at most maxBody bytes, or answers the
 // error and returns false.

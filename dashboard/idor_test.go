@@ -14,6 +14,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -24,7 +25,8 @@ import (
 // replaced in both): nothing tells an operator that the ID exists
 // elsewhere. Then it checks that nothing of the other account changed.
 func TestOtherAccountsKeysAreUnknown(t *testing.T) {
-	f := newFixture(t)
+	limiter := limit.NewMemory()
+	f := newFixture(t, dashboard.WithLimiter(limiter))
 	ctx := context.Background()
 
 	// The operator's own keys, so that the account is not empty.
@@ -54,6 +56,13 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	newForeignKey("canary live", apikey.Live, true)
+	// A key with limits, which the limiter has counted uses of.
+	_, withPolicy := f.createFor(f.other, keyward.CreateParams{Name: "limited live", Mode: apikey.Live, Policy: limited(),
+		Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}})
+	foreign["limited live"] = withPolicy.ID
+	if _, err := limiter.Allow(ctx, withPolicy.ID, withPolicy.Policy, f.keys.Now()); err != nil {
+		t.Fatal(err)
+	}
 	newForeignKey("tripped canary test", apikey.Test, true)
 	f.trip(raws["tripped canary test"], keyward.Caller{Addr: "192.0.2.66:4444", UserAgent: "mallory-scanner", Method: "GET", Path: "/v1/plan"})
 	rotated := newForeign("rotated live", apikey.Live)

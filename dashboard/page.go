@@ -147,6 +147,8 @@ type keyView struct {
 	Exposure *exposureView
 	// Canary reports that the key is a tripwire, which never authorizes.
 	Canary bool
+	// Policy is the key's limits; nil if it has none.
+	Policy *policyView
 	// CanChange reports that the operator may edit and revoke the key:
 	// the role allows its mode, and it is not revoked.
 	CanChange bool
@@ -216,6 +218,7 @@ func (h *Handler) view(r *http.Request, rec apikey.Record) keyView {
 		RevokedReason: rec.RevokedReason,
 		Exposure:      newExposureView(rec.Exposure),
 		Canary:        rec.Canary,
+		Policy:        newPolicyView(rec.Policy),
 	}
 	status := rec.Status(h.keys.Now())
 	v.Status = status.String()
@@ -452,12 +455,15 @@ type keyPage struct {
 	Key        keyView
 	Replaces   *keyLink
 	ReplacedBy *keyLink
+	// Usage is how much of its limits the key has used; nil without a
+	// limiter, or for a key without a rate limit or quota.
+	Usage *usageView
 }
 
 // keyPage renders the page of one key, with links to the keys it replaced
-// and that replace it.
+// and that replace it, and the usage of its limits.
 func (h *Handler) keyPage(w http.ResponseWriter, r *http.Request, rec apikey.Record) {
-	data := keyPage{page: h.page(r, rec.Name), Key: h.view(r, rec)}
+	data := keyPage{page: h.page(r, rec.Name), Key: h.view(r, rec), Usage: h.usage(r, rec)}
 	data.Replaces = h.link(r, rec.Replaces)
 	data.ReplacedBy = h.link(r, rec.ReplacedBy)
 	h.render(w, r, http.StatusOK, "key", data)
@@ -645,6 +651,7 @@ type newPage struct {
 	ExpiresAt string
 	MinDate   string
 	Canary    bool // the canary box is checked
+	Limits    limitsFields
 	// Token is the form's one-time idempotency key: posting the form twice
 	// creates one key.
 	Token  string
@@ -677,6 +684,7 @@ func (h *Handler) newPage(w http.ResponseWriter, r *http.Request, status int, re
 		ExpiresAt: req.ExpiresAt,
 		MinDate:   h.minDate(),
 		Canary:    req.Canary,
+		Limits:    newLimitsFields(req.limits, false),
 		Token:     req.IdempotencyKey,
 		Errors:    errs,
 	}
@@ -730,6 +738,7 @@ type editValues struct {
 	scopes    []string
 	rows      []metaRow
 	expiresAt string
+	limits    policyForm
 }
 
 type editPage struct {
@@ -740,17 +749,19 @@ type editPage struct {
 	Metadata  []metaRow
 	ExpiresAt string
 	MinDate   string
+	Limits    limitsFields
 	Errors    map[string]string // by field
 }
 
 // editForm serves GET /keys/{id}/edit, the form to change a key's name,
-// scopes, metadata and expiry.
+// scopes, metadata, expiry and limits.
 func (h *Handler) editForm(w http.ResponseWriter, r *http.Request) {
 	if h.notAcceptable(w, r) {
 		return
 	}
 	if rec, ok := h.changeable(w, r, "get"); ok {
-		h.editPage(w, r, http.StatusOK, rec, editValues{name: rec.Name, scopes: rec.Scopes.Strings(), rows: metaRows(rec.Metadata)}, nil)
+		h.editPage(w, r, http.StatusOK, rec, editValues{name: rec.Name, scopes: rec.Scopes.Strings(), rows: metaRows(rec.Metadata),
+			limits: newPolicyForm(rec.Policy)}, nil)
 	}
 }
 
@@ -762,6 +773,7 @@ func (h *Handler) editPage(w http.ResponseWriter, r *http.Request, status int, r
 		Metadata:  formRows(v.rows),
 		ExpiresAt: v.expiresAt,
 		MinDate:   h.minDate(),
+		Limits:    newLimitsFields(v.limits, true),
 		Errors:    errs,
 	}
 	for _, s := range rec.Scopes.Scopes() {

@@ -17,6 +17,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -746,7 +747,7 @@ func TestRevokeAllFromThePage(t *testing.T) {
 }
 
 func TestAssets(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, dashboard.WithLimiter(limit.NewMemory()))
 	for name, ctype := range map[string]string{"dashboard.css": "text/css; charset=utf-8", "dashboard.js": "text/javascript; charset=utf-8"} {
 		t.Run(name, func(t *testing.T) {
 			w := f.do(call{method: "GET", path: "/dashboard/assets/" + name})
@@ -765,7 +766,9 @@ func TestAssets(t *testing.T) {
 	_, rec := f.create("k", apikey.Live)
 	raw, canary := f.createFor(f.owner, keyward.CreateParams{Name: "c", Mode: apikey.Test, Canary: true})
 	f.trip(raw, keyward.Caller{Addr: "192.0.2.1:1", UserAgent: "ua", Method: "GET", Path: "/"})
+	_, lim := f.createFor(f.owner, keyward.CreateParams{Name: "l", Mode: apikey.Test, Policy: limited()})
 	for _, path := range []string{"keys", "keys/new", "keys/" + rec.ID.String(), "keys/" + rec.ID.String() + "/edit",
+		"keys/" + lim.ID.String(), "keys/" + lim.ID.String() + "/edit",
 		"keys/" + rec.ID.String() + "/rotate", "keys/" + rec.ID.String() + "/revoke", "keys/revoke-all",
 		"keys/" + canary.ID.String(), "keys/" + canary.ID.String() + "/trips", "keys/" + canary.ID.String() + "/rotate"} {
 		_, _, body := f.page("GET", "/dashboard/"+path, nil)

@@ -73,6 +73,13 @@ var routes = []route{
 	{name: "form revoke all with a reason", method: "POST", path: "/keys/revoke-all", html: true, body: "reason=Breach", kind: revokeAll, ok: 303},
 	{name: "form create test canary", method: "POST", path: "/keys", html: true, body: "name=n&mode=test&scopes=links:read&canary=true&idempotency_key=form_tc", mode: apikey.Test, kind: createKey, ok: 201},
 	{name: "form create live canary", method: "POST", path: "/keys", html: true, body: "name=n&mode=live&scopes=links:read&canary=true&idempotency_key=form_lc", mode: apikey.Live, kind: createKey, ok: 201},
+	{name: "JSON create test with a policy", method: "POST", path: "/keys", body: `{"name":"n","mode":"test","scopes":["links:read"],"policy":{"rate":{"requests":10,"period":"1s"}}}`, mode: apikey.Test, kind: createKey, ok: 201},
+	{name: "JSON create live with a policy", method: "POST", path: "/keys", body: `{"name":"n","mode":"live","scopes":["links:read"],"policy":{"networks":["203.0.113.0/24"]}}`, mode: apikey.Live, kind: createKey, ok: 201},
+	{name: "JSON patch the policy", method: "PATCH", path: "/keys/{id}", body: `{"policy":{"quota":{"requests":100,"per":"day"}}}`, kind: changeKey, ok: 200},
+	{name: "JSON edit the policy", method: "POST", path: "/keys/{id}/edit", body: `{"policy":{"networks":["10.0.0.0/8"]}}`, kind: changeKey, ok: 200},
+	{name: "form create test with limits", method: "POST", path: "/keys", html: true, body: "name=n&mode=test&scopes=links:read&rate_requests=10&rate_period=1s&networks=203.0.113.0%2F24&idempotency_key=form_tp", mode: apikey.Test, kind: createKey, ok: 201},
+	{name: "form create live with limits", method: "POST", path: "/keys", html: true, body: "name=n&mode=live&scopes=links:read&quota_requests=100&quota_per=month&idempotency_key=form_lp", mode: apikey.Live, kind: createKey, ok: 201},
+	{name: "form edit limits", method: "POST", path: "/keys/{id}/edit", html: true, body: "name=Target&scopes=sessions:write&scopes=links:read&rate_requests=10&rate_period=1s&rate_burst=&quota_requests=&quota_per=day&networks=", kind: changeKey, ok: 303},
 }
 
 // call returns the request of rt for the key id, by alice with role in
