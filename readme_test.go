@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -24,9 +26,12 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
@@ -207,6 +212,8 @@ func TestReadmeShellBlocks(t *testing.T) {
 			if !slices.Contains(strings.Split(list, "\n"), "\t"+strconv.Quote(c)+",") {
 				t.Errorf("%q: not in readmeCommands in examples/checkout/main_test.go, so TestCommand does not run it", c)
 			}
+		case strings.HasPrefix(c, "for i in $(seq 11); do curl "):
+			runCurlLoop(t, c)
 		default:
 			t.Errorf("README command %q is not run by CI or any test; add it to TestReadmeShellBlocks with the check that covers it", c)
 		}
@@ -329,6 +336,9 @@ type fixture struct {
 	store             *failingStore
 	read, write, live keywardtest.Key
 	revoked, expired  keywardtest.Key
+	office            keywardtest.Key // allowed from 203.0.113.0/24 only
+	slow              keywardtest.Key // allowed 1 request a minute
+	demo              keywardtest.Key // the example's all-scopes limit: 60 a minute, 10 at once
 }
 
 type failingStore struct {
@@ -372,8 +382,25 @@ func newFixture(t *testing.T) *fixture {
 		t.Fatal(err)
 	}
 	f.expired = issue(apikey.Test, scope.SessionsWrite, now.Add(time.Minute))
+	limited := func(p *apikey.Policy) keywardtest.Key {
+		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsWrite}, Policy: p})
+	}
+	f.office = limited(&apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
+	f.slow = limited(&apikey.Policy{Rate: apikey.RateLimit{Requests: 1, Period: time.Minute}})
+	f.demo = limited(&apikey.Policy{Rate: apikey.RateLimit{Requests: 60, Period: time.Minute, Burst: 10}})
 	now = now.Add(time.Hour)
 	return f
+}
+
+// downLimiter is a rate limiter whose backend is down.
+type downLimiter struct{}
+
+func (downLimiter) Allow(context.Context, uuid.UUID, *apikey.Policy, time.Time) (limit.Decision, error) {
+	return limit.Decision{}, errors.New("redis: connection refused")
+}
+
+func (downLimiter) Peek(context.Context, uuid.UUID, *apikey.Policy, time.Time) (limit.Decision, error) {
+	return limit.Decision{}, errors.New("redis: connection refused")
 }
 
 // serve sends a request with the given Authorization values to a route
@@ -426,6 +453,18 @@ var errorCases = map[string]func(f *fixture) []*httptest.ResponseRecorder{
 		defer func() { f.store.down = false }()
 		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.write.Raw})}
 	},
+	"Client outside the key's allowed networks": func(f *fixture) []*httptest.ResponseRecorder {
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.office.Raw})} // from httptest's 192.0.2.1
+	},
+	"Key over its rate limit or quota": func(f *fixture) []*httptest.ResponseRecorder {
+		lim := middleware.WithLimiter(limit.NewMemory())
+		f.serve([]string{"Bearer " + f.slow.Raw}, lim)
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.slow.Raw}, lim)}
+	},
+	"Rate limiter unavailable": func(f *fixture) []*httptest.ResponseRecorder {
+		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.slow.Raw},
+			middleware.WithLimiter(downLimiter{}), middleware.WithLimiterFailure(middleware.Refuse))}
+	},
 }
 
 // TestReadmeErrorsTable checks each row of the errors table against the
@@ -476,7 +515,10 @@ func TestReadmeErrorsTable(t *testing.T) {
 			}
 			wantChallenge, wantRetry := strings.Trim(row[2], "`"), ""
 			if rest, ok := strings.CutPrefix(row[2], "none; `Retry-After: "); ok {
-				wantChallenge, wantRetry = "", strings.TrimSuffix(rest, "`")
+				wantChallenge, wantRetry, _ = strings.Cut(rest, "`")
+				wantChallenge, wantRetry = "", wantChallenge
+			} else if row[2] == "none" {
+				wantChallenge = ""
 			}
 			for i, rr := range errorCases[name](newFixture(t)) {
 				if rr.Code != status {
@@ -507,6 +549,13 @@ var responseCases = map[string]func(f *fixture) *httptest.ResponseRecorder{
 	"response: insufficient scope": func(f *fixture) *httptest.ResponseRecorder {
 		return f.serve([]string{"Bearer " + f.read.Raw})
 	},
+	"response: rate limited": func(f *fixture) *httptest.ResponseRecorder {
+		lim := middleware.WithLimiter(limit.NewMemory())
+		for range 10 {
+			f.serve([]string{"Bearer " + f.demo.Raw}, lim)
+		}
+		return f.serve([]string{"Bearer " + f.demo.Raw}, lim)
+	},
 }
 
 // TestReadmeResponses checks each example response against the real one:
@@ -536,5 +585,38 @@ func TestReadmeResponses(t *testing.T) {
 		if got := strings.TrimSpace(rr.Body.String()); got != strings.TrimSpace(body) {
 			t.Errorf("README.md:%d: body\n%s\nreal\n%s", b.line, body, got)
 		}
+	}
+}
+
+// runCurlLoop runs the README's curl loop with sh and curl against the
+// middleware guarding a key with the example's all-scopes limit (60 a
+// minute, 10 at once), and checks that it prints ten 200s, then 429.
+func runCurlLoop(t *testing.T, command string) {
+	const addr = "http://127.0.0.1:8080"
+	for _, bin := range []string{"sh", "curl"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is needed to run the README's curl loop: %v", bin, err)
+			}
+			t.Skipf("%s not found, so the README's curl loop is not run (CI installs it)", bin)
+		}
+	}
+	if !strings.Contains(command, addr) {
+		t.Fatalf("the curl loop does not call the example's address %s", addr)
+	}
+	f := newFixture(t)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) })
+	srv := httptest.NewServer(middleware.Authenticate(f.keys, middleware.WithLimiter(limit.NewMemory()))(ok))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "sh", "-c", strings.Replace(command, addr, srv.URL, 1))
+	cmd.Env = append(os.Environ(), "KEY="+f.demo.Raw)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", command, err, out)
+	}
+	if want := strings.Repeat("200 ", 10) + "429 "; string(out) != want {
+		t.Errorf("the curl loop printed %q, want %q", out, want)
 	}
 }

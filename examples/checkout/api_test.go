@@ -20,6 +20,7 @@ import (
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/keywardtest"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/secretscanning"
@@ -35,12 +36,13 @@ type api struct {
 
 func newAPI(t *testing.T) *api {
 	keys := keywardtest.NewKeys(t)
-	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler))
+	lim := limit.NewMemory()
+	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	github, scanning := newScanning(t, keys)
-	return &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning), github: github}
+	return &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning, lim), github: github}
 }
 
 // newScanning returns the secret-scanning endpoint with a signing key
@@ -342,12 +344,13 @@ func TestNotFoundDoesNotEchoOddIDs(t *testing.T) {
 func TestSeededData(t *testing.T) {
 	at := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
 	keys := keywardtest.NewKeys(t, keyward.WithClock(func() time.Time { return at.Add(123 * time.Millisecond) }))
-	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler))
+	lim := limit.NewMemory()
+	dash, err := newDashboard(keys, "not used here", demoUsers, slog.New(slog.DiscardHandler), lim)
 	if err != nil {
 		t.Fatal(err)
 	}
 	github, scanning := newScanning(t, keys)
-	a := &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning), github: github}
+	a := &api{keys: keys, h: newHandler(keys, newData(keys.Now, merchants), dash, scanning, lim), github: github}
 
 	seen := map[string]string{} // customer email -> merchant
 	for _, m := range merchants {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/dashboard"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/problem"
 )
 
@@ -86,11 +87,12 @@ func (l *operatorLogin) unauthorized(w http.ResponseWriter, r *http.Request, err
 
 // newDashboard returns the API Keys dashboard behind the demo sign-in of
 // users, logging its audit trail to logger.
-func newDashboard(keys *keyward.Keys, password string, users []demoUser, logger *slog.Logger) (*dashboard.Handler, error) {
+func newDashboard(keys *keyward.Keys, password string, users []demoUser, logger *slog.Logger, limiter limit.Limiter) (*dashboard.Handler, error) {
 	login := newOperatorLogin(password, users, logger)
 	return dashboard.New(keys, login.authorize,
 		dashboard.WithUnauthorized(login.unauthorized),
 		dashboard.WithLogger(logger),
 		dashboard.WithTitle("Checkout"),
+		dashboard.WithLimiter(limiter), // shows each key's usage against its limits
 	)
 }

@@ -16,9 +16,11 @@
 // merchant, one with every scope and one with only sessions:write, and
 // prints each once, on a line that names its merchant, with ready-to-paste
 // curl commands; it then revokes the demo keys of earlier starts, so that
-// restarts on one database do not pile them up:
+// restarts on one database do not pile them up. The all-scopes keys are
+// rate limited (60 a minute, 10 at once), counted in memory, or in Redis
+// with -redis (or REDIS_URL), shared by every instance:
 //
-//	go run ./examples/checkout [-addr 127.0.0.1:8080] [-postgres DSN] [-dashboard-password PASSWORD]
+//	go run ./examples/checkout [-addr 127.0.0.1:8080] [-postgres DSN] [-redis URL] [-dashboard-password PASSWORD]
 //
 // The dashboard asks for HTTP Basic credentials: a demo user name, which
 // says whose keys the operator manages and with which role (ada, admin of
@@ -55,9 +57,13 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
+	"github.com/keyward/keyward/limit"
+	"github.com/keyward/keyward/limit/redislimit"
 	"github.com/keyward/keyward/middleware"
 	"github.com/keyward/keyward/redact"
 	"github.com/keyward/keyward/scope"
@@ -81,6 +87,7 @@ func main() {
 // given.
 const (
 	envPostgres          = "DATABASE_URL"                // -postgres
+	envRedis             = "REDIS_URL"                   // -redis
 	envDashboardPassword = "CHECKOUT_DASHBOARD_PASSWORD" // -dashboard-password
 )
 
@@ -92,6 +99,7 @@ func envArgs(getenv func(string) string) []string {
 	var args []string
 	for _, e := range []struct{ env, flag string }{
 		{envPostgres, "-postgres"},
+		{envRedis, "-redis"},
 		{envDashboardPassword, "-dashboard-password"},
 	} {
 		if v := getenv(e.env); v != "" {
@@ -105,6 +113,7 @@ func envArgs(getenv func(string) string) []string {
 type config struct {
 	addr              string // the address to listen on
 	postgres          string // PostgreSQL connection string; empty for the memory store
+	redis             string // Redis URL for the rate limiter; empty for the in-memory one
 	dashboardPassword string // the operators' password; empty to generate one
 }
 
@@ -115,6 +124,8 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
 	fs.StringVar(&c.postgres, "postgres", "",
 		"keep keys in the PostgreSQL database of this connection string (URL or key=value `DSN`; default $"+envPostgres+", else in memory)")
+	fs.StringVar(&c.redis, "redis", "",
+		"keep rate limits in the Redis server of this `URL`, shared by every instance (such as redis://localhost:6379/0; default $"+envRedis+", else in memory)")
 	fs.StringVar(&c.dashboardPassword, "dashboard-password", "",
 		"the dashboard's operator `password` (default $"+envDashboardPassword+", else a random one, printed once)")
 	if err := fs.Parse(args); err != nil {
@@ -153,12 +164,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 // server is a running checkout API.
 type server struct {
-	keys       *keyward.Keys
-	closeStore func() error // closes the store's database, after keys.Close
-	url        string       // http://host:port
-	demo       []demoKey
-	http       *http.Server
-	served     chan error // the result of Serve
+	keys         *keyward.Keys
+	closeStore   func() error // closes the store's database, after keys.Close
+	closeLimiter func() error // closes the rate limiter's Redis client, if any
+	url          string       // http://host:port
+	demo         []demoKey
+	http         *http.Server
+	served       chan error // the result of Serve
 }
 
 // openStore returns the key store the configuration names, and the
@@ -210,12 +222,16 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	keys, err := keyward.New(st, keyward.WithLogger(logger))
+	limiter, closeLimiter, err := openLimiter(ctx, cfg)
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
+	keys, err := keyward.New(st, keyward.WithLogger(logger))
+	if err != nil {
+		return nil, errors.Join(err, closeLimiter(), closeStore())
+	}
 	fail := func(err error) (*server, error) {
-		return nil, errors.Join(err, keys.Close(), closeStore())
+		return nil, errors.Join(err, keys.Close(), closeLimiter(), closeStore())
 	}
 	// Listen before creating the demo keys: a start that cannot serve
 	// leaves no keys that nobody was shown.
@@ -230,7 +246,7 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if password == "" {
 		password, generated = rand.Text(), true
 	}
-	dash, err := newDashboard(keys, password, demoUsers, logger)
+	dash, err := newDashboard(keys, password, demoUsers, logger, limiter)
 	if err != nil {
 		return failListening(err)
 	}
@@ -246,12 +262,13 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 		return failListening(err)
 	}
 	s := &server{
-		keys:       keys,
-		closeStore: closeStore,
-		url:        "http://" + ln.Addr().String(),
-		demo:       demo,
+		keys:         keys,
+		closeStore:   closeStore,
+		closeLimiter: closeLimiter,
+		url:          "http://" + ln.Addr().String(),
+		demo:         demo,
 		http: &http.Server{
-			Handler:           newHandler(keys, newData(keys.Now, merchants), dash, scanning),
+			Handler:           newHandler(keys, newData(keys.Now, merchants), dash, scanning, limiter),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -287,20 +304,55 @@ func (s *server) shutdown(stdout io.Writer) error {
 	if cerr := s.closeStore(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing the key store: %w", cerr))
 	}
+	if cerr := s.closeLimiter(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("closing the rate limiter: %w", cerr))
+	}
 	return err
 }
 
+// openLimiter returns the rate limiter the configuration names, and the
+// function that closes it: in memory by default, else on Redis, shared by
+// every instance, checked with a PING so that a wrong URL fails the start.
+// Its client fails fast: if Redis stops answering, requests of limited
+// keys go through unlimited (the middleware's default) rather than wait.
+func openLimiter(ctx context.Context, cfg config) (limit.Limiter, func() error, error) {
+	if cfg.redis == "" {
+		return limit.NewMemory(), func() error { return nil }, nil
+	}
+	opts, err := redis.ParseURL(cfg.redis)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-redis: %w", err)
+	}
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = 250*time.Millisecond, 250*time.Millisecond, 250*time.Millisecond
+	opts.MaxRetries, opts.ContextTimeoutEnabled = -1, true
+	client := redis.NewClient(opts)
+	ping, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(ping).Err(); err != nil {
+		return nil, nil, errors.Join(fmt.Errorf("connecting to Redis: %w", err), client.Close())
+	}
+	lim, err := redislimit.New(client)
+	if err != nil {
+		return nil, nil, errors.Join(err, client.Close())
+	}
+	return lim, client.Close, nil
+}
+
 // newHandler returns the whole server: public routes, the API behind
-// keyward's middleware, the dashboard behind its own sign-in, and the
-// endpoint of GitHub's secret-scanning partner program, which checks
-// GitHub's signature itself.
-func newHandler(keys *keyward.Keys, d *data, dash, scanning http.Handler) http.Handler {
+// keyward's middleware (which enforces the keys' rate limits with
+// limiter), the dashboard behind its own sign-in, and the endpoint of
+// GitHub's secret-scanning partner program, which checks GitHub's
+// signature itself.
+func newHandler(keys *keyward.Keys, d *data, dash, scanning http.Handler, limiter limit.Limiter) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/api/v1/", middleware.Authenticate(keys, middleware.WithRealm("checkout"))(d.routes()))
+	mux.Handle("/api/v1/", middleware.Authenticate(keys,
+		middleware.WithRealm("checkout"),
+		middleware.WithLimiter(limiter),
+	)(d.routes()))
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
 	mux.Handle("/github/secret-scanning", scanning)
 	return mux
@@ -331,6 +383,7 @@ func createDemoKeys(ctx context.Context, keys *keyward.Keys, ms []merchant) ([]d
 				Mode:     apikey.Test,
 				Scopes:   spec.scopes(keys.Catalog()),
 				Metadata: map[string]string{demoMetadataKey: spec.tag},
+				Policy:   spec.policy,
 			})
 			if err != nil {
 				return nil, 0, fmt.Errorf("creating the %s key of %s: %w", spec.label, m.id, err)
@@ -446,6 +499,10 @@ func (b banner) print(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, k := range b.demo {
 		fmt.Fprintf(w, "%-*s%-*s%s\n", merchantWidth, k.merchant, labelWidth, k.spec.label, k.secret.Reveal())
+	}
+	if p := demoKeySpecs[0].policy; p != nil {
+		fmt.Fprintf(w, "Keys with %s: %d requests per %s, %d at once; more get 429 with RateLimit headers.\n",
+			demoKeySpecs[0].label, p.Rate.Requests, clock.ShortDuration(p.Rate.Period), p.Rate.Capacity())
 	}
 	merchant := ""
 	for _, k := range b.demo {

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"time"
+
+	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/scope"
 )
@@ -55,6 +58,7 @@ type demoKeySpec struct {
 	name   string // the key's name, as the dashboard shows it
 	tag    string // the value of its demoMetadataKey
 	scopes func(*scope.Catalog) []scope.Scope
+	policy *apikey.Policy // its limits, if any
 }
 
 // demoKeySpecs are the demo keys of every merchant, in the banner's order.
@@ -64,6 +68,9 @@ var demoKeySpecs = []demoKeySpec{
 		name:   "Demo: all scopes",
 		tag:    "all-scopes",
 		scopes: func(c *scope.Catalog) []scope.Scope { return c.Scopes() },
+		// 60 requests a minute, 10 at once: a quick loop of curl
+		// commands meets the limit.
+		policy: &apikey.Policy{Rate: apikey.RateLimit{Requests: 60, Period: time.Minute, Burst: 10}},
 	},
 	{
 		label:  "sessions:write",
