@@ -292,8 +292,8 @@ WHERE id = $1 RETURNING ` + columns,
 SELECT $1, coalesce(max(seq), 0) + 1, $2, $3, $4, $5 FROM ` + trips + ` WHERE key_id = $1
 RETURNING seq`,
 		pruneTrips: `DELETE FROM ` + trips + ` t
-USING (SELECT seq FROM ` + trips + ` WHERE key_id = $1 AND seq < $4 ORDER BY at DESC, seq DESC OFFSET $2 LIMIT $3) AS old
-WHERE t.key_id = $1 AND t.seq = old.seq`,
+USING (SELECT seq FROM ` + trips + ` WHERE key_id = $1 ORDER BY at DESC, seq DESC OFFSET $2 LIMIT $3) AS old
+WHERE t.key_id = $1 AND t.seq = old.seq AND t.seq <> $4`,
 		// One row with NULLs for a key without trips; none for no such key
 		// of the owner. The trips are those of key_id = $1, not of k.id:
 		// planned for the value, a flooded key's trips are read in the
@@ -829,9 +829,10 @@ const tripsSlack = store.MaxTrips / 2
 // key holds exactly tripsSlack trips past its newest MaxTrips (by time,
 // then number), and they are deleted: one scan of the time index that
 // stops after them, whatever else of the key's trips deletions have left
-// for vacuum. The trip just recorded is never among them, even when it is
-// older than the others (trips may arrive out of time order): it holds the
-// key's last number, which the next trip counts from. Text the database cannot hold (NUL characters, invalid
+// for vacuum. The trip just recorded is never deleted, even when it is
+// older than the others (trips may arrive out of time order; the key then
+// keeps one trip more): it holds the key's last number, which the next
+// trip counts from. Text the database cannot hold (NUL characters, invalid
 // UTF-8) fails the call: the lifecycle cleans trips ([apikey.Trip.Clean]).
 //
 // In a caller's transaction at REPEATABLE READ or SERIALIZABLE, a trip of
