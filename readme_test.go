@@ -30,6 +30,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/needs"
 	"github.com/keyward/keyward/keywardtest"
 	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/middleware"
@@ -595,10 +596,7 @@ func runCurlLoop(t *testing.T, command string) {
 	const addr = "http://127.0.0.1:8080"
 	for _, bin := range []string{"sh", "curl"} {
 		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is needed to run the README's curl loop: %v", bin, err)
-			}
-			t.Skipf("%s not found, so the README's curl loop is not run (CI installs it)", bin)
+			needs.Check(t, "README", bin+" not found, so the README's curl loop is not run (.ci/run installs it)", nil)
 		}
 	}
 	if !strings.Contains(command, addr) {

@@ -56,6 +56,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+
+	"github.com/keyward/keyward/internal/needs"
 )
 
 // EnvDSN names the environment variable holding the connection string of
@@ -126,28 +128,8 @@ func DSN(tb testing.TB) string {
 		server.cluster = c
 		server.dsn = c.dsn
 	})
-	switch fatal, msg := verdict(server.skip, server.err, os.Getenv("CI") == "true"); {
-	case fatal:
-		tb.Fatal(msg)
-	case msg != "":
-		tb.Skip(msg)
-	}
+	needs.Check(tb, "pgtest", server.skip, server.err)
 	return server.dsn
-}
-
-// verdict says what becomes of a test when the server is missing (skip
-// says why) or failed to start (err): it fails if fatal, is skipped with
-// msg otherwise, and goes on if msg is empty.
-func verdict(skip string, err error, ci bool) (fatal bool, msg string) {
-	switch {
-	case err != nil:
-		return true, fmt.Sprintf("pgtest: %v", err)
-	case skip != "" && ci:
-		return true, fmt.Sprintf("pgtest: %s (CI=true: PostgreSQL tests must run)", skip)
-	case skip != "":
-		return false, "pgtest: " + skip
-	}
-	return false, ""
 }
 
 // DB returns a connection pool to the test server, shared by every test of

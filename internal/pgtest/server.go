@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/keyward/keyward/internal/needs"
 )
 
 // A Server is a throwaway PostgreSQL cluster that one test owns, and may
@@ -43,12 +45,7 @@ func NewServer(tb testing.TB) *Server {
 	} else if c, err = startCluster(bin); err != nil {
 		err = fmt.Errorf("starting a throwaway PostgreSQL cluster with %s: %w", bin, err)
 	}
-	switch fatal, msg := verdict(skip, err, os.Getenv("CI") == "true"); {
-	case fatal:
-		tb.Fatal(msg)
-	case msg != "":
-		tb.Skip(msg)
-	}
+	needs.Check(tb, "pgtest", skip, err)
 	s := &Server{c: c, running: true}
 	tb.Cleanup(func() {
 		if err := s.remove(); err != nil {

@@ -44,6 +44,8 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+
+	"github.com/keyward/keyward/internal/needs"
 )
 
 var shared struct {
@@ -114,27 +116,7 @@ func Prefix(tb testing.TB) string {
 // failed to start (err).
 func check(tb testing.TB, skip string, err error) {
 	tb.Helper()
-	switch fatal, msg := verdict(skip, err, os.Getenv("CI") == "true"); {
-	case fatal:
-		tb.Fatal(msg)
-	case msg != "":
-		tb.Skip(msg)
-	}
-}
-
-// verdict says what becomes of a test when the server is missing (skip
-// says why) or failed to start (err): it fails if fatal, is skipped with
-// msg otherwise, and goes on if msg is empty.
-func verdict(skip string, err error, ci bool) (fatal bool, msg string) {
-	switch {
-	case err != nil:
-		return true, fmt.Sprintf("redistest: %v", err)
-	case skip != "" && ci:
-		return true, fmt.Sprintf("redistest: %s (CI=true: the Redis tests must run)", skip)
-	case skip != "":
-		return false, "redistest: " + skip
-	}
-	return false, ""
+	needs.Check(tb, "redistest", skip, err)
 }
 
 func skipMessage(err error) string {
