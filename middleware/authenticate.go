@@ -38,7 +38,8 @@ type config struct {
 	trusted   []netip.Prefix // the networks of trusted proxies; nil when none
 	limiter   limit.Limiter  // nil when none
 	failure   LimiterFailure
-	err       error // the first invalid option
+	public    *http.ServeMux // the patterns of WithPublic; nil when none
+	err       error          // the first invalid option
 
 	limiterHealth   outage.Log
 	unlimitedWarned atomic.Bool // a key with limits was seen without a limiter
@@ -199,6 +200,10 @@ func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Ha
 			panic("middleware: Authenticate needs a next handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c.isPublic(r) {
+				next.ServeHTTP(w, r)
+				return
+			}
 			var cl client
 			rec, err := c.authenticate(r, &cl)
 			if err == nil && rec.Policy != nil {
