@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/problem"
@@ -196,8 +194,8 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 // 404: an ID that is not a key ID, that no key has, or that another
 // account's key has, all get the same answer.
 func (h *Handler) record(w http.ResponseWriter, r *http.Request, op string) (apikey.Record, bool) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil || id == uuid.Nil {
+	id, err := keyward.ParseID(r.PathValue("id"))
+	if err != nil {
 		h.fail(w, r, http.StatusNotFound, notFound)
 		return apikey.Record{}, false
 	}

@@ -361,7 +361,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, q url.Values,
 // make the page say anything the store does not.
 func (h *Handler) listNotice(r *http.Request, q url.Values) *notice {
 	ctx, o := r.Context(), h.owner(r)
-	if id, err := uuid.Parse(q.Get("revoked")); err == nil {
+	if id, err := keyward.ParseID(q.Get("revoked")); err == nil {
 		if rec, err := o.Get(ctx, id); err == nil && rec.Revoked() {
 			return &notice{Kind: "success", Text: "Revoked “" + rec.Name + "” (" + rec.Prefix +
 				"). Requests using it now get 401 Unauthorized."}
