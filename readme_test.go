@@ -477,6 +477,17 @@ func TestReadmeErrorsTable(t *testing.T) {
 		t.Fatal("no Errors section in README.md")
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
+	// The table's challenges are those of the default realm, which the
+	// text names; the example's own realm is named too.
+	if !strings.Contains(section, "the default realm, `"+middleware.DefaultRealm+"`") {
+		t.Errorf("the Errors section does not name the default realm, %q", middleware.DefaultRealm)
+	}
+	if src, err := os.ReadFile(filepath.Join("examples", "checkout", "main.go")); err != nil {
+		t.Error(err)
+	} else if m := regexp.MustCompile(`middleware\.WithRealm\("([^"]+)"\)`).FindSubmatch(src); m == nil ||
+		!strings.Contains(section, "the example's is `"+string(m[1])+"`") {
+		t.Errorf("the Errors section does not name the example's realm (WithRealm in examples/checkout/main.go)")
+	}
 	var rows [][]string
 	sc := bufio.NewScanner(strings.NewReader(section))
 	for sc.Scan() {
