@@ -155,6 +155,37 @@
 // "0001_create_table.up.sql" and carry goose annotations. A released file
 // never changes.
 //
+// Migrate's version table is its own, <table>_migrations
+// ("api_keys_migrations" by default, in the table's schema), with the
+// columns version, name and applied_at. It does not clash with the version
+// tables of goose (goose_db_version) or golang-migrate
+// (schema_migrations), whose names differ, and Migrate never reads nor
+// writes them, so an application may keep its own migrations in goose or
+// golang-migrate and call Migrate for keyward's.
+//
+// A team that applied keyward's migrations with goose or golang-migrate may
+// keep doing so, or switch to Migrate at any time: Migrate, finding the
+// table but no version in <table>_migrations, adopts the schema. It looks
+// for the objects each migration creates (columns, indexes, constraints,
+// functions, triggers, the table <table>_trips), records the migrations
+// found, 1 to k, without running them again, and applies k+1 onwards, all
+// in its one transaction under its lock. If what it finds is not
+// migrations 1 to k, each whole (a migration in part, a gap, a table of
+// that name made by hand), it changes nothing and fails with an error
+// naming the objects it found and those missing. To switch, call Migrate
+// at start-up and stop giving keyward's files to the tool: remove them
+// from its source (the tool's version table keeps their rows, which are
+// harmless; golang-migrate, which keeps only its latest version, may need
+// its version set back to that of the application's own migrations). Do
+// not run both on the same table afterwards: the tool would try to apply
+// the later files again.
+//
+// With [WithTable] naming a schema ("auth.api_keys"), Migrate creates the
+// schema if it does not exist. That needs CREATE on the database; a role
+// without it gets an error saying to create the schema first: then
+// CREATE SCHEMA as a role that may, and grant the migrating role USAGE and
+// CREATE on it.
+//
 // Migration 0004 adds owners, metadata, rotation links and idempotency. It
 // builds <table>_owner_created_idx, which holds writes to the table while
 // it runs: on a large table, its owner may build the index beforehand with

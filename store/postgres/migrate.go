@@ -104,7 +104,16 @@ func Migrations(opts ...Option) (fs.FS, error) {
 // holding a transaction-level advisory lock, so a second instance starting
 // at the same moment waits for the first and then finds nothing left to
 // do. If the table has a schema, Migrate creates the schema if it does not
-// exist.
+// exist; a role that may not (it needs CREATE on the database) is told to
+// have the schema created first, and then needs only CREATE on the schema.
+//
+// If the table exists while <table>_migrations records no migration,
+// because another tool applied the files of [Migrations], Migrate adopts
+// it: it finds which migrations are applied by looking for the objects
+// each creates, records them, without running them again, and applies the
+// others. The applied ones must be the first k, each whole; otherwise
+// Migrate changes nothing and fails, naming the objects it found and those
+// missing. See "Migrations" in the package documentation.
 //
 // Migrate needs the privileges to create tables, functions and triggers;
 // the store itself needs only SELECT, INSERT and UPDATE on the table, and
@@ -133,10 +142,8 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", t.lockKey()); err != nil {
 		return failed(ctx, "migrate: taking the migration lock", err)
 	}
-	if t.schema != "" {
-		if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(t.schema)); err != nil {
-			return failed(ctx, "migrate: creating the schema", err)
-		}
+	if err := createSchema(ctx, tx, t); err != nil {
+		return err
 	}
 	versions := t.qualifiedObject("migrations")
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+versions+` (
@@ -149,6 +156,17 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	applied, err := appliedVersions(ctx, tx, versions)
 	if err != nil {
 		return err
+	}
+	if len(applied) == 0 {
+		var exists bool
+		if err := tx.QueryRowContext(ctx, "SELECT to_regclass($1) IS NOT NULL", t.qualified).Scan(&exists); err != nil {
+			return failed(ctx, "migrate: looking for the table", err)
+		}
+		if exists {
+			if applied, err = adopt(ctx, tx, t, ms, versions); err != nil {
+				return err
+			}
+		}
 	}
 	for _, m := range ms {
 		if applied[m.version] {
@@ -164,6 +182,30 @@ func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return failed(ctx, "migrate: commit", err)
+	}
+	return nil
+}
+
+// createSchema creates the schema of the table if it has one and it does
+// not exist. It looks first: CREATE SCHEMA IF NOT EXISTS needs the CREATE
+// privilege on the database even when the schema exists.
+func createSchema(ctx context.Context, tx *sql.Tx, t table) error {
+	if t.schema == "" {
+		return nil
+	}
+	var exists bool
+	if err := tx.QueryRowContext(ctx, "SELECT to_regnamespace($1) IS NOT NULL", quote(t.schema)).Scan(&exists); err != nil {
+		return failed(ctx, "migrate: looking for the schema "+quote(t.schema), err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, "CREATE SCHEMA IF NOT EXISTS "+quote(t.schema)); err != nil {
+		if sqlState(err) == "42501" { // insufficient_privilege
+			return fmt.Errorf("postgres: migrate: the schema %s does not exist and this role may not create it: create the schema first (CREATE SCHEMA %s), as a role with CREATE on the database, and grant this role CREATE and USAGE on it: %w",
+				quote(t.schema), quote(t.schema), err)
+		}
+		return failed(ctx, "migrate: creating the schema "+quote(t.schema), err)
 	}
 	return nil
 }

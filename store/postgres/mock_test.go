@@ -130,6 +130,9 @@ func TestMockMigrateRollsBack(t *testing.T) {
 	mock.ExpectExec(`SELECT pg_advisory_xact_lock`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`CREATE TABLE IF NOT EXISTS`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectQuery(`SELECT version`).WillReturnRows(sqlmock.NewRows([]string{"version"}))
+	// No version recorded: Migrate looks for a table to adopt.
+	mock.ExpectQuery(`SELECT to_regclass\(\$1\) IS NOT NULL`).WithArgs(`"api_keys"`).
+		WillReturnRows(sqlmock.NewRows([]string{"exists"}).AddRow(false))
 	mock.ExpectExec(`CREATE TABLE "api_keys"`).WillReturnError(errors.New("disk full"))
 	mock.ExpectRollback()
 	if err := postgres.Migrate(context.Background(), db); err == nil || !strings.Contains(err.Error(), "disk full") {
