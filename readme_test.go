@@ -215,6 +215,18 @@ func TestReadmeShellBlocks(t *testing.T) {
 			}
 		case strings.HasPrefix(c, "for i in $(seq 11); do curl "):
 			runCurlLoop(t, c)
+		case strings.HasPrefix(c, "keyward ") || strings.Contains(c, "$(keyward ") || strings.Contains(c, "| keyward "):
+			// cmd/keyward's testReadme runs the "Command line" section's
+			// block verbatim, with the built command on PATH.
+			src, err := os.ReadFile(filepath.Join("cmd", "keyward", "main_test.go"))
+			if err != nil || !strings.Contains(string(src), `"\n## Command line\n"`) || !strings.Contains(string(src), "func testReadme(") {
+				t.Errorf("%q: cmd/keyward's tests do not run the README's Command line block: %v", c, err)
+			}
+			_, section, _ := strings.Cut(readme(t), "\n## Command line\n")
+			section, _, _ = strings.Cut(section, "\n## ")
+			if !strings.Contains(section, "\n"+c+"\n") {
+				t.Errorf("%q: a keyward command outside the Command line section, which no test runs", c)
+			}
 		default:
 			t.Errorf("README command %q is not run by CI or any test; add it to TestReadmeShellBlocks with the check that covers it", c)
 		}
