@@ -240,3 +240,16 @@ func (s *Status) UnmarshalText(text []byte) error {
 	*s = v
 	return nil
 }
+
+// A RecordAt is a record with its status at a given time: what a JSON API
+// shows a client, since a record's own JSON cannot say whether it has
+// expired by now. Its JSON is the record's, with "status" added.
+type RecordAt struct {
+	Record
+	// Status is the record's status at the time given to [Record.At].
+	Status Status `json:"status"`
+}
+
+// At returns the record with its status at now, such as the lifecycle's
+// Keys.Now, for a JSON response.
+func (r Record) At(now time.Time) RecordAt { return RecordAt{Record: r, Status: r.Status(now)} }

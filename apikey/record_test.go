@@ -1,7 +1,9 @@
 package apikey_test
 
 import (
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +63,19 @@ func TestRecordValidate(t *testing.T) {
 				t.Errorf("Validate = %v, want ErrInvalidRecord", err)
 			}
 		})
+	}
+}
+
+func TestRecordAt(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	rec := apikey.Record{Name: "k", Mode: apikey.Live, ExpiresAt: now.Add(time.Hour)}
+	for at, want := range map[time.Time]string{now: `"status":"active"`, now.Add(time.Hour): `"status":"expired"`} {
+		b, err := json.Marshal(rec.At(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), want) || !strings.Contains(string(b), `"name":"k"`) {
+			t.Errorf("JSON at %v = %s, want the record's fields and %s", at, b, want)
+		}
 	}
 }

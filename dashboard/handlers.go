@@ -29,14 +29,9 @@ const pageSize = 50
 
 // keyJSON is a record as the JSON API shows it: the record's own JSON
 // (which never includes the hash) and its status now.
-type keyJSON struct {
-	apikey.Record
-	Status apikey.Status `json:"status"`
-}
+type keyJSON = apikey.RecordAt
 
-func (h *Handler) keyJSON(rec apikey.Record) keyJSON {
-	return keyJSON{Record: rec, Status: rec.Status(h.keys.Now())}
-}
+func (h *Handler) keyJSON(rec apikey.Record) keyJSON { return rec.At(h.keys.Now()) }
 
 func (h *Handler) keysJSON(recs []apikey.Record) []keyJSON {
 	out := make([]keyJSON, len(recs))

@@ -189,9 +189,9 @@ or as IDs only, one a line (-q).`,
 			now := keys.Now()
 			switch {
 			case *asJSON:
-				out := make([]recordJSON, len(recs))
+				out := make([]apikey.RecordAt, len(recs))
 				for i, r := range recs {
-					out[i] = withStatus(r, now)
+					out[i] = r.At(now)
 				}
 				if err := writeJSON(c.stdout, out); err != nil {
 					return err
@@ -251,7 +251,7 @@ rotation links, revocation and its reason, exposure, policy, canary.`,
 				return &keyError{*owner, id.String(), err}
 			}
 			if *asJSON {
-				return writeJSON(c.stdout, withStatus(rec, keys.Now()))
+				return writeJSON(c.stdout, rec.At(keys.Now()))
 			}
 			return details(c.stdout, rec, keys.Now())
 		}
@@ -592,16 +592,7 @@ address, with which User-Agent, on which route.`,
 	},
 }
 
-// recordJSON is a record as the library writes it, with its status.
-type recordJSON struct {
-	apikey.Record
-	Status apikey.Status `json:"status"`
-}
-
-func withStatus(r apikey.Record, now time.Time) recordJSON {
-	return recordJSON{Record: r, Status: r.Status(now)}
-}
-
+// writeJSON writes v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
