@@ -42,9 +42,12 @@
 //   - codes.PermissionDenied: the key lacks a scope the method requires
 //     (the message names the scopes), the method declares no requirement,
 //     or the key's policy allows other networks than the peer's.
-//   - codes.Unavailable: the key store could not answer; the client may
-//     retry. It is never Unauthenticated, so a client does not discard a
-//     good key during an outage.
+//   - codes.ResourceExhausted: the key is over its rate limit or quota
+//     (see [WithLimiter]).
+//   - codes.Unavailable: the key store could not answer, or the limiter
+//     failed under [Refuse]; the client may retry. It is never
+//     Unauthenticated, so a client does not discard a good key during an
+//     outage.
 //   - codes.Internal: any other failure of verification.
 //
 // No message contains the key or the text of an internal error.
@@ -56,8 +59,33 @@
 // there is no trusted-proxy setting here, so behind a proxy that
 // terminates gRPC, the proxy's address is checked. A peer without an IP
 // address (a Unix socket, an in-memory connection) is refused for a key
-// with networks. Rate limits and quotas ([apikey.Policy].Rate and
-// [apikey.Policy].Quota) are enforced by the HTTP middleware only, for
-// now: over gRPC they are not, and a warning is logged once, through
+// with networks.
+//
+// Rate limits and quotas ([apikey.Policy].Rate and [apikey.Policy].Quota)
+// are enforced by a limiter given with [WithLimiter], such as a
+// [limit.Memory] for one instance, as the HTTP middleware enforces them:
+// after the key's scopes and networks are checked, each call of a key
+// whose policy sets one counts under the key's ID, and only such keys
+// reach the limiter. When the limiter fails, calls are let through or
+// refused, as [WithLimiterFailure] says, and the outage is logged once,
+// then every 10 seconds while it lasts. Without a limiter, limits are not
+// enforced over gRPC, and a warning is logged once, through
 // [keyward.Keys.Logger], when a key with them is used.
+//
+// # Error details
+//
+// Some refusals carry standard error details
+// (google.golang.org/genproto/googleapis/rpc/errdetails), which clients
+// read with status.Convert(err).Details():
+//
+//   - codes.ResourceExhausted (a call over a limit): a RetryInfo, whose
+//     RetryDelay is how long until a call would be allowed, and a
+//     QuotaFailure with one violation per limit exceeded, of Subject
+//     "rate" or "quota".
+//   - codes.Unavailable because the limiter failed: a RetryInfo of 5
+//     seconds.
+//   - codes.PermissionDenied for a missing scope: an ErrorInfo of Reason
+//     "INSUFFICIENT_SCOPE" and Domain "keyward", whose Metadata
+//     "required_scopes" lists the scopes the method requires, separated by
+//     spaces.
 package keywardgrpc

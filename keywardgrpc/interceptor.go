@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/outage"
+	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -45,7 +48,11 @@ type config struct {
 	public  map[string]bool          // full method names
 	err     error                    // the first invalid option
 
-	unlimitedWarned atomic.Bool // a key with limits was seen
+	limiter limit.Limiter  // nil: limits are not enforced
+	failure LimiterFailure // what to do when the limiter fails
+
+	limiterHealth   outage.Log
+	unlimitedWarned atomic.Bool // a key with limits was seen without a limiter
 }
 
 func (c *config) setErr(err error) {
@@ -133,7 +140,7 @@ func newConfig(name string, keys *keyward.Keys, opts []Option) *config {
 	if keys == nil {
 		panic("keywardgrpc: " + name + " needs a *keyward.Keys")
 	}
-	c := &config{keys: keys}
+	c := &config{keys: keys, failure: LetThrough}
 	for _, opt := range opts {
 		if opt == nil {
 			c.setErr(errors.New("keywardgrpc: " + name + ": nil Option"))
@@ -141,16 +148,22 @@ func newConfig(name string, keys *keyward.Keys, opts []Option) *config {
 		}
 		opt(c)
 	}
+	if c.err == nil && c.failure != LetThrough && c.limiter == nil {
+		c.err = errors.New("keywardgrpc: WithLimiterFailure needs WithLimiter")
+	}
 	if c.err != nil {
 		panic(c.err)
 	}
+	c.limiterHealth = limiterOutage(keys.Logger(), c.failure)
 	return c
 }
 
 // UnaryServerInterceptor returns an interceptor that lets a unary call
 // through only if its method is public ([WithPublicMethods]), or if the
 // call carries a valid key ([keyward.Keys.VerifyFrom]) that holds the
-// scopes declared for the method ([WithMethodScopes]). The handler then
+// scopes declared for the method ([WithMethodScopes]), from an allowed
+// network, and within its rate limit and quota if a limiter is given
+// ([WithLimiter]). The handler then
 // finds the key's record in its context with [KeyFrom]. Refused calls get
 // the status codes listed in the package documentation.
 //
@@ -230,15 +243,16 @@ func (c *config) authorize(ctx context.Context, method string) (apikey.Record, e
 			"method %s declares no required scopes, so it is refused to every key; declare it with keywardgrpc.WithMethodScopes or WithPublicMethods", method)
 	}
 	if missing := rec.Scopes.Missing(required...); len(missing) > 0 {
-		return apikey.Record{}, status.Error(codes.PermissionDenied, scopeMessage(missing))
+		return apikey.Record{}, withDetails(codes.PermissionDenied, scopeMessage(missing), scopeInfo(required))
 	}
 	if p := rec.Policy; p != nil {
 		if len(p.Networks) > 0 && !p.AllowsAddr(addr) {
 			return apikey.Record{}, status.Error(codes.PermissionDenied, msgNetwork)
 		}
-		if (!p.Rate.IsZero() || !p.Quota.IsZero()) && c.unlimitedWarned.CompareAndSwap(false, true) {
-			c.keys.Logger().Warn("keywardgrpc: key policies set rate limits or quotas, which are not enforced over gRPC",
-				"key_id", rec.ID)
+		if limits(p) {
+			if err := c.enforceLimits(ctx, &rec); err != nil {
+				return apikey.Record{}, err
+			}
 		}
 	}
 	return rec, nil
@@ -254,6 +268,22 @@ func scopeMessage(missing []scope.Scope) string {
 		return "this API key lacks the scope " + names[0]
 	}
 	return "this API key lacks the scopes " + strings.Join(names, ", ")
+}
+
+// scopeInfo is the ErrorInfo of a refusal for missing scopes: the
+// reason INSUFFICIENT_SCOPE, and under "required_scopes" all the scopes
+// the method requires, separated by spaces, as the HTTP middleware's
+// members and challenge give them.
+func scopeInfo(required []scope.Scope) *errdetails.ErrorInfo {
+	names := make([]string, len(required))
+	for i, s := range required {
+		names[i] = string(s)
+	}
+	return &errdetails.ErrorInfo{
+		Reason:   "INSUFFICIENT_SCOPE",
+		Domain:   "keyward",
+		Metadata: map[string]string{"required_scopes": strings.Join(names, " ")},
+	}
 }
 
 // bearer returns the key of the authorization metadata values: exactly

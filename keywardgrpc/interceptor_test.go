@@ -378,8 +378,9 @@ func TestInvalidOptionsPanic(t *testing.T) {
 	}
 }
 
-// TestRateLimitedKeysPass documents that rate limits are not enforced over
-// gRPC: a key with a policy of limits is let through.
+// TestRateLimitedKeysPass documents that without a limiter (WithLimiter)
+// rate limits are not enforced over gRPC: a key with a policy of limits is
+// let through.
 func TestRateLimitedKeysPass(t *testing.T) {
 	keys := keywardtest.NewKeys(t)
 	key := keywardtest.Issue(t, keys.Owner("acct_grpc"), keyward.CreateParams{

@@ -1,0 +1,191 @@
+package keywardgrpc
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/clock"
+	"github.com/keyward/keyward/internal/outage"
+	"github.com/keyward/keyward/limit"
+)
+
+// The names of the two limits of a policy in a QuotaFailure's
+// violations: the names the HTTP middleware uses.
+const (
+	policyRate  = "rate"
+	policyQuota = "quota"
+)
+
+// The messages of calls refused by the limiter.
+const (
+	msgRateLimited        = "this API key is over its rate limit or quota; retry later"
+	msgLimiterUnavailable = "the rate limits of this API key cannot be checked right now; retry later"
+)
+
+// limiterRetry is the retry delay of a call refused because the limiter
+// failed: the Retry-After of the HTTP middleware's 503.
+const limiterRetry = 5 * time.Second
+
+// WithLimiter enforces the rate limits and quotas of key policies
+// ([apikey.Policy.Rate], [apikey.Policy.Quota]) with l, such as a
+// [limit.Memory] for a single instance. Only keys whose policy sets a rate
+// limit or a quota reach it: a key without one costs nothing more.
+//
+// For such a key, after the key is verified, its scopes and its networks
+// checked, l.Allow counts the call under the key's ID at the lifecycle's
+// time ([keyward.Keys.Now]). A call over a limit is refused with
+// codes.ResourceExhausted, whose status carries two error details
+// (google.golang.org/genproto/googleapis/rpc/errdetails): a RetryInfo
+// whose RetryDelay is the limiter's wait ([limit.Decision.RetryAfter]),
+// and a QuotaFailure with one violation per limit exceeded, whose Subject
+// is "rate" or "quota", the names the HTTP middleware uses. What happens
+// when l fails is [WithLimiterFailure]'s choice.
+//
+// Without WithLimiter, rate limits and quotas are not enforced over gRPC
+// (networks always are), and the first key that has one is logged as a
+// warning.
+func WithLimiter(l limit.Limiter) Option {
+	return func(c *config) {
+		if l == nil {
+			c.setErr(errors.New("keywardgrpc: WithLimiter needs a limiter"))
+			return
+		}
+		c.limiter = l
+	}
+}
+
+// A LimiterFailure is what the interceptors do with a call when their
+// limiter fails (see [WithLimiterFailure]).
+type LimiterFailure uint8
+
+// What to do when the limiter fails.
+const (
+	// LetThrough lets the call through: the default.
+	LetThrough LimiterFailure = iota + 1
+	// Refuse answers codes.Unavailable, with a RetryInfo of 5 seconds.
+	Refuse
+)
+
+// WithLimiterFailure sets what happens to a call when the limiter of
+// [WithLimiter] returns an error (its backend is down or timed out): the
+// call is let through ([LetThrough], the default) or refused with
+// codes.Unavailable ([Refuse]). Either way the outage is logged, through
+// [keyward.Keys.Logger]: its first failure, one line every 10 seconds
+// while it lasts with the count of failures, and the recovery, however
+// many calls fail.
+//
+// LetThrough is the default because the limiter guards usage, not access.
+// The key was verified and its scopes and networks checked before the
+// limiter is asked, so authentication still fails closed; what an outage
+// lets through is calls of valid keys beyond their limits, for as long as
+// it lasts. Refuse would turn a limiter outage into an outage of the API
+// for every key with a policy, which is what rate limits exist to
+// prevent. Choose Refuse when a limit is a contract you cannot exceed:
+// quotas that are billed, or that protect a backend which must never see
+// more.
+//
+// WithLimiterFailure without [WithLimiter] makes the interceptor
+// constructors panic.
+func WithLimiterFailure(f LimiterFailure) Option {
+	return func(c *config) {
+		if f != LetThrough && f != Refuse {
+			c.setErr(errors.New("keywardgrpc: WithLimiterFailure needs LetThrough or Refuse"))
+			return
+		}
+		c.failure = f
+	}
+}
+
+// limits reports whether p sets a rate limit or a quota.
+func limits(p *apikey.Policy) bool {
+	return p != nil && (!p.Rate.IsZero() || !p.Quota.IsZero())
+}
+
+// enforceLimits asks the limiter about a call of rec, whose policy sets a
+// rate limit or a quota, and returns the status error that refuses it, if
+// any.
+func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
+	if c.limiter == nil {
+		if c.unlimitedWarned.CompareAndSwap(false, true) {
+			c.keys.Logger().Warn("keywardgrpc: key policies set rate limits or quotas, but the interceptor has no limiter (WithLimiter): they are not enforced",
+				"key_id", rec.ID)
+		}
+		return nil
+	}
+	d, err := c.limiter.Allow(ctx, rec.ID, rec.Policy, c.keys.Now())
+	if err != nil {
+		c.limiterHealth.Failed(err)
+		if c.failure == Refuse {
+			return withDetails(codes.Unavailable, msgLimiterUnavailable,
+				&errdetails.RetryInfo{RetryDelay: durationpb.New(limiterRetry)})
+		}
+		return nil
+	}
+	c.limiterHealth.OK()
+	if d.Allowed {
+		return nil
+	}
+	qf := new(errdetails.QuotaFailure)
+	p := rec.Policy
+	if !p.Rate.IsZero() && d.Rate.Remaining <= 0 {
+		qf.Violations = append(qf.Violations, &errdetails.QuotaFailure_Violation{
+			Subject:     policyRate,
+			Description: "rate limit of " + rateText(p.Rate) + " exceeded",
+		})
+	}
+	if !p.Quota.IsZero() && d.Quota.Remaining <= 0 {
+		qf.Violations = append(qf.Violations, &errdetails.QuotaFailure_Violation{
+			Subject:     policyQuota,
+			Description: "quota of " + strconv.FormatInt(p.Quota.Requests, 10) + " requests per " + p.Quota.Per.String() + " exceeded",
+		})
+	}
+	return withDetails(codes.ResourceExhausted, msgRateLimited,
+		&errdetails.RetryInfo{RetryDelay: durationpb.New(d.RetryAfter)}, qf)
+}
+
+// rateText describes a rate limit: "100 requests per 1m0s", with its
+// burst if it differs.
+func rateText(r apikey.RateLimit) string {
+	s := strconv.Itoa(r.Requests) + " requests per " + r.Period.String()
+	if r.Burst != 0 && r.Burst != r.Requests {
+		s += " (burst " + strconv.Itoa(r.Burst) + ")"
+	}
+	return s
+}
+
+// withDetails returns the status error of code and msg with details; if
+// they cannot be attached (never, for these messages), without them.
+func withDetails(code codes.Code, msg string, details ...protoadapt.MessageV1) error {
+	st := status.New(code, msg)
+	if d, err := st.WithDetails(details...); err == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// limiterOutage returns the log of the limiter's outages: the first
+// failure, a line every outage.Every while it lasts, and the recovery, in
+// the lifecycle's log.
+func limiterOutage(logger *slog.Logger, f LimiterFailure) outage.Log {
+	down := "keywardgrpc: the rate limiter is unavailable: calls of keys with rate limits or quotas are let through, unlimited, until it answers again"
+	if f == Refuse {
+		down = "keywardgrpc: the rate limiter is unavailable: calls of keys with rate limits or quotas get Unavailable until it answers again"
+	}
+	return outage.Log{
+		Logger: logger,
+		Now:    func() time.Duration { return time.Duration(clock.Mono()) },
+		Down:   down,
+		Still:  "keywardgrpc: the rate limiter is still unavailable",
+		Up:     "keywardgrpc: the rate limiter answers again",
+	}
+}
