@@ -476,7 +476,7 @@ var errorCases = map[string]func(f *fixture) []*httptest.ResponseRecorder{
 	},
 	"Rate limiter unavailable": func(f *fixture) []*httptest.ResponseRecorder {
 		return []*httptest.ResponseRecorder{f.serve([]string{"Bearer " + f.slow.Raw},
-			middleware.WithLimiter(downLimiter{}), middleware.WithLimiterFailure(middleware.Refuse))}
+			middleware.WithLimiter(downLimiter{}), middleware.WithLimiterFailure(limit.Refuse))}
 	},
 }
 

@@ -251,3 +251,9 @@ func (p *Policy) Clone() *Policy {
 	c.Networks = slices.Clone(p.Networks)
 	return &c
 }
+
+// Limited reports whether p sets a rate limit or a quota: whether a
+// limiter must be asked about the key's requests.
+func (p *Policy) Limited() bool {
+	return p != nil && (!p.Rate.IsZero() || !p.Quota.IsZero())
+}

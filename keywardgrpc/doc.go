@@ -45,7 +45,7 @@
 //   - codes.ResourceExhausted: the key is over its rate limit or quota
 //     (see [WithLimiter]).
 //   - codes.Unavailable: the key store could not answer, or the limiter
-//     failed under [Refuse]; the client may retry. It is never
+//     failed under [limit.Refuse]; the client may retry. It is never
 //     Unauthenticated, so a client does not discard a good key during an
 //     outage.
 //   - codes.Internal: any other failure of verification.

@@ -48,8 +48,8 @@ type config struct {
 	public  map[string]bool          // full method names
 	err     error                    // the first invalid option
 
-	limiter limit.Limiter  // nil: limits are not enforced
-	failure LimiterFailure // what to do when the limiter fails
+	limiter limit.Limiter     // nil: limits are not enforced
+	failure limit.FailureMode // what to do when the limiter fails
 
 	limiterHealth   outage.Log
 	unlimitedWarned atomic.Bool // a key with limits was seen without a limiter
@@ -140,7 +140,7 @@ func newConfig(name string, keys *keyward.Keys, opts []Option) *config {
 	if keys == nil {
 		panic("keywardgrpc: " + name + " needs a *keyward.Keys")
 	}
-	c := &config{keys: keys, failure: LetThrough}
+	c := &config{keys: keys, failure: limit.LetThrough}
 	for _, opt := range opts {
 		if opt == nil {
 			c.setErr(errors.New("keywardgrpc: " + name + ": nil Option"))
@@ -148,8 +148,8 @@ func newConfig(name string, keys *keyward.Keys, opts []Option) *config {
 		}
 		opt(c)
 	}
-	if c.err == nil && c.failure != LetThrough && c.limiter == nil {
-		c.err = errors.New("keywardgrpc: WithLimiterFailure needs WithLimiter")
+	if c.err == nil && c.failure != limit.LetThrough && c.limiter == nil {
+		c.err = errors.New("keywardgrpc: Withlimit.FailureMode needs WithLimiter")
 	}
 	if c.err != nil {
 		panic(c.err)
@@ -249,7 +249,7 @@ func (c *config) authorize(ctx context.Context, method string) (apikey.Record, e
 		if len(p.Networks) > 0 && !p.AllowsAddr(addr) {
 			return apikey.Record{}, status.Error(codes.PermissionDenied, msgNetwork)
 		}
-		if limits(p) {
+		if p.Limited() {
 			if err := c.enforceLimits(ctx, &rec); err != nil {
 				return apikey.Record{}, err
 			}

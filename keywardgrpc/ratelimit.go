@@ -64,51 +64,23 @@ func WithLimiter(l limit.Limiter) Option {
 	}
 }
 
-// A LimiterFailure is what the interceptors do with a call when their
-// limiter fails (see [WithLimiterFailure]).
-type LimiterFailure uint8
-
-// What to do when the limiter fails.
-const (
-	// LetThrough lets the call through: the default.
-	LetThrough LimiterFailure = iota + 1
-	// Refuse answers codes.Unavailable, with a RetryInfo of 5 seconds.
-	Refuse
-)
-
 // WithLimiterFailure sets what happens to a call when the limiter of
-// [WithLimiter] returns an error (its backend is down or timed out): the
-// call is let through ([LetThrough], the default) or refused with
-// codes.Unavailable ([Refuse]). Either way the outage is logged, through
-// [keyward.Keys.Logger]: its first failure, one line every 10 seconds
-// while it lasts with the count of failures, and the recovery, however
-// many calls fail.
-//
-// LetThrough is the default because the limiter guards usage, not access.
-// The key was verified and its scopes and networks checked before the
-// limiter is asked, so authentication still fails closed; what an outage
-// lets through is calls of valid keys beyond their limits, for as long as
-// it lasts. Refuse would turn a limiter outage into an outage of the API
-// for every key with a policy, which is what rate limits exist to
-// prevent. Choose Refuse when a limit is a contract you cannot exceed:
-// quotas that are billed, or that protect a backend which must never see
-// more.
+// [WithLimiter] returns an error: it is let through ([limit.LetThrough],
+// the default) or refused with codes.Unavailable and a RetryInfo of 5
+// seconds ([limit.Refuse]). See [limit.FailureMode] for why the default
+// lets calls through, and when to refuse. Either way the outage is logged,
+// through [keyward.Keys.Logger].
 //
 // WithLimiterFailure without [WithLimiter] makes the interceptor
 // constructors panic.
-func WithLimiterFailure(f LimiterFailure) Option {
+func WithLimiterFailure(f limit.FailureMode) Option {
 	return func(c *config) {
-		if f != LetThrough && f != Refuse {
-			c.setErr(errors.New("keywardgrpc: WithLimiterFailure needs LetThrough or Refuse"))
+		if !f.Valid() {
+			c.setErr(errors.New("keywardgrpc: WithLimiterFailure needs limit.LetThrough or limit.Refuse"))
 			return
 		}
 		c.failure = f
 	}
-}
-
-// limits reports whether p sets a rate limit or a quota.
-func limits(p *apikey.Policy) bool {
-	return p != nil && (!p.Rate.IsZero() || !p.Quota.IsZero())
 }
 
 // enforceLimits asks the limiter about a call of rec, whose policy sets a
@@ -125,7 +97,7 @@ func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
 	d, err := c.limiter.Allow(ctx, rec.ID, rec.Policy, c.keys.Now())
 	if err != nil {
 		c.limiterHealth.Failed(err)
-		if c.failure == Refuse {
+		if c.failure == limit.Refuse {
 			return withDetails(codes.Unavailable, msgLimiterUnavailable,
 				&errdetails.RetryInfo{RetryDelay: durationpb.New(limiterRetry)})
 		}
@@ -176,9 +148,9 @@ func withDetails(code codes.Code, msg string, details ...protoadapt.MessageV1) e
 // limiterOutage returns the log of the limiter's outages: the first
 // failure, a line every outage.Every while it lasts, and the recovery, in
 // the lifecycle's log.
-func limiterOutage(logger *slog.Logger, f LimiterFailure) outage.Log {
+func limiterOutage(logger *slog.Logger, f limit.FailureMode) outage.Log {
 	down := "keywardgrpc: the rate limiter is unavailable: calls of keys with rate limits or quotas are let through, unlimited, until it answers again"
-	if f == Refuse {
+	if f == limit.Refuse {
 		down = "keywardgrpc: the rate limiter is unavailable: calls of keys with rate limits or quotas get Unavailable until it answers again"
 	}
 	return outage.Log{

@@ -214,8 +214,8 @@ func TestLimiterFailure(t *testing.T) {
 			log  string
 		}{
 			{"default", nil, codes.OK, "let through"},
-			{"LetThrough", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(keywardgrpc.LetThrough)}, codes.OK, "let through"},
-			{"Refuse", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(keywardgrpc.Refuse)}, codes.Unavailable, "get Unavailable"},
+			{"LetThrough", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(limit.LetThrough)}, codes.OK, "let through"},
+			{"Refuse", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(limit.Refuse)}, codes.Unavailable, "get Unavailable"},
 		} {
 			t.Run(k.name+"/"+tc.name, func(t *testing.T) {
 				e := newLimitedEnv(t)
@@ -319,7 +319,7 @@ func TestLimiterOptionsPanic(t *testing.T) {
 	}{
 		{"nil limiter", []keywardgrpc.Option{keywardgrpc.WithLimiter(nil)}},
 		{"invalid failure", []keywardgrpc.Option{keywardgrpc.WithLimiter(limit.NewMemory()), keywardgrpc.WithLimiterFailure(0)}},
-		{"failure without limiter", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(keywardgrpc.Refuse)}},
+		{"failure without limiter", []keywardgrpc.Option{keywardgrpc.WithLimiterFailure(limit.Refuse)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {

@@ -79,3 +79,33 @@ type Status struct {
 
 // IsZero reports whether s is the status of no limit.
 func (s Status) IsZero() bool { return s == Status{} }
+
+// A FailureMode is what a layer that enforces limits (the HTTP
+// middleware, the gRPC interceptors) does with a request of a key with
+// limits when its Limiter returns an error: its backend is down, or it
+// timed out. Either way the layer logs the outage: its first failure, one
+// line every 10 seconds while it lasts with the count of failures, and
+// the recovery, however many requests fail.
+//
+// LetThrough is the default because a limiter guards usage, not access:
+// the key was verified, and its scopes and networks checked, before the
+// limiter is asked, so authentication still fails closed; what an outage
+// lets through is requests of valid keys beyond their limits, for as long
+// as it lasts. Refuse would turn a limiter outage into an outage of the
+// API for every key with a policy, which is what rate limits exist to
+// prevent. Choose Refuse when a limit is a contract that must not be
+// exceeded: quotas that are billed, or that protect a backend which must
+// never see more.
+type FailureMode uint8
+
+// Failure modes.
+const (
+	// LetThrough lets the request through, unlimited: the default.
+	LetThrough FailureMode = iota + 1
+	// Refuse answers that the service is unavailable: HTTP 503 with
+	// Retry-After: 5, gRPC Unavailable with a RetryInfo of 5 seconds.
+	Refuse
+)
+
+// Valid reports whether f is LetThrough or Refuse.
+func (f FailureMode) Valid() bool { return f == LetThrough || f == Refuse }

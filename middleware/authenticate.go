@@ -37,7 +37,7 @@ type config struct {
 	keyErrs   keyHeaderErrors
 	trusted   []netip.Prefix // the networks of trusted proxies; nil when none
 	limiter   limit.Limiter  // nil when none
-	failure   LimiterFailure
+	failure   limit.FailureMode
 	public    *http.ServeMux // the patterns of WithPublic; nil when none
 	err       error          // the first invalid option
 
@@ -184,11 +184,11 @@ func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Ha
 	if keys == nil {
 		panic("middleware: Authenticate needs a *keyward.Keys")
 	}
-	c := &config{keys: keys, format: keys.Format(), realm: DefaultRealm, onError: WriteError, failure: LetThrough}
+	c := &config{keys: keys, format: keys.Format(), realm: DefaultRealm, onError: WriteError, failure: limit.LetThrough}
 	for _, opt := range opts {
 		opt(c)
 	}
-	if c.err == nil && c.failure != LetThrough && c.limiter == nil {
+	if c.err == nil && c.failure != limit.LetThrough && c.limiter == nil {
 		c.err = errors.New("middleware: WithLimiterFailure needs WithLimiter")
 	}
 	if c.err != nil {
@@ -267,7 +267,7 @@ func (c *config) enforce(w http.ResponseWriter, r *http.Request, rec *apikey.Rec
 			return newError(c.realm, ErrNetworkNotAllowed)
 		}
 	}
-	if limits(p) {
+	if p.Limited() {
 		return c.enforceLimits(w, r, rec)
 	}
 	return nil

@@ -50,7 +50,7 @@
 //	key over its rate limit or quota  429     none; Retry-After, RateLimit, RateLimit-Policy
 //	key lacks a required scope        403     Bearer realm="api", error="insufficient_scope", scope="sessions:write"
 //	key store unavailable             503     none; Retry-After: 5
-//	limiter unavailable (Refuse)      503     none; Retry-After: 5
+//	limiter unavailable (limit.Refuse)      503     none; Retry-After: 5
 //
 // The four invalid keys share one body, so a response never reveals
 // whether a key exists or was revoked; the error handler can still tell

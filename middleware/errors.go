@@ -45,7 +45,7 @@ var (
 	// [WithLimiter]); [Error.ViolatedPolicies] says which.
 	ErrRateLimited = errors.New("middleware: API key over its rate limit or quota")
 	// ErrLimiterUnavailable: the limiter could not decide (its error is
-	// wrapped too) and [WithLimiterFailure] is [Refuse].
+	// wrapped too) and [WithLimiterFailure] is [limit.Refuse].
 	ErrLimiterUnavailable = errors.New("middleware: the rate limiter could not decide")
 )
 

@@ -165,7 +165,7 @@ func ExampleWithLimiterFailure() {
 
 	handler := middleware.Authenticate(keys,
 		middleware.WithLimiter(downLimiter{}),
-		middleware.WithLimiterFailure(middleware.Refuse),
+		middleware.WithLimiterFailure(limit.Refuse),
 	)(http.HandlerFunc(listSessions))
 
 	for _, sec := range []apikey.Secret{billed, free} {

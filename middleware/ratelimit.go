@@ -68,48 +68,20 @@ func WithLimiter(l limit.Limiter) Option {
 	}
 }
 
-// A LimiterFailure is what [Authenticate] does with a request when its
-// limiter fails (see [WithLimiterFailure]).
-type LimiterFailure uint8
-
-// What to do when the limiter fails.
-const (
-	// LetThrough lets the request through, without rate-limit headers:
-	// the default.
-	LetThrough LimiterFailure = iota + 1
-	// Refuse answers 503 Service Unavailable with Retry-After: 5
-	// ([ErrLimiterUnavailable]).
-	Refuse
-)
-
 // WithLimiterFailure sets what happens to a request when the limiter of
-// [WithLimiter] returns an error (its backend is down or timed out): the
-// request is let through ([LetThrough], the default) or refused with 503
-// ([Refuse]). Either way the outage is logged: its first failure, one line
-// every 10 seconds while it lasts with the count of failures, and the
-// recovery, however many requests fail.
-//
-// LetThrough is the default because the limiter guards usage, not access.
-// The key was verified and its networks checked before the limiter is
-// asked, so authentication still fails closed; what an outage lets
-// through is requests of valid keys beyond their limits, for as long as it
-// lasts. Refuse would turn a limiter outage into an outage of the API for
-// every key with a policy, which is what rate limits exist to prevent.
-// Choose Refuse when a limit is a contract you cannot exceed: quotas that
-// are billed, or that protect a backend which must never see more.
-func WithLimiterFailure(f LimiterFailure) Option {
+// [WithLimiter] returns an error: it is let through ([limit.LetThrough],
+// the default) or refused with 503 Service Unavailable and Retry-After: 5
+// ([limit.Refuse], [ErrLimiterUnavailable]). See [limit.FailureMode] for
+// why the default lets requests through, and when to refuse. Either way
+// the outage is logged, through [keyward.Keys.Logger].
+func WithLimiterFailure(f limit.FailureMode) Option {
 	return func(c *config) {
-		if f != LetThrough && f != Refuse {
-			c.setErr(errors.New("middleware: WithLimiterFailure needs LetThrough or Refuse"))
+		if !f.Valid() {
+			c.setErr(errors.New("middleware: WithLimiterFailure needs limit.LetThrough or limit.Refuse"))
 			return
 		}
 		c.failure = f
 	}
-}
-
-// limits reports whether p sets a rate limit or a quota.
-func limits(p *apikey.Policy) bool {
-	return p != nil && (!p.Rate.IsZero() || !p.Quota.IsZero())
 }
 
 // enforceLimits asks the limiter about a request of rec, sets the rate-limit
@@ -126,7 +98,7 @@ func (c *config) enforceLimits(w http.ResponseWriter, r *http.Request, rec *apik
 	d, err := c.limiter.Allow(r.Context(), rec.ID, rec.Policy, now)
 	if err != nil {
 		c.limiterHealth.Failed(err)
-		if c.failure == Refuse {
+		if c.failure == limit.Refuse {
 			return newError(c.realm, &limiterError{err})
 		}
 		return nil
@@ -278,9 +250,9 @@ func ceilSeconds(d time.Duration, least int64) int64 {
 // limiterOutage returns the log of the limiter's outages: the first
 // failure, a line every outage.Every while it lasts, and the recovery, in
 // the lifecycle's log.
-func limiterOutage(logger *slog.Logger, f LimiterFailure) outage.Log {
+func limiterOutage(logger *slog.Logger, f limit.FailureMode) outage.Log {
 	down := "keyward/middleware: the rate limiter is unavailable: requests of keys with rate limits or quotas are let through, unlimited, until it answers again"
-	if f == Refuse {
+	if f == limit.Refuse {
 		down = "keyward/middleware: the rate limiter is unavailable: requests of keys with rate limits or quotas get 503 until it answers again"
 	}
 	return outage.Log{

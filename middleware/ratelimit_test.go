@@ -313,8 +313,8 @@ func TestLimiterFailure(t *testing.T) {
 		status int
 	}{
 		{"default lets through", nil, http.StatusOK},
-		{"LetThrough", []middleware.Option{middleware.WithLimiterFailure(middleware.LetThrough)}, http.StatusOK},
-		{"Refuse", []middleware.Option{middleware.WithLimiterFailure(middleware.Refuse)}, http.StatusServiceUnavailable},
+		{"LetThrough", []middleware.Option{middleware.WithLimiterFailure(limit.LetThrough)}, http.StatusOK},
+		{"Refuse", []middleware.Option{middleware.WithLimiterFailure(limit.Refuse)}, http.StatusServiceUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLimitEnv(t)
@@ -445,7 +445,7 @@ func TestLimiterOptionsPanic(t *testing.T) {
 		{"nil limiter", []middleware.Option{middleware.WithLimiter(nil)}},
 		{"zero failure", []middleware.Option{middleware.WithLimiter(limit.NewMemory()), middleware.WithLimiterFailure(0)}},
 		{"unknown failure", []middleware.Option{middleware.WithLimiter(limit.NewMemory()), middleware.WithLimiterFailure(7)}},
-		{"failure without limiter", []middleware.Option{middleware.WithLimiterFailure(middleware.Refuse)}},
+		{"failure without limiter", []middleware.Option{middleware.WithLimiterFailure(limit.Refuse)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			defer func() {
