@@ -234,10 +234,7 @@ rotation links, revocation and its reason, exposure, policy, canary.`,
 		owner := ownerFlag(fs)
 		asJSON := fs.Bool("json", false, "print JSON: the record as the library writes it, with its status")
 		return func(args []string) error {
-			if err := needOwner(*owner); err != nil {
-				return err
-			}
-			id, err := oneID(args)
+			id, err := ownedID(*owner, args)
 			if err != nil {
 				return err
 			}
@@ -280,10 +277,7 @@ and keep the others; -no-policy removes the policy.`,
 		pol := newPolicyFlags(fs, true)
 		noPolicy := fs.Bool("no-policy", false, "remove the key's policy: no rate limit, quota or networks")
 		return func(args []string) error {
-			if err := needOwner(*owner); err != nil {
-				return err
-			}
-			id, err := oneID(args)
+			id, err := ownedID(*owner, args)
 			if err != nil {
 				return err
 			}
@@ -368,10 +362,7 @@ revoke" once its users have switched.`,
 		overlap := fs.Duration("overlap", 24*time.Hour, "how long the old key keeps working; 0 ends it now")
 		expires := fs.String("expires", "", "the new key's expiry, an RFC 3339 `time` or a duration from now; default the old key's")
 		return func(args []string) error {
-			if err := needOwner(*owner); err != nil {
-				return err
-			}
-			id, err := oneID(args)
+			id, err := ownedID(*owner, args)
 			if err != nil {
 				return err
 			}
@@ -414,10 +405,7 @@ with the reason, for audit.`,
 		owner := ownerFlag(fs)
 		reason := fs.String("reason", "", "why, kept with the key, such as \"rotated out\" (`text`)")
 		return func(args []string) error {
-			if err := needOwner(*owner); err != nil {
-				return err
-			}
-			id, err := oneID(args)
+			id, err := ownedID(*owner, args)
 			if err != nil {
 				return err
 			}
@@ -549,10 +537,7 @@ address, with which User-Agent, on which route.`,
 		limit := fs.Int("limit", 100, "list at most `N` trips")
 		asJSON := fs.Bool("json", false, "print JSON")
 		return func(args []string) error {
-			if err := needOwner(*owner); err != nil {
-				return err
-			}
-			id, err := oneID(args)
+			id, err := ownedID(*owner, args)
 			if err != nil {
 				return err
 			}

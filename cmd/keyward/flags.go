@@ -226,6 +226,15 @@ func needOwner(owner string) error {
 	return nil
 }
 
+// ownedID checks -owner and reads the single KEY_ID argument: what every
+// command that acts on one key of an owner needs first.
+func ownedID(owner string, args []string) (uuid.UUID, error) {
+	if err := needOwner(owner); err != nil {
+		return uuid.Nil, err
+	}
+	return oneID(args)
+}
+
 // oneID reads the single KEY_ID argument.
 func oneID(args []string) (uuid.UUID, error) {
 	switch len(args) {
