@@ -24,6 +24,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -90,6 +91,21 @@ const (
 // Times are kept to the microsecond (what PostgreSQL keeps), in UTC: a store
 // truncates times it is given and returns them in UTC. Records returned are
 // copies; changing one changes nothing in the store.
+//
+// Every change of a record (Create, Update, Rotate, Revoke, RevokeAll,
+// Expose) appends its entry to the owner's audit trail in the same atomic
+// step as the change: a change that fails writes no entry, and an entry
+// that cannot be written fails the change. The entry's event is the one
+// package audit builds for the change ([audit.CreatedEvent],
+// [audit.UpdatedEvent], [audit.RotatedEvent], [audit.RevokedEvent],
+// [audit.ExposedEvent]), with the actor [audit.ActorFrom] finds in the
+// call's context; an actor [audit.Actor.Validate] refuses fails the
+// change with an error wrapping [audit.ErrInvalidActor]. Entries chain per
+// owner (see [audit.Next]): the first has Seq 1, each next one Seq+1 and
+// the hash of the one before. A call that changes nothing (an Update with
+// nothing to change, an Expose returning [ErrAlreadyExposed], a RevokeAll
+// with no active key) writes no entry. Entries are never changed nor
+// removed.
 type Store interface {
 	// Create adds a new record. The record must pass
 	// [apikey.Record.Validate]; otherwise Create returns an error wrapping
@@ -195,13 +211,44 @@ type Store interface {
 	// result; an unknown ID returns [ErrNotFound].
 	Trips(ctx context.Context, owner string, id uuid.UUID, limit int) ([]apikey.Trip, error)
 
-	// RecordUses sets the last-used time of each listed key to the later of
-	// its current value and the given time, so a last-used time never moves
-	// backwards, whatever the order of calls. It applies to revoked and
-	// expired keys too (a use may be recorded after the key was revoked).
-	// Unknown IDs are ignored. If an ID is listed several times, the latest
-	// time wins. An empty list does nothing.
+	// RecordUses records uses of keys: it sets the last-used time of each
+	// listed key to the later of its current value and Use.At (unless At is
+	// zero), so a last-used time never moves backwards, whatever the order
+	// of calls, and adds Use.Counts to the key's usage in the hour
+	// Use.Hour. It applies to revoked and expired keys too (a use may be
+	// recorded after the key was revoked). Unknown IDs are ignored. If an
+	// ID is listed several times, the latest time wins and the counts add
+	// up. An empty list does nothing. It writes all the uses at once or
+	// none: a failed call may be retried with the same uses, and a
+	// successful one must not be repeated (the counts would add up twice).
 	RecordUses(ctx context.Context, uses []Use) error
+
+	// Audit returns a page of the owner's audit trail, newest first (by
+	// Seq descending), of one key if opts.KeyID is set: at most
+	// opts.Limit entries ([DefaultLimit] if 0, at most [MaxLimit]), and
+	// Page.Next, the cursor of the following page, empty on the last
+	// page. A cursor from elsewhere returns [ErrInvalidCursor]; a negative
+	// limit, an error. A key ID that is not the owner's has no entries.
+	Audit(ctx context.Context, owner string, opts AuditOptions) (AuditPage, error)
+
+	// AuditChain returns the owner's entries with Seq above after, oldest
+	// first, at most limit of them ([DefaultLimit] if 0, at most
+	// [MaxLimit]): the walk of the chain that [audit.Checker] checks. It
+	// returns the entries as stored, with their Prev and Hash, whatever
+	// was done to them.
+	AuditChain(ctx context.Context, owner string, after int64, limit int) ([]audit.Entry, error)
+
+	// Usage returns the counts of the owner's keys listed in q.Keys (at
+	// most [MaxUsageKeys]) for the hours that start from q.From (truncated
+	// to the hour) and before q.To, so that To = now includes the current
+	// hour: one [HourUsage]
+	// per key and hour that has counts, by key in q.Keys order, then by
+	// hour. Keys of other owners, and unknown keys, have none.
+	Usage(ctx context.Context, owner string, q UsageQuery) ([]HourUsage, error)
+
+	// PruneUsage deletes the counts of every key for the hours before
+	// before: the retention of usage.
+	PruneUsage(ctx context.Context, before time.Time) error
 }
 
 // An Update says which fields of a key [Store.Update] changes; its zero
@@ -219,9 +266,12 @@ type Update struct {
 	// Policy, if not nil, replaces the key's policy; a zero Policy removes
 	// it. It must pass [apikey.Policy.Validate].
 	Policy *apikey.Policy
+	// At is the time of the change, for its audit entry; zero means the
+	// store's current time. It changes nothing by itself.
+	At time.Time
 }
 
-// IsZero reports whether u changes nothing.
+// IsZero reports whether u changes nothing (its At aside).
 func (u Update) IsZero() bool {
 	return u.Name == "" && u.Scopes.IsEmpty() && u.Metadata == nil && u.ExpiresAt.IsZero() && u.Policy == nil
 }
@@ -248,10 +298,76 @@ type Idempotency struct {
 // IsZero reports whether i is the zero Idempotency.
 func (i Idempotency) IsZero() bool { return i == Idempotency{} }
 
-// A Use is one successful authentication of a key, for [Store.RecordUses].
+// A Use is what [Store.RecordUses] records of a key: its latest
+// successful authentication, and its counts in one hour.
 type Use struct {
 	ID uuid.UUID // the key
-	At time.Time // when it authenticated
+	At time.Time // when it last authenticated; zero to leave the last-used time
+	// Hour is the UTC hour the counts belong to (truncated to the hour);
+	// it may be zero if Counts is.
+	Hour   time.Time
+	Counts Counts
+}
+
+// Counts are the uses of one key in one hour: its successful
+// verifications, and the requests refused after the key was verified,
+// by why. The refusals are a subset of the verifications: a key that
+// authenticates and then lacks the scope counts once in Verified and
+// once in Scope.
+type Counts struct {
+	Verified int64 `json:"verified"`          // successful verifications
+	Scope    int64 `json:"scope,omitempty"`   // refused: a scope the route needs is missing
+	Mode     int64 `json:"mode,omitempty"`    // refused: a key of the other mode
+	Limited  int64 `json:"limited,omitempty"` // refused: the key's rate limit or quota
+	Network  int64 `json:"network,omitempty"` // refused: a client outside the key's networks
+}
+
+// Refused returns the requests refused after verification, for any reason.
+func (c Counts) Refused() int64 { return c.Scope + c.Mode + c.Limited + c.Network }
+
+// IsZero reports whether c counts nothing.
+func (c Counts) IsZero() bool { return c == Counts{} }
+
+// Add returns the sum of c and d.
+func (c Counts) Add(d Counts) Counts {
+	return Counts{c.Verified + d.Verified, c.Scope + d.Scope, c.Mode + d.Mode, c.Limited + d.Limited, c.Network + d.Network}
+}
+
+// MaxUsageKeys is the most keys one [Store.Usage] call reports.
+const MaxUsageKeys = MaxLimit
+
+// A UsageQuery selects the usage [Store.Usage] returns.
+type UsageQuery struct {
+	Keys []uuid.UUID // the keys, at most MaxUsageKeys
+	From time.Time   // the first hour: the one From falls in
+	To   time.Time   // the hours that start before To
+}
+
+// An HourUsage is the counts of one key in one hour.
+type HourUsage struct {
+	KeyID  uuid.UUID
+	Hour   time.Time // UTC, on the hour
+	Counts Counts
+}
+
+// AuditOptions selects and pages the entries [Store.Audit] returns.
+type AuditOptions struct {
+	// KeyID, if not zero, returns only the entries of that key.
+	KeyID uuid.UUID
+	// Limit is the page size: 0 means DefaultLimit, more than MaxLimit
+	// means MaxLimit.
+	Limit int
+	// Cursor is AuditPage.Next of the previous page, or empty for the
+	// first page.
+	Cursor string
+}
+
+// An AuditPage is one page of [Store.Audit] results.
+type AuditPage struct {
+	// Entries are newest first.
+	Entries []audit.Entry
+	// Next is the cursor of the following page, or empty on the last page.
+	Next string
 }
 
 // ListOptions selects and pages the records [Store.List] returns.

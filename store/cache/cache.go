@@ -114,6 +114,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/store"
 )
@@ -870,4 +871,24 @@ func (s *Store) pollOnce(pos string, timeout time.Duration) string {
 	s.freshUntil.Store(start + int64(s.bound))
 	s.polls.Add(1)
 	return next
+}
+
+// Audit passes through. See [store.Store.Audit].
+func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions) (store.AuditPage, error) {
+	return s.next.Audit(ctx, owner, opts)
+}
+
+// AuditChain passes through. See [store.Store.AuditChain].
+func (s *Store) AuditChain(ctx context.Context, owner string, after int64, limit int) ([]audit.Entry, error) {
+	return s.next.AuditChain(ctx, owner, after, limit)
+}
+
+// Usage passes through. See [store.Store.Usage].
+func (s *Store) Usage(ctx context.Context, owner string, q store.UsageQuery) ([]store.HourUsage, error) {
+	return s.next.Usage(ctx, owner, q)
+}
+
+// PruneUsage passes through. See [store.Store.PruneUsage].
+func (s *Store) PruneUsage(ctx context.Context, before time.Time) error {
+	return s.next.PruneUsage(ctx, before)
 }

@@ -16,6 +16,7 @@ package memory
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/internal/hashtab"
 	"github.com/keyward/keyward/store"
 )
@@ -45,6 +47,10 @@ type Store struct {
 	// changes lists, in order, the hash of every change of a record, for
 	// the change feed; a position is an index into it.
 	changes []apikey.Hash
+	// trail holds each owner's audit entries, oldest first.
+	trail map[string][]audit.Entry
+	// usage holds each key's counts by hour (Unix seconds).
+	usage map[uuid.UUID]map[int64]store.Counts
 }
 
 // A slot holds the current version of one record. A record, once stored,
@@ -73,6 +79,8 @@ func New() *Store {
 		byOwner: make(map[string][]*slot),
 		byIdem:  make(map[idemKey]*slot),
 		trips:   make(map[uuid.UUID][]apikey.Trip),
+		trail:   make(map[string][]audit.Entry),
+		usage:   make(map[uuid.UUID]map[int64]store.Counts),
 	}
 }
 
@@ -92,6 +100,10 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempo
 		return apikey.Record{}, err
 	}
 	rec = store.Normalize(rec)
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, err
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -111,7 +123,18 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempo
 		sl.request = idem.Request
 		s.byIdem[idemKey{rec.Owner, idem.Key}] = sl
 	}
+	s.append(audit.CreatedEvent(rec, actor))
 	return rec, nil
+}
+
+// append adds an event to its owner's audit trail. The caller holds mu.
+func (s *Store) append(e audit.Event) {
+	trail := s.trail[e.Owner]
+	var last audit.Entry
+	if len(trail) > 0 {
+		last = trail[len(trail)-1]
+	}
+	s.trail[e.Owner] = append(trail, audit.Next(last, e))
 }
 
 // checkNew refuses a record whose ID or hash is taken. The caller holds mu.
@@ -240,7 +263,10 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 	if err != nil {
 		return apikey.Record{}, err
 	}
-	return s.update(ctx, owner, id, u.Apply)
+	at := u.ChangeTime()
+	return s.update(ctx, owner, id, u.Apply, func(before, after apikey.Record, actor audit.Actor) (audit.Event, bool) {
+		return audit.UpdatedEvent(before, after, at, actor)
+	})
 }
 
 // Revoke revokes a key. See [store.Store.Revoke].
@@ -249,7 +275,9 @@ func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.
 	if err != nil {
 		return apikey.Record{}, err
 	}
-	return s.update(ctx, owner, id, r.Revoke)
+	return s.update(ctx, owner, id, r.Revoke, func(_, after apikey.Record, actor audit.Actor) (audit.Event, bool) {
+		return audit.RevokedEvent(audit.Revoked, after, actor), true
+	})
 }
 
 // Expose marks a key exposed, and revokes it if asked. See
@@ -262,17 +290,23 @@ func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey
 	if err != nil {
 		return apikey.Record{}, err
 	}
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sl := s.owned(owner, id)
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	rec := *sl.rec.Load()
+	before := *sl.rec.Load()
+	rec := before
 	if err := store.Expose(&rec, e, revoke); err != nil {
 		return rec, err
 	}
 	s.replace(sl, rec)
+	s.append(audit.ExposedEvent(before, rec, e.At, actor))
 	return rec, nil
 }
 
@@ -328,9 +362,16 @@ func (s *Store) Trips(ctx context.Context, owner string, id uuid.UUID, limit int
 }
 
 // update applies change to a copy of the record with the given ID and
-// owner and stores the copy, unless change fails.
-func (s *Store) update(ctx context.Context, owner string, id uuid.UUID, change func(*apikey.Record) error) (apikey.Record, error) {
+// owner and stores the copy, unless change fails, with the audit entry of
+// the event describe makes of the record before and after, if it makes
+// one.
+func (s *Store) update(ctx context.Context, owner string, id uuid.UUID, change func(*apikey.Record) error,
+	describe func(before, after apikey.Record, actor audit.Actor) (audit.Event, bool)) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
+		return apikey.Record{}, err
+	}
+	actor, err := store.Actor(ctx)
+	if err != nil {
 		return apikey.Record{}, err
 	}
 	s.mu.Lock()
@@ -339,11 +380,17 @@ func (s *Store) update(ctx context.Context, owner string, id uuid.UUID, change f
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	rec := *sl.rec.Load()
+	before := *sl.rec.Load()
+	rec := before
 	if err := change(&rec); err != nil {
 		return apikey.Record{}, err
 	}
+	e, changed := describe(before, rec, actor)
+	if !changed {
+		return rec, nil // nothing changed: no new version, no entry
+	}
 	s.replace(sl, rec)
+	s.append(e)
 	return rec, nil
 }
 
@@ -364,6 +411,10 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 	if err != nil {
 		return apikey.Record{}, apikey.Record{}, err
 	}
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -377,7 +428,8 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 			replacement = *r.rec.Load()
 		}
 	}
-	old, next, err := store.Rotation(*sl.rec.Load(), replacement, next, overlapEnd)
+	before := *sl.rec.Load()
+	old, next, err := store.Rotation(before, replacement, next, overlapEnd)
 	if err != nil {
 		return apikey.Record{}, apikey.Record{}, err
 	}
@@ -386,6 +438,8 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 	}
 	s.insert(next)
 	s.replace(sl, old)
+	s.append(audit.CreatedEvent(next, actor))
+	s.append(audit.RotatedEvent(before, old, next.CreatedAt, actor))
 	return old, next, nil
 }
 
@@ -396,6 +450,10 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation)
 		return nil, err
 	}
 	r, err := r.Check()
+	if err != nil {
+		return nil, err
+	}
+	actor, err := store.Actor(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -411,6 +469,7 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation)
 		}
 		rec.RevokedAt, rec.RevokedReason = at, r.Reason
 		s.replace(owned[i], rec)
+		s.append(audit.RevokedEvent(audit.RevokedAll, rec, actor))
 		revoked = append(revoked, rec)
 	}
 	return revoked, nil
@@ -427,6 +486,15 @@ func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 		sl := s.byID[u.ID]
 		if sl == nil {
 			continue
+		}
+		if !u.Counts.IsZero() {
+			byHour := s.usage[u.ID]
+			if byHour == nil {
+				byHour = make(map[int64]store.Counts)
+				s.usage[u.ID] = byHour
+			}
+			h := store.Hour(u.Hour).Unix()
+			byHour[h] = byHour[h].Add(u.Counts)
 		}
 		at := store.Time(u.At)
 		old := sl.rec.Load()
@@ -458,4 +526,118 @@ func (s *Store) Changes(ctx context.Context, since string) ([]apikey.Hash, strin
 		return nil, "", store.ErrInvalidCursor
 	}
 	return slices.Clone(s.changes[from:end]), next, nil
+}
+
+// Audit returns a page of an owner's audit trail. See [store.Store.Audit].
+func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions) (store.AuditPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.AuditPage{}, err
+	}
+	opts, err := opts.Check()
+	if err != nil {
+		return store.AuditPage{}, err
+	}
+	before := int64(math.MaxInt64)
+	if opts.Cursor != "" {
+		if before, err = store.ParseAuditCursor(opts.Cursor); err != nil {
+			return store.AuditPage{}, err
+		}
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	trail := s.trail[owner]
+	page := store.AuditPage{Entries: []audit.Entry{}}
+	for i := len(trail) - 1; i >= 0; i-- {
+		e := trail[i]
+		if e.Seq >= before || opts.KeyID != uuid.Nil && e.KeyID != opts.KeyID {
+			continue
+		}
+		if len(page.Entries) == opts.Limit {
+			page.Next = store.AuditCursor(page.Entries[len(page.Entries)-1].Seq)
+			break
+		}
+		page.Entries = append(page.Entries, cloneEntry(e))
+	}
+	return page, nil
+}
+
+// AuditChain returns an owner's entries after a sequence number. See
+// [store.Store.AuditChain].
+func (s *Store) AuditChain(ctx context.Context, owner string, after int64, limit int) ([]audit.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit, err := store.ChainLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []audit.Entry{}
+	for _, e := range s.trail[owner] {
+		if e.Seq <= after {
+			continue
+		}
+		if len(out) == limit {
+			break
+		}
+		out = append(out, cloneEntry(e))
+	}
+	return out, nil
+}
+
+// cloneEntry returns a copy of e that shares nothing the caller could
+// change with the trail.
+func cloneEntry(e audit.Entry) audit.Entry {
+	e.Changes = slices.Clone(e.Changes)
+	return e
+}
+
+// Usage returns the counts of an owner's keys. See [store.Store.Usage].
+func (s *Store) Usage(ctx context.Context, owner string, q store.UsageQuery) ([]store.HourUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, err := q.Check()
+	if err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := []store.HourUsage{}
+	for _, id := range q.Keys {
+		if s.owned(owner, id) == nil {
+			continue
+		}
+		first := len(out)
+		for h, c := range s.usage[id] {
+			hour := time.Unix(h, 0).UTC()
+			if !hour.Before(q.From) && hour.Before(q.To) {
+				out = append(out, store.HourUsage{KeyID: id, Hour: hour, Counts: c})
+			}
+		}
+		slices.SortFunc(out[first:], func(a, b store.HourUsage) int { return a.Hour.Compare(b.Hour) })
+	}
+	return out, nil
+}
+
+// PruneUsage deletes the counts of the hours before a time. See
+// [store.Store.PruneUsage].
+func (s *Store) PruneUsage(ctx context.Context, before time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, byHour := range s.usage {
+		for h := range byHour {
+			if time.Unix(h, 0).Before(before) {
+				delete(byHour, h)
+			}
+		}
+		if len(byHour) == 0 {
+			delete(s.usage, id)
+		}
+	}
+	return nil
 }
