@@ -50,6 +50,22 @@ func (t table) facts(version int) []fact {
 			(SELECT strpos(prosrc, $2) > 0 FROM pg_proc WHERE oid = to_regprocedure($1)), false)`,
 			[]any{t.qualifiedObject(suffix) + "()", word}}
 	}
+	// procedure: a function taking arguments, by its signature.
+	procedure := func(suffix, args string) fact {
+		sig := t.qualifiedObject(suffix) + "(" + args + ")"
+		return fact{"function " + sig, `SELECT to_regprocedure($1) IS NOT NULL`, []any{sig}}
+	}
+	// indexOn and triggerOn: an index or a trigger of another table of the
+	// store, <table>_<on>.
+	indexOn := func(on, suffix string) fact {
+		return fact{"index " + t.qualifiedObject(suffix), `SELECT EXISTS (SELECT 1 FROM pg_index i
+			JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = to_regclass($1) AND c.relname = $2)`,
+			[]any{t.qualifiedObject(on), t.name + "_" + suffix}}
+	}
+	triggerOn := func(on, suffix string) fact {
+		return fact{"trigger " + t.object(suffix) + " on " + t.qualifiedObject(on), `SELECT EXISTS (SELECT 1 FROM pg_trigger
+			WHERE tgrelid = to_regclass($1) AND tgname = $2)`, []any{t.qualifiedObject(on), t.name + "_" + suffix}}
+	}
 	relation := func(suffix string) fact {
 		return fact{"table " + t.qualifiedObject(suffix), `SELECT to_regclass($1) IS NOT NULL`,
 			[]any{t.qualifiedObject(suffix)}}
@@ -80,6 +96,10 @@ func (t table) facts(version int) []fact {
 			constraint("reason_check"), constraint("exposure_check"), relation("trips"))
 	case 7:
 		return []fact{column("policy"), constraint("policy_check")}
+	case 8:
+		return []fact{relation("audit"), relation("audit_heads"), indexOn("audit", "audit_key_idx"),
+			function("audit_refuse"), triggerOn("audit", "audit_append_only"), procedure("audit_append", "text, text[]"),
+			relation("usage"), indexOn("usage", "usage_hour_idx")}
 	}
 	return nil
 }

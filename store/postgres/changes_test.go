@@ -137,10 +137,15 @@ func TestChangesReportedWhenCommitted(t *testing.T) {
 				}
 
 				// Polls while the transaction is open cannot see the change;
-				// keys created and used meanwhile are no change.
+				// keys created and used meanwhile are no change. They are
+				// another owner's: the open transaction holds the head of
+				// testOwner's audit trail, which a create of testOwner's
+				// would wait for.
 				var quiet []apikey.Record
 				for i := range 3 {
-					created := mustCreate(t, s, newRecord(t))
+					other := newRecord(t)
+					other.Owner = "acct_quiet"
+					created := mustCreate(t, s, other)
 					if err := s.RecordUses(ctx, []store.Use{{ID: used.ID, At: time.Now()}, {ID: created.ID, At: time.Now()}}); err != nil {
 						t.Fatal(err)
 					}
@@ -270,10 +275,15 @@ func TestChangesUnderConcurrentCommits(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
 
+	// Each worker changes keys of an owner of its own, and the keys
+	// created meanwhile are of another: a transaction that changed a key
+	// holds the head of its owner's audit trail until it ends, which
+	// changes of the owner's other keys would wait for.
 	keys := make([][]apikey.Record, workers)
 	for w := range keys {
 		for range perWorker {
 			rec := newRecord(t)
+			rec.Owner = fmt.Sprintf("acct_worker_%d", w)
 			rec.Scopes = scope.NewSet(scope.SessionsWrite, scope.LinksRead)
 			keys[w] = append(keys[w], mustCreate(t, s, rec))
 		}
@@ -345,9 +355,9 @@ func TestChangesUnderConcurrentCommits(t *testing.T) {
 				}
 				inTx := s.WithTx(tx)
 				if i%2 == 0 {
-					_, err = inTx.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()})
+					_, err = inTx.Revoke(ctx, rec.Owner, rec.ID, store.Revocation{At: time.Now()})
 				} else {
-					_, err = inTx.Update(ctx, testOwner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
+					_, err = inTx.Update(ctx, rec.Owner, rec.ID, store.Update{Scopes: scope.NewSet(scope.LinksRead)})
 				}
 				if err == nil {
 					err = waitPolls(done.Load() + rng.Int64N(4)) // open across 0 to 3 polls
@@ -367,6 +377,7 @@ func TestChangesUnderConcurrentCommits(t *testing.T) {
 	toCreate := make([]apikey.Record, 10)
 	for i := range toCreate {
 		toCreate[i] = newRecord(t)
+		toCreate[i].Owner = "acct_quiet"
 	}
 	wg.Go(func() {
 		defer close(quiet)

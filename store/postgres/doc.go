@@ -36,27 +36,46 @@
 //	rec, err = st.WithTx(tx).Create(ctx, rec, store.Idempotency{})
 //
 // A duplicate returns [store.ErrDuplicate] and, like any failed
-// statement in PostgreSQL, aborts the transaction; so does any failure.
-// The store's other answers ([store.ErrWidening], [store.ErrAlreadyRevoked],
-// a repeated idempotent create, ...) are decided without a failed
-// statement and leave the transaction usable.
+// statement in PostgreSQL, aborts the transaction; so does any failure:
+// one that is no failed statement (the context ended between two of the
+// store's statements, say) makes the store run one that fails, so that a
+// change whose audit entry was not written can never commit. The store's
+// other answers ([store.ErrWidening], [store.ErrAlreadyRevoked], a
+// repeated idempotent create, ...) are decided without a failed statement
+// and leave the transaction usable.
 //
-// [Store.Update] and [Store.Rotate] run several statements: on a *sql.DB
-// or a *sql.Conn, in a transaction of their own at READ COMMITTED; through
-// WithTx, inside the caller's. They lock the key's row (SELECT ... FOR
-// UPDATE), apply the rules of [store.Update.Apply] or [store.Rotation] to
-// it, the same Go code the memory store runs, and write the result, so that
-// concurrent changes of one key apply one after the other, each to the key
-// as the other left it. In a caller's transaction at REPEATABLE READ or
-// SERIALIZABLE, a key changed by another transaction since the snapshot
-// fails the call with a serialization failure: retry the transaction.
-// [Store.Expose] does the same with the rules of [store.Expose]: of
-// concurrent reports of one key, the first sets the exposure and the
-// others see it. [Store.RevokeAll] runs in a transaction too, so that a
-// rotation it waited for leaves no active replacement (see its
-// documentation), and so does [Store.RecordTrip], so that the trips of a
-// key are counted exactly (see "Canaries and their trips"). Every other
-// method is one statement.
+// Every change of a key, [Store.Create], [Store.Update], [Store.Rotate],
+// [Store.Revoke], [Store.RevokeAll] and [Store.Expose], runs its
+// statements and then the one of its audit entry (see "Audit trail"): on
+// a *sql.DB or a *sql.Conn, in a transaction of their own at READ
+// COMMITTED; through WithTx, inside the caller's. On a [DB] that is
+// neither, they refuse to run. [Store.Update] and [Store.Rotate] lock the
+// key's row (SELECT ... FOR UPDATE), apply the rules of
+// [store.Update.Apply] or [store.Rotation] to it, the same Go code the
+// memory store runs, and write the result, so that concurrent changes of
+// one key apply one after the other, each to the key as the other left
+// it. In a caller's transaction at REPEATABLE READ or SERIALIZABLE, a key
+// changed by another transaction since the snapshot fails the call with a
+// serialization failure, and so does a change of an owner whose audit
+// trail moved since: retry the transaction. [Store.Expose] does the same
+// with the rules of [store.Expose]: of concurrent reports of one key, the
+// first sets the exposure and the others see it. [Store.Revoke] is one
+// statement that decides and revokes, then its entry's. [Store.RevokeAll]
+// reruns its statement so that a rotation it waited for leaves no active
+// replacement (see its documentation), and [Store.RecordTrip] runs in a
+// transaction so that the trips of a key are counted exactly (see
+// "Canaries and their trips"). Every other method, [Store.RecordUses]
+// included, is one statement.
+//
+// The changes of one owner's keys are appended to one chain, so they
+// commit one after the other: from its audit entry until its transaction
+// ends, a change holds its owner's head (below), and the changes of the
+// owner's other keys wait for it at their own entry. Keep transactions
+// that change keys short; changes of different owners never wait for each
+// other. Every change locks its keys' rows first and the head last, so
+// that the store's own transactions cannot deadlock; a caller's
+// transaction that changes several keys of one owner, while others change
+// them too, may (PostgreSQL then fails one of them, to retry).
 //
 // # Schema
 //
@@ -108,6 +127,42 @@
 // with the primary key <table>_trips_pkey (key_id, seq) and the index
 // <table>_trips_at_idx (key_id, at DESC, seq DESC): a key's trips, newest
 // first. It has no owner column: every query joins on the key's.
+//
+// <table>_audit holds the audit trail, one row per entry (see "Audit
+// trail"):
+//
+//	owner   text        NOT NULL: the owner whose chain the entry is in
+//	seq     bigint      NOT NULL: the entry's number in its owner's chain, from 1, without gaps
+//	key_id  uuid        NOT NULL: the key changed (as the body says)
+//	at      timestamptz NOT NULL: when (as the body says)
+//	kind    text        NOT NULL: what happened, such as key.revoked (as the body says)
+//	body    text        NOT NULL: the event, exactly as audit.Event.Body wrote it: what the hash seals
+//	prev    bytea       NOT NULL, 32 bytes: the hash of the entry before, zeros for the first
+//	hash    bytea       NOT NULL, 32 bytes: audit.Seal(prev, seq, body)
+//
+// with the primary key <table>_audit_pkey (owner, seq), an owner's chain
+// in order, and the index <table>_audit_key_idx (key_id, seq), a key's
+// entries. <table>_audit_heads (owner, seq, hash), primary key owner,
+// holds the newest entry of each owner's chain, whose row each append
+// locks and moves.
+//
+// <table>_usage holds the usage of keys, one row per key and hour (see
+// "Usage"):
+//
+//	key_id    uuid        NOT NULL: the key
+//	owner     text        NOT NULL: its owner
+//	hour      timestamptz NOT NULL: the UTC hour the counts are of, on the hour
+//	verified  bigint      NOT NULL: successful verifications (store.Counts.Verified)
+//	scope     bigint      NOT NULL: requests then refused for a missing scope
+//	mode      bigint      NOT NULL: ... for the key's mode
+//	limited   bigint      NOT NULL: ... by the key's rate limit or quota
+//	network   bigint      NOT NULL: ... for the client's network
+//
+// with the primary key <table>_usage_pkey (key_id, hour) and the index
+// <table>_usage_hour_idx (hour), for retention. Neither table has a
+// foreign key to the keys: a key never revoked may be deleted, and its
+// entries are never removed; its usage is left for [Store.PruneUsage],
+// and [Store.Usage] no longer reports it.
 //
 // The verification lookup, [Store.GetByHash], is one probe of the hash
 // index, whatever the owner. [Store.List] is one scan of the owner index
@@ -223,6 +278,15 @@
 // confirm it with ALTER TABLE ... VALIDATE CONSTRAINT. Keys existing
 // before it have no policy.
 //
+// Migration 0008 adds the audit trail and usage: the tables
+// <table>_audit, <table>_audit_heads and <table>_usage, the trail's
+// trigger <table>_audit_append_only (and its function
+// <table>_audit_refuse) and the function <table>_audit_append, whose
+// search_path is set to its own schema, where it finds its tables whatever
+// the caller's. It touches nothing of the keys' table and is instant. Keys created before it have
+// no entry for their creation; an owner's chain starts with the first
+// change after it.
+//
 // # Keys made before owners
 //
 // Migration 0004 gives every key already in the table the owner "default"
@@ -291,14 +355,89 @@
 //
 // The table's owner, or a superuser, can disable or drop triggers. So run
 // [Migrate] as an owner role and the application as a role that does not
-// own the table and holds only what the store needs:
+// own the tables and holds only what the store needs:
 //
-//	GRANT SELECT, INSERT, UPDATE ON api_keys TO app; -- and USAGE on its schema
+//	GRANT USAGE ON SCHEMA public TO app; -- the tables' schema
+//	GRANT SELECT, INSERT, UPDATE ON api_keys TO app;
 //	GRANT SELECT, INSERT, DELETE ON api_keys_trips TO app;
+//	GRANT SELECT, INSERT ON api_keys_audit TO app;
+//	GRANT SELECT, INSERT, UPDATE ON api_keys_audit_heads TO app;
+//	GRANT SELECT, INSERT, UPDATE, DELETE ON api_keys_usage TO app;
 //
-// Then even SQL run through the application's role can neither undo a
-// revocation, nor widen a key, nor move it to another owner, nor hide an
-// exposure, nor disarm a canary.
+// (the functions of the migrations run with the caller's privileges;
+// PostgreSQL lets every role call them by default). Then even SQL run
+// through the application's role can neither undo a revocation, nor widen
+// a key, nor move it to another owner, nor hide an exposure, nor disarm a
+// canary, nor change or remove an entry of the audit trail. Without INSERT
+// on api_keys_audit, the role can change no key at all: every change
+// fails with its entry.
+//
+// # Audit trail
+//
+// Every change of a key, through the store, appends its entry to the
+// owner's audit trail, <table>_audit, in the transaction of the change:
+// the change commits with its entry or not at all, and a change that
+// fails, or changes nothing, writes none. The entry is the event package
+// audit makes of the change ([audit.CreatedEvent], [audit.UpdatedEvent],
+// [audit.RotatedEvent], [audit.RevokedEvent], [audit.ExposedEvent]), with
+// the actor of the call's context ([audit.WithActor]); an actor that
+// [audit.Actor.Validate] refuses fails the change before the store sends
+// anything. A rotation appends two entries, the replacement's creation
+// then the old key's rotation; RevokeAll one per key, in List order. SQL
+// run by hand on the keys' table writes no entry: only the store does.
+//
+// The entries of an owner form a hash chain (package audit): entry seq
+// holds the hash of entry seq-1 and is sealed by its own,
+// SHA-256("keyward audit v1", a zero byte, prev, seq as 8 big-endian
+// bytes, body), which the database computes (its sha256) from the body
+// the store sends, the event's canonical bytes ([audit.Event.Body]). The
+// append is one statement, a call of <table>_audit_append: it locks the
+// owner's row of <table>_audit_heads (creating it for the first entry),
+// seals the entries after the head, inserts them and moves the head, so
+// that appends of one owner follow one another, without gaps nor forks;
+// the primary key (owner, seq) refuses a second entry with a number in any
+// case. No statement of its own reads the head: a change costs the
+// statements it always did, one more for its entries, and, for Create and
+// Revoke, which were one statement, the BEGIN and COMMIT of their
+// transaction.
+//
+// The trail is append-only: a statement trigger refuses UPDATE, DELETE
+// (even of no row) and TRUNCATE of <table>_audit, for every role, with
+// SQLSTATE 23000 and a message starting "keyward:". The table's owner, or
+// a superuser, can still get around it, by disabling the trigger or with
+// session_replication_role = replica; what it does then shows:
+// [Store.AuditChain] returns the entries as stored, and an
+// [audit.Checker] walking them reports the first that was edited,
+// removed or moved. What a chain cannot show alone is the removal of its
+// newest entries, or a chain rewritten whole by someone able to seal it
+// again: keep the head of a walk ([audit.Checker.Head]) out of the
+// database's reach, and compare it later. The application's role, which
+// appends, could append false entries; it cannot change or remove true
+// ones.
+//
+// [Store.Audit] pages through an owner's trail newest first, or a key's,
+// with keyset pagination on seq: one scan of <table>_audit_pkey, or of
+// <table>_audit_key_idx, that stops after the page. [Store.AuditChain]
+// reads the chain oldest first from a number on, through the primary key.
+// The store reads each event from its body; the columns key_id, at and
+// kind, which the hash does not seal, are for queries.
+//
+// # Usage
+//
+// [Store.RecordUses] writes a flush of the lifecycle's uses, last-used
+// times and counts, in one statement: the keys' rows are locked in ID
+// order, as before, and their last-used times moved forward; then the
+// counts are added to the keys' rows of <table>_usage for their hours
+// (INSERT ... ON CONFLICT DO UPDATE, in key and hour order, the same in
+// every flush, so that instances flushing the same keys at once cannot
+// deadlock). A flush of N verifications of K keys in one hour writes K
+// rows of keys and K rows of usage, whatever N. [Store.Usage] reads a
+// key's hours through <table>_usage_pkey.
+//
+// Usage grows by a row per key used per hour. Its retention is the
+// application's: call [Store.PruneUsage] now and then (daily, say) with
+// the start of the oldest hour to keep; it deletes the hours before it,
+// through <table>_usage_hour_idx. Nothing else deletes usage.
 //
 // # Canaries and their trips
 //

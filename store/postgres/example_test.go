@@ -124,4 +124,5 @@ func ExampleMigrations() {
 	// 0005_change_feed_by_commit.up.sql
 	// 0006_leaked_keys.up.sql
 	// 0007_policies.up.sql
+	// 0008_audit_trail.up.sql
 }

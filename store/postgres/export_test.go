@@ -1,6 +1,10 @@
 package postgres
 
-import "github.com/keyward/keyward/store"
+import (
+	"context"
+
+	"github.com/keyward/keyward/store"
+)
 
 // LockKey is the advisory lock key Migrate takes for a table.
 func LockKey(name string) int64 {
@@ -51,3 +55,18 @@ func PositionSnapshot(pos string) string {
 // TripsSlack is how many trips of a key beyond store.MaxTrips RecordTrip
 // lets accumulate before it deletes them.
 const TripsSlack = tripsSlack
+
+// WithBeforeAppend returns a store like s that runs f in each change's
+// transaction, between the statements of the change and that of its audit
+// entry: an error f returns fails the change there.
+func WithBeforeAppend(s *Store, f func(ctx context.Context, tx DB, op string) error) *Store {
+	c := *s
+	c.beforeAppend = f
+	return &c
+}
+
+// AuditQueries returns the SQL of the queries of s's Audit (of an owner's
+// trail, of a key's), AuditChain, Usage and PruneUsage.
+func AuditQueries(s *Store) (page, keyPage, chain, usage, prune string) {
+	return s.q.auditPage, s.q.auditKeyPage, s.q.auditChain, s.q.usage, s.q.pruneUsage
+}

@@ -494,7 +494,8 @@ func appRole(t *testing.T, db *sql.DB, g guarded) *sql.Conn {
 	})
 	for _, q := range []string{
 		"GRANT USAGE ON SCHEMA " + schema + " TO " + role,
-		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON " + g.table + ", " + g.table + "_trips TO " + role,
+		"GRANT SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON " + g.table + ", " + g.table + "_trips, " +
+			g.table + "_audit, " + g.table + "_audit_heads, " + g.table + "_usage TO " + role,
 	} {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatal(err)

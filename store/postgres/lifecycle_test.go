@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/heapcheck"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 )
 
@@ -259,7 +262,7 @@ func TestNoRawKeyInTable(t *testing.T) {
 // TestLastUsedWritesPerFlush puts a sustained load on one key and counts
 // the row updates the server actually made, from pg_stat_user_tables: at
 // most one last-used write per key per flush interval, however many
-// verifications.
+// verifications, and as many writes of the key's usage counts.
 func TestLastUsedWritesPerFlush(t *testing.T) {
 	admin := pgtest.DB(t)
 	table := migrated(t, admin)
@@ -269,16 +272,21 @@ func TestLastUsedWritesPerFlush(t *testing.T) {
 	sec, _ := createKey(t, k)
 	raw := sec.Reveal()
 
-	updates := func() int64 {
+	// written returns the rows updated in the keys' table, and the rows
+	// inserted or updated in the usage table.
+	written := func() (keys, usage int64) {
 		t.Helper()
-		var n int64
 		err := admin.QueryRowContext(context.Background(),
-			"SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = $1::regclass", table).Scan(&n)
+			"SELECT (SELECT n_tup_upd FROM pg_stat_user_tables WHERE relid = $1::regclass), "+
+				"(SELECT n_tup_ins + n_tup_upd FROM pg_stat_user_tables WHERE relid = $2::regclass)",
+			table, table+"_usage").Scan(&keys, &usage)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return n
+		return keys, usage
 	}
+	updates := func() int64 { n, _ := written(); return n }
+	_, usageBefore := written()
 	before := updates()
 	start := time.Now()
 	verifications := 0
@@ -305,12 +313,97 @@ func TestLastUsedWritesPerFlush(t *testing.T) {
 		}
 	}
 	limit := int64(elapsed/interval) + 2 // the intervals, a partial one, and Close
-	t.Logf("%d verifications in %v made %d row updates (limit %d)", verifications, elapsed.Round(time.Millisecond), got, limit)
+	_, usage := written()
+	usage -= usageBefore
+	t.Logf("%d verifications in %v made %d row updates and %d writes of usage (limit %d each)",
+		verifications, elapsed.Round(time.Millisecond), got, usage, limit)
 	if got == 0 {
 		t.Fatal("no last-used update reached the server")
 	}
 	if got > limit {
 		t.Errorf("%d row updates for one key in %v: more than one per %v flush interval", got, elapsed.Round(time.Millisecond), interval)
+	}
+	if usage == 0 || usage > limit+1 { // an hour may begin meanwhile
+		t.Errorf("%d writes of usage for one key in %v: want at least one and at most one per %v flush interval", usage, elapsed.Round(time.Millisecond), interval)
+	}
+}
+
+// TestUsageWritesPerFlush: N verifications of K keys, then one flush,
+// write exactly K rows of the keys' table (their last-used times) and K
+// rows of usage (their counts, N in all), in one statement: counting
+// requests adds no write per request, nor a statement per flush. The rows
+// are counted in the flush's transaction (pg_stat_get_xact_*), the
+// statements by the driver.
+func TestUsageWritesPerFlush(t *testing.T) {
+	const keys, verifications = 20, 2000
+	db := pgtest.DB(t)
+	table := migrated(t, db)
+	ctx := context.Background()
+	setup := newKeys(t, db, table)
+	var secrets []apikey.Secret
+	var ids []uuid.UUID
+	for range keys {
+		sec, rec := createKey(t, setup)
+		secrets = append(secrets, sec)
+		ids = append(ids, rec.ID)
+	}
+	pool, trips := countingPool(t)
+	for attempt := 0; ; attempt++ {
+		hour := time.Now().Truncate(time.Hour)
+		tx, err := pool.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := newKeys(t, tx, table, keyward.WithFlushInterval(time.Hour))
+		for i := range verifications {
+			if _, err := k.Verify(ctx, secrets[i%keys].Reveal()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		stop := trips.logging()
+		if err := k.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sent := stop()
+		if time.Now().Truncate(time.Hour) != hour && attempt == 0 {
+			tx.Rollback() // an hour began: the counts are in two; again
+			continue
+		}
+		var keyRows, usageInserted, usageUpdated int64
+		if err := tx.QueryRowContext(ctx, "SELECT pg_stat_get_xact_tuples_updated($1::regclass), "+
+			"pg_stat_get_xact_tuples_inserted($2::regclass), pg_stat_get_xact_tuples_updated($2::regclass)",
+			table, table+"_usage").Scan(&keyRows, &usageInserted, &usageUpdated); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != 1 || !strings.HasPrefix(sent[0], "WITH uses AS MATERIALIZED") {
+			t.Errorf("the flush sent %d statements, want the one of RecordUses:\n%s", len(sent), strings.Join(sent, "\n"))
+		}
+		if keyRows != keys || usageInserted != keys || usageUpdated != 0 {
+			t.Errorf("%d verifications of %d keys, flushed, wrote %d rows of keys and inserted %d rows of usage, updated %d; want %d, %d and 0",
+				verifications, keys, keyRows, usageInserted, usageUpdated, keys, keys)
+		}
+		st, err := postgres.New(tx, postgres.WithTable(table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		usage, err := st.Usage(ctx, owner, store.UsageQuery{Keys: ids, From: hour, To: time.Now()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var total int64
+		for i, u := range usage {
+			total += u.Counts.Verified
+			if u.KeyID != ids[i] || u.Counts != (store.Counts{Verified: verifications / keys}) {
+				t.Errorf("usage %d = %+v, want %d verifications of key %s", i, u, verifications/keys, ids[i])
+			}
+		}
+		if len(usage) != keys || total != verifications {
+			t.Errorf("Usage = %d rows, %d verifications; want %d, %d", len(usage), total, keys, verifications)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 }
 

@@ -96,8 +96,9 @@ func Migrations(opts ...Option) (fs.FS, error) {
 	return files, nil
 }
 
-// Migrate creates or updates the store's tables, the keys' and
-// <table>_trips (see the package documentation for the schema), by
+// Migrate creates or updates the store's tables, the keys',
+// <table>_trips, <table>_audit, <table>_audit_heads and <table>_usage (see
+// the package documentation for the schema), by
 // applying, in order, each of [Migrations] not applied yet, and records
 // them in the table <table>_migrations. It is idempotent, and safe to run
 // from several processes at once: all of it runs in one transaction
@@ -116,12 +117,15 @@ func Migrations(opts ...Option) (fs.FS, error) {
 // missing. See "Migrations" in the package documentation.
 //
 // Migrate needs the privileges to create tables, functions and triggers;
-// the store itself needs only SELECT, INSERT and UPDATE on the table, and
+// the store itself needs only SELECT, INSERT and UPDATE on the table,
 // SELECT, INSERT and DELETE on <table>_trips, where it keeps the trips of
-// canary keys. Run Migrate as the table's owner and the application as
-// another role: the owner can disable the database guard that keeps
-// revocation final, scopes narrowing, owners fixed and exposures as first
-// reported (see the package documentation), other roles cannot.
+// canary keys, SELECT and INSERT on <table>_audit, the audit trail,
+// SELECT, INSERT and UPDATE on <table>_audit_heads, and SELECT, INSERT,
+// UPDATE and DELETE on <table>_usage. Run Migrate as the table's owner and
+// the application as another role: the owner can disable the database
+// guard that keeps revocation final, scopes narrowing, owners fixed and
+// exposures as first reported, and the trigger that keeps the audit trail
+// append-only (see the package documentation); other roles cannot.
 //
 // Only the table option is used.
 func Migrate(ctx context.Context, db *sql.DB, opts ...Option) error {

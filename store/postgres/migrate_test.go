@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/internal/pgtest"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
@@ -33,6 +34,7 @@ var migrationFiles = []string{
 	"0005_change_feed_by_commit.up.sql",
 	"0006_leaked_keys.up.sql",
 	"0007_policies.up.sql",
+	"0008_audit_trail.up.sql",
 }
 
 // appliedVersions returns the versions recorded by Migrate for a table.
@@ -640,7 +642,9 @@ UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = $1::regnamespace`, sc
 	}
 	for _, suffix := range []string{"", "_hash_key", "_owner_created_idx", "_idempotency_key", "_changed_xid_idx",
 		"_owner_check", "_idempotency_check", "_replaced_by_check", "_reason_check", "_exposure_check", "_policy_check",
-		"_guard", "_stamp_change", "_trips", "_trips_pkey", "_trips_key_fkey", "_trips_at_idx", "_migrations"} {
+		"_guard", "_stamp_change", "_trips", "_trips_pkey", "_trips_key_fkey", "_trips_at_idx", "_migrations",
+		"_audit", "_audit_pkey", "_audit_check", "_audit_key_idx", "_audit_heads", "_audit_heads_pkey",
+		"_audit_refuse", "_audit_append_only", "_audit_append", "_usage", "_usage_pkey", "_usage_hour_idx"} {
 		if !slices.Contains(objects, name+suffix) {
 			t.Errorf("no object named <table>%s", suffix)
 		}
@@ -848,4 +852,101 @@ VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6::text::jsonb, $7, $8)
 	}
 	// Migrate applied 0006's checks and 0007's: all NOT VALID.
 	validateChecks(t, db, table, "api_keys_exposure_check", "api_keys_policy_check", "api_keys_reason_check")
+}
+
+// Migration 0008 leaves the keys alone: keys of the release before it read
+// back as they were, verify, have no entry, and their first change after
+// it starts their owner's chain; their uses are counted from then on.
+func TestMigrate0008KeepsExistingKeys(t *testing.T) {
+	db := pgtest.DB(t)
+	table := pgtest.Schema(t, db) + ".api_keys"
+	ctx := context.Background()
+	migrateTo(t, db, table, 7)
+	var keys []apikey.Record
+	for i := range 2 {
+		rec := newRecord(t)
+		rec.Name = fmt.Sprint("before 0008 #", i)
+		rec.CreatedAt = rec.CreatedAt.Truncate(time.Microsecond).UTC()
+		if _, err := db.ExecContext(ctx, `INSERT INTO `+table+` (id, owner, hash, prefix, name, mode, scopes, created_at)
+VALUES ($1, $2, $3, $4, $5, 'live', '{sessions:write}', $6)`,
+			rec.ID, rec.Owner, rec.Hash[:], rec.Prefix, rec.Name, rec.CreatedAt); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, rec)
+	}
+	if err := postgres.Migrate(ctx, db, postgres.WithTable(table)); err != nil {
+		t.Fatal(err)
+	}
+	checkVersions(t, db, table)
+	s, err := postgres.New(db, postgres.WithTable(table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range keys {
+		got, err := s.GetByHash(ctx, want.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := diff(got, want); d != "" {
+			t.Errorf("key %q after 0008 differs: %s", want.Name, d)
+		}
+	}
+	checkChain(t, s, testOwner, 0)
+	if _, err := s.Revoke(ctx, testOwner, keys[1].ID, store.Revocation{At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := s.RecordUses(ctx, []store.Use{{ID: keys[0].ID, At: now, Hour: now, Counts: store.Counts{Verified: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	if entries := checkChain(t, s, testOwner, 1); len(entries) == 1 && (entries[0].Kind != audit.Revoked || entries[0].KeyID != keys[1].ID) {
+		t.Errorf("the first entry after 0008 = %s of %s, want the revocation of %s", entries[0].Kind, entries[0].KeyID, keys[1].ID)
+	}
+	usage, err := s.Usage(ctx, testOwner, store.UsageQuery{Keys: []uuid.UUID{keys[0].ID}, From: now, To: now})
+	if err != nil || len(usage) != 1 || usage[0].Counts.Verified != 3 {
+		t.Errorf("Usage after 0008 = %+v, %v; want 3 verifications", usage, err)
+	}
+}
+
+// A table migrated under its unqualified name, found through the
+// search_path, works through a store given its qualified name on a
+// session whose search_path does not name its schema, and the other way
+// round: the audit trail's function finds its tables in its own schema.
+func TestMigrateUnqualifiedUseQualified(t *testing.T) {
+	db := pgtest.DB(t)
+	ctx := context.Background()
+	for _, migrateQualified := range []bool{false, true} {
+		t.Run(fmt.Sprint("migrated qualified=", migrateQualified), func(t *testing.T) {
+			schema := pgtest.Schema(t, db)
+			inSchema, err := sql.Open("pgx", pgtest.SearchPath(pgtest.DSN(t), schema))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer inSchema.Close()
+			migrator, user, name := inSchema, db, schema+".api_keys"
+			if migrateQualified {
+				migrator, user = db, inSchema
+			}
+			migrateAs := "api_keys"
+			if migrateQualified {
+				migrateAs = name
+			}
+			if err := postgres.Migrate(ctx, migrator, postgres.WithTable(migrateAs)); err != nil {
+				t.Fatal(err)
+			}
+			useAs := name
+			if migrateQualified {
+				useAs = "api_keys"
+			}
+			s, err := postgres.New(user, postgres.WithTable(useAs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec := mustCreate(t, s, newRecord(t))
+			if _, err := s.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+			checkChain(t, s, testOwner, 2)
+		})
+	}
 }

@@ -115,6 +115,9 @@ func TestMockMigrateCommitFails(t *testing.T) {
 	mock.ExpectExec(`ADD COLUMN policy jsonb`).WillReturnResult(sqlmock.NewResult(0, 0))
 	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(7, "0007_policies.up.sql").
 		WillReturnResult(sqlmock.NewResult(0, 1))
+	mock.ExpectExec(`CREATE TABLE "api_keys_audit"`).WillReturnResult(sqlmock.NewResult(0, 0))
+	mock.ExpectExec(`INSERT INTO "api_keys_migrations"`).WithArgs(8, "0008_audit_trail.up.sql").
+		WillReturnResult(sqlmock.NewResult(0, 1))
 	mock.ExpectCommit().WillReturnError(broken)
 
 	err := postgres.Migrate(context.Background(), db)
@@ -159,22 +162,40 @@ func TestMockDeadline(t *testing.T) {
 	}
 }
 
-// RecordUses sends a whole batch as one statement, and nothing at all for
-// a batch with nothing to record.
+// RecordUses sends a whole batch, last-used times and counts, as one
+// statement, and nothing at all for a batch with nothing to record.
 func TestMockRecordUsesOneStatement(t *testing.T) {
 	s, _, mock := newMock(t)
 	ctx := context.Background()
 	at := time.Date(2026, 3, 14, 15, 9, 26, 535897932, time.FixedZone("UTC+2", 2*3600))
 	a, b := newRecord(t).ID, newRecord(t).ID
-	mock.ExpectExec(`(?s)^WITH uses AS MATERIALIZED .* UPDATE "api_keys" k SET last_used_at = uses.at`).
+	mock.ExpectExec(`(?s)^WITH uses AS MATERIALIZED .* INSERT INTO "api_keys_usage" .* UPDATE "api_keys" k SET last_used_at = uses.at`).
 		WithArgs("{"+a.String()+","+b.String()+","+a.String()+"}",
-			"{2026-03-14T13:09:26.535897Z,2026-03-14T13:09:27.535897Z,2026-03-14T13:09:26.535897Z}").
+			"{2026-03-14T13:09:26.535897Z,2026-03-14T13:09:27.535897Z,2026-03-14T13:09:26.535897Z}",
+			"{"+a.String()+","+b.String()+"}", "{2026-03-14T13:00:00.000000Z,2026-03-14T12:00:00.000000Z}",
+			"{3,0}", "{0,1}", "{0,0}", "{1,0}", "{0,0}").
 		WillReturnResult(sqlmock.NewResult(0, 2))
-	err := s.RecordUses(ctx, []store.Use{{ID: a, At: at}, {ID: b, At: at.Add(time.Second)}, {ID: a, At: at}, {ID: b}})
+	err := s.RecordUses(ctx, []store.Use{
+		{ID: a, At: at, Hour: at, Counts: store.Counts{Verified: 3, Limited: 1}},
+		{ID: b, At: at.Add(time.Second)},
+		{ID: a, At: at},
+		{ID: b, Hour: at.Add(-time.Hour), Counts: store.Counts{Scope: 1}},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, uses := range [][]store.Use{nil, {}, {{ID: a}}} {
+	// Counts alone, last-used times alone.
+	mock.ExpectExec(`WITH uses AS MATERIALIZED`).WithArgs("{}", "{}", "{"+a.String()+"}", "{2026-03-14T13:00:00.000000Z}",
+		"{1}", "{0}", "{0}", "{0}", "{0}").WillReturnResult(sqlmock.NewResult(0, 0))
+	if err := s.RecordUses(ctx, []store.Use{{ID: a, Hour: at, Counts: store.Counts{Verified: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	mock.ExpectExec(`WITH uses AS MATERIALIZED`).WithArgs("{"+a.String()+"}", "{2026-03-14T13:09:26.535897Z}",
+		"{}", "{}", "{}", "{}", "{}", "{}", "{}").WillReturnResult(sqlmock.NewResult(0, 1))
+	if err := s.RecordUses(ctx, []store.Use{{ID: a, At: at}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, uses := range [][]store.Use{nil, {}, {{ID: a}}, {{ID: a, Hour: at}}} {
 		if err := s.RecordUses(ctx, uses); err != nil {
 			t.Errorf("RecordUses(%v) = %v", uses, err)
 		}
@@ -197,6 +218,8 @@ func TestMockCommitFails(t *testing.T) {
 		{"Update", func(mock sqlmock.Sqlmock) {
 			mock.ExpectQuery(`UPDATE "api_keys" SET name = \$2`).
 				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+			mock.ExpectExec(`SELECT "api_keys_audit_append"\(\$1, \$2::text::text\[\]\)`).
+				WillReturnResult(sqlmock.NewResult(0, 1))
 		}, func(s *postgres.Store) error {
 			_, err := s.Update(context.Background(), testOwner, rec.ID, store.Update{Name: "renamed"})
 			return err
@@ -206,6 +229,7 @@ func TestMockCommitFails(t *testing.T) {
 				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(next)...))
 			mock.ExpectQuery(`UPDATE "api_keys" SET expires_at = \$2, replaced_by = \$3`).
 				WillReturnRows(sqlmock.NewRows(recordColumns).AddRow(mockRow(rec)...))
+			mock.ExpectExec(`SELECT "api_keys_audit_append"`).WillReturnResult(sqlmock.NewResult(0, 1))
 		}, func(s *postgres.Store) error {
 			_, _, err := s.Rotate(context.Background(), testOwner, rec.ID, next, time.Now().Add(time.Hour))
 			return err

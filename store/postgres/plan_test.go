@@ -391,3 +391,106 @@ func planShape(plan string) string {
 	walk(root[0].Plan)
 	return strings.Join(nodes, " > ")
 }
+
+// planNodes returns every node of a JSON plan, depth first.
+func planNodes(t *testing.T, plan string) []planNode {
+	t.Helper()
+	var root []struct {
+		Plan planNode `json:"Plan"`
+	}
+	if err := json.Unmarshal([]byte(plan), &root); err != nil || len(root) != 1 {
+		t.Fatalf("unreadable plan (%v): %s", err, plan)
+	}
+	var nodes []planNode
+	var walk func(n planNode)
+	walk = func(n planNode) {
+		nodes = append(nodes, n)
+		for _, c := range n.Plans {
+			walk(c)
+		}
+	}
+	walk(root[0].Plan)
+	return nodes
+}
+
+// The queries of the trail and of usage read through their indexes, in
+// tables of 100,000 entries and 100,000 hours of counts, whether planned
+// for the values at hand or for any: a page of an owner's trail and a walk
+// of the chain are one scan of the primary key in its order (no Sort); a
+// key's page reads the key's index; the usage of keys probes the primary
+// key for each; pruning reads the index on hour. None reads a table
+// whole.
+func TestAuditPlans(t *testing.T) {
+	db := pgtest.DB(t)
+	s, table := migratedStore(t, db)
+	ctx := context.Background()
+	// 200 owners of 25 keys each; each key has 20 entries and 20 hours.
+	for _, q := range []string{
+		`INSERT INTO ` + table + `_audit (owner, seq, key_id, at, kind, body, prev, hash)
+SELECT 'acct_' || (i % 200), i / 200 + 1, ('00000000-0000-4000-8000-' || lpad((i % 5000)::text, 12, '0'))::uuid,
+	now(), 'key.updated', '{}', decode(repeat('00', 32), 'hex'), decode(repeat('00', 32), 'hex')
+FROM generate_series(0, 99999) AS i`,
+		`INSERT INTO ` + table + `_usage (key_id, owner, hour, verified)
+SELECT ('00000000-0000-4000-8000-' || lpad((i % 5000)::text, 12, '0'))::uuid, 'acct_' || (i % 200),
+	date_trunc('hour', now()) - (i / 5000) * interval '1 hour', 1
+FROM generate_series(0, 99999) AS i`,
+		`ANALYZE ` + table + `_audit`,
+		`ANALYZE ` + table + `_usage`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	page, keyPage, chainQuery, usage, prune := postgres.AuditQueries(s)
+	key := func(k int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", k) }
+	now := time.Now()
+	tests := []struct {
+		name, query string
+		args        []any
+		index       string // the index the plan must read
+		sort        bool   // a Sort is allowed (of the rows read)
+	}{
+		{"an owner's page", page, []any{"acct_42", 1 << 62, 101}, "_audit_pkey", false},
+		{"an owner's next page", page, []any{"acct_42", 300, 101}, "_audit_pkey", false},
+		// A key has few entries (its changes), which PostgreSQL may read
+		// through a bitmap scan of the key's index and sort.
+		{"a key's page", keyPage, []any{"acct_42", 1 << 62, 101, key(42)}, "_audit_key_idx", true},
+		{"a walk of the chain", chainQuery, []any{"acct_42", 100, 100}, "_audit_pkey", false},
+		{"the usage of keys", usage, []any{"acct_42", "{" + key(42) + "," + key(242) + "}", now.Add(-48 * time.Hour), now},
+			"_usage_pkey", true},
+		{"pruning", prune, []any{now.Add(-19 * time.Hour)}, "_usage_hour_idx", false},
+	}
+	for _, tc := range tests {
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			t.Run(tc.name+"/"+mode, func(t *testing.T) {
+				args := make([]any, len(tc.args))
+				for i, a := range tc.args {
+					if n, ok := a.(int); ok && n == 1<<62 {
+						a = fmt.Sprint(n) // literal() writes ints of int size
+					}
+					args[i] = a
+				}
+				plan := explain(t, conn, tc.query, args, mode)
+				read := false
+				for _, n := range planNodes(t, plan) {
+					switch {
+					case n.NodeType == "Seq Scan":
+						t.Errorf("a Seq Scan:\n%s", plan)
+					case n.NodeType == "Sort" && !tc.sort:
+						t.Errorf("a Sort:\n%s", plan)
+					case strings.HasSuffix(n.IndexName, tc.index):
+						read = true
+					}
+				}
+				if !read {
+					t.Errorf("no scan of <table>%s:\n%s", tc.index, plan)
+				}
+			})
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/store"
 )
 
@@ -23,12 +25,13 @@ import (
 // [*sql.Conn] all satisfy it. Through a *sql.Tx, the store's changes
 // commit or roll back with the caller's transaction.
 //
-// [Store.Update], [Store.Rotate], [Store.RevokeAll], [Store.Expose] and
-// [Store.RecordTrip] run several statements that must apply together: on
-// a DB with a BeginTx method (*sql.DB, *sql.Conn) they begin a transaction
-// of their own; on a transaction, one with Commit and Rollback methods
-// (*sql.Tx), they run inside it. On any other DB they return an error and
-// change nothing.
+// The methods that change keys ([Store.Create], [Store.Update],
+// [Store.Rotate], [Store.Revoke], [Store.RevokeAll], [Store.Expose]), each
+// with the statement of its audit entry, and [Store.RecordTrip] run
+// several statements that must apply together: on a DB with a BeginTx
+// method (*sql.DB, *sql.Conn) they begin a transaction of their own; on a
+// transaction, one with Commit and Rollback methods (*sql.Tx), they run
+// inside it. On any other DB they return an error and change nothing.
 type DB interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -148,6 +151,10 @@ func quote(id string) string { return `"` + id + `"` }
 type Store struct {
 	db DB
 	q  queries
+	// beforeAppend, if set (by tests), runs in a change's transaction
+	// between the statements of the change and that of its audit entry;
+	// an error it returns fails the change there.
+	beforeAppend func(ctx context.Context, tx DB, op string) error
 }
 
 var (
@@ -171,7 +178,8 @@ func New(db DB, opts ...Option) (*Store, error) {
 
 // WithTx returns a store like s that runs its queries on tx, usually a
 // [*sql.Tx]: keys created, updated, rotated or revoked through it are
-// committed, or rolled back, with the transaction. s is unchanged.
+// committed, or rolled back, with the transaction, and so are their audit
+// entries. s is unchanged.
 func (s *Store) WithTx(tx DB) *Store {
 	c := *s
 	c.db = tx
@@ -184,6 +192,8 @@ type queries struct {
 	update, link, revoke, revokeAll, expose, recordUses           string
 	lockForTrip, insertTrip, pruneTrips, trips                    string
 	changes, changesPosition                                      string
+	appendAudit, auditPage, auditKeyPage, auditChain              string
+	usage, pruneUsage                                             string
 }
 
 // columns are the columns of a record, in the order scanRecord reads them.
@@ -225,6 +235,7 @@ const listOrder = ` ORDER BY created_at DESC, id DESC`
 
 func newQueries(t table) queries {
 	tbl, trips := t.qualified, t.qualifiedObject("trips")
+	trail, usage := t.qualifiedObject("audit"), t.qualifiedObject("usage")
 	return queries{
 		// ON CONFLICT names the idempotency index alone: a duplicate ID or
 		// hash is still a unique violation, and so is a duplicate for a
@@ -307,10 +318,18 @@ FROM ` + tbl + ` k LEFT JOIN LATERAL (
 ) AS t ON true
 WHERE k.id = $1 AND k.owner = $2
 ORDER BY t.at DESC, t.seq DESC`,
-		// One statement for the whole batch. Rows are locked in ID order
-		// first, so that concurrent batches from several instances, which
-		// often share keys, cannot deadlock; a last-used time only moves
-		// forward, and the latest time of a key listed twice wins.
+		// One statement for the whole batch, last-used times and counts
+		// together: one round trip a flush. Keys' rows are locked in ID
+		// order first, so that concurrent batches from several instances,
+		// which often share keys, cannot deadlock, nor can a batch and
+		// RevokeAll, which locks keys in the same order; a last-used time
+		// only moves forward, and the latest time of a key listed twice
+		// wins. The counts are added to the keys' rows of usage by the
+		// WITH counted, which the main UPDATE does not read, so PostgreSQL
+		// runs it after the UPDATE: the usage rows are locked after the
+		// keys', in (key, hour) order, the same in every batch. A key
+		// listed twice for an hour gets the sum; unknown keys are left
+		// out by the join, which reads the key's owner.
 		recordUses: `WITH uses AS MATERIALIZED (
 	SELECT u.id, max(u.at) AS at
 	FROM unnest($1::text::uuid[], $2::text::timestamptz[]) AS u(id, at)
@@ -320,6 +339,18 @@ ORDER BY t.at DESC, t.seq DESC`,
 	WHERE k.last_used_at IS NULL OR k.last_used_at < uses.at
 	ORDER BY k.id
 	FOR NO KEY UPDATE OF k
+), counted AS (
+	INSERT INTO ` + usage + ` AS u (key_id, owner, hour, verified, scope, mode, limited, network)
+	SELECT c.id, k.owner, c.hour, sum(c.verified)::bigint, sum(c.scope)::bigint, sum(c.mode)::bigint,
+		sum(c.limited)::bigint, sum(c.network)::bigint
+	FROM unnest($3::text::uuid[], $4::text::timestamptz[], $5::text::bigint[], $6::text::bigint[],
+		$7::text::bigint[], $8::text::bigint[], $9::text::bigint[]) AS c(id, hour, verified, scope, mode, limited, network)
+	JOIN ` + tbl + ` k ON k.id = c.id
+	GROUP BY c.id, k.owner, c.hour
+	ORDER BY c.id, c.hour
+	ON CONFLICT (key_id, hour) DO UPDATE SET verified = u.verified + EXCLUDED.verified,
+		scope = u.scope + EXCLUDED.scope, mode = u.mode + EXCLUDED.mode,
+		limited = u.limited + EXCLUDED.limited, network = u.network + EXCLUDED.network
 )
 UPDATE ` + tbl + ` k SET last_used_at = uses.at
 FROM uses
@@ -331,6 +362,30 @@ WHERE k.id = uses.id AND k.id IN (SELECT id FROM locked)
 		// transaction the position did not see is from there on). The
 		// one-row subquery gives the snapshot when no key changed.
 		changesPosition: `SELECT pg_current_snapshot()::text`,
+		// One statement appends a change's entries: the function locks
+		// the owner's head, seals the entries in SQL (sha256) and moves
+		// the head. See migration 0008.
+		appendAudit: `SELECT ` + t.qualifiedObject("audit_append") + `($1, $2::text::text[])`,
+		// Pages of the trail, newest first, with keyset pagination on
+		// seq: a scan of the primary key (owner, seq), or of
+		// <table>_audit_key_idx (key_id, seq) for one key's, that stops
+		// after the page.
+		auditPage: `SELECT ` + entryColumns + ` FROM ` + trail + ` WHERE owner = $1 AND seq < $2
+ORDER BY seq DESC LIMIT $3`,
+		auditKeyPage: `SELECT ` + entryColumns + ` FROM ` + trail + ` WHERE key_id = $4 AND owner = $1 AND seq < $2
+ORDER BY seq DESC LIMIT $3`,
+		auditChain: `SELECT ` + entryColumns + ` FROM ` + trail + ` WHERE owner = $1 AND seq > $2
+ORDER BY seq LIMIT $3`,
+		// The keys in the order asked, each key's hours in order: one
+		// probe of the primary key (key_id, hour) per key, and one of the
+		// keys' to check that the key is the owner's (a key deleted, or
+		// given to another owner, has no usage).
+		usage: `SELECT u.key_id, u.hour, u.verified, u.scope, u.mode, u.limited, u.network
+FROM unnest($2::text::uuid[]) WITH ORDINALITY AS q(id, n)
+JOIN ` + usage + ` u ON u.key_id = q.id AND u.hour >= $3 AND u.hour < $4
+WHERE u.owner = $1 AND EXISTS (SELECT FROM ` + tbl + ` k WHERE k.id = q.id AND k.owner = $1)
+ORDER BY q.n, u.hour`,
+		pruneUsage: `DELETE FROM ` + usage + ` WHERE hour < $1`,
 		changes: `SELECT p.snap::text, k.hash
 FROM (SELECT pg_current_snapshot()) AS p(snap)
 LEFT JOIN ` + tbl + ` k ON k.changed_xid >= pg_snapshot_xmin($1::text::pg_snapshot)
@@ -346,10 +401,13 @@ LEFT JOIN ` + tbl + ` k ON k.changed_xid >= pg_snapshot_xmin($1::text::pg_snapsh
 // transaction, either aborts it, as any failed statement does in
 // PostgreSQL; a repeated idempotent create does not.
 //
+// It runs in a transaction (see [DB]): the INSERT, then the statement
+// of the key's audit entry ([audit.CreatedEvent]).
+//
 // An idempotent create is one INSERT ... ON CONFLICT DO NOTHING on the
 // owner's idempotency key and, when that inserts nothing, one SELECT of the
 // key that holds it: a statement of its own, so that, at READ COMMITTED,
-// it sees the concurrent create it lost to.
+// it sees the concurrent create it lost to. It writes no entry.
 func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempotency) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
@@ -358,26 +416,45 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempo
 		return apikey.Record{}, err
 	}
 	rec = store.Normalize(rec)
-	// The key holding the idempotency key may be deleted between the two
-	// statements (keys never revoked may be): then the INSERT is tried
-	// again.
-	for range 3 {
-		created, inserted, err := s.insert(ctx, s.db, rec, idem)
-		if err != nil || inserted {
-			return created, err
-		}
-		var request []byte
-		existing, err := scanRecord(s.db.QueryRowContext(ctx, s.q.getByIdempotency, rec.Owner, idem.Key[:]), &request)
-		switch {
-		case err == nil && bytes.Equal(request, idem.Request[:]):
-			return existing, store.ErrAlreadyCreated
-		case err == nil:
-			return apikey.Record{}, store.ErrIdempotencyConflict
-		case !errors.Is(err, sql.ErrNoRows) || ctx.Err() != nil:
-			return apikey.Record{}, failed(ctx, "create", err)
-		}
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, err
 	}
-	return apikey.Record{}, failed(ctx, "create", errIdempotencyVanished)
+	var out apikey.Record
+	err = s.inTx(ctx, "create", func(tx DB) error {
+		// The key holding the idempotency key may be deleted between the
+		// two statements (keys never revoked may be): then the INSERT is
+		// tried again.
+		for range 3 {
+			created, inserted, err := s.insert(ctx, tx, rec, idem)
+			if err != nil {
+				return err
+			}
+			if inserted {
+				out = created
+				return s.appendEntries(ctx, tx, "create", audit.CreatedEvent(created, actor))
+			}
+			var request []byte
+			existing, err := scanRecord(tx.QueryRowContext(ctx, s.q.getByIdempotency, rec.Owner, idem.Key[:]), &request)
+			switch {
+			case err == nil && bytes.Equal(request, idem.Request[:]):
+				out = existing
+				return store.ErrAlreadyCreated
+			case err == nil:
+				return store.ErrIdempotencyConflict
+			case !errors.Is(err, sql.ErrNoRows) || ctx.Err() != nil:
+				return failed(ctx, "create", err)
+			}
+		}
+		return failed(ctx, "create", errIdempotencyVanished)
+	})
+	switch {
+	case errors.Is(err, store.ErrAlreadyCreated):
+		return out, err
+	case err != nil:
+		return apikey.Record{}, err
+	}
+	return out, nil
 }
 
 var (
@@ -531,8 +608,9 @@ func (s *Store) listQuery(owner string, opts store.ListOptions) (string, []any, 
 }
 
 // Update changes a key, in a transaction: it locks the key's row, applies
-// u to it by the rules of [store.Update.Apply], and writes the result.
-// See [store.Store.Update] and [DB] for the transaction.
+// u to it by the rules of [store.Update.Apply], and writes the result and
+// its audit entry ([audit.UpdatedEvent]); if nothing changes, it writes
+// neither. See [store.Store.Update] and [DB] for the transaction.
 func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.Update) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
@@ -541,16 +619,23 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 	if err != nil {
 		return apikey.Record{}, err
 	}
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	at := u.ChangeTime()
 	var updated apikey.Record
 	err = s.inTx(ctx, "update", func(tx DB) error {
-		rec, err := s.lock(ctx, tx, "update", owner, id)
+		before, err := s.lock(ctx, tx, "update", owner, id)
 		if err != nil {
 			return err
 		}
+		rec := before
 		if err := u.Apply(&rec); err != nil {
 			return err
 		}
-		if u.IsZero() {
+		e, changed := audit.UpdatedEvent(before, rec, at, actor)
+		if !changed {
 			updated = rec
 			return nil
 		}
@@ -567,7 +652,10 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 		if err != nil {
 			return writeError(ctx, "update", err)
 		}
-		return nil
+		if stored, ok := audit.UpdatedEvent(before, updated, at, actor); ok {
+			e = stored // the record as the database stored it
+		}
+		return s.appendEntries(ctx, tx, "update", e)
 	})
 	if err != nil {
 		return apikey.Record{}, err
@@ -578,14 +666,20 @@ func (s *Store) Update(ctx context.Context, owner string, id uuid.UUID, u store.
 // Rotate stores a key's replacement and links the two, in a transaction:
 // it locks the old key's row, reads its current replacement if it has one,
 // applies [store.Rotation], inserts the replacement and updates the old
-// key. Concurrent rotations of one key wait for each other's lock, and each
-// then reads the key as the other left it. See [store.Store.Rotate] and
-// [DB] for the transaction.
+// key, and appends two audit entries: the replacement's
+// ([audit.CreatedEvent]), then the old key's ([audit.RotatedEvent]).
+// Concurrent rotations of one key wait for each other's lock, and each then
+// reads the key as the other left it. See [store.Store.Rotate] and [DB] for
+// the transaction.
 func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next apikey.Record, overlapEnd time.Time) (apikey.Record, apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, apikey.Record{}, err
 	}
 	next, err := store.CheckRotation(owner, id, next)
+	if err != nil {
+		return apikey.Record{}, apikey.Record{}, err
+	}
+	actor, err := store.Actor(ctx)
 	if err != nil {
 		return apikey.Record{}, apikey.Record{}, err
 	}
@@ -618,7 +712,8 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 		if err != nil {
 			return writeError(ctx, "rotate", err)
 		}
-		return nil
+		return s.appendEntries(ctx, tx, "rotate",
+			audit.CreatedEvent(created, actor), audit.RotatedEvent(cur, old, created.CreatedAt, actor))
 	})
 	if err != nil {
 		return apikey.Record{}, apikey.Record{}, err
@@ -651,7 +746,10 @@ type transaction interface {
 // inTx runs fn in a transaction, so that its statements apply together or
 // not at all: the store's own, at READ COMMITTED, if its DB can begin one;
 // the caller's if its DB is one (see [Store.WithTx]). An error of fn rolls
-// back the store's own transaction; in the caller's, the caller decides.
+// back the store's own transaction. In the caller's, an answer of the
+// contract leaves it usable, for the caller to decide; a failure aborts
+// it ([abort]), as a failed statement does, so that a change whose audit
+// entry was not written cannot commit.
 func (s *Store) inTx(ctx context.Context, op string, fn func(tx DB) error) error {
 	switch db := s.db.(type) {
 	case txBeginner:
@@ -668,13 +766,40 @@ func (s *Store) inTx(ctx context.Context, op string, fn func(tx DB) error) error
 		}
 		return nil
 	case transaction:
-		return fn(s.db)
+		err := fn(s.db)
+		if err != nil && !store.IsAnswer(err) {
+			abort(ctx, s.db)
+		}
+		return err
 	}
 	return fmt.Errorf("postgres: %s needs a transaction: the store's DB (%T) can neither begin one (BeginTx) nor is one (Commit, Rollback)", op, s.db)
 }
 
-// Revoke revokes the owner's key, in one statement. See
-// [store.Store.Revoke].
+// abort makes the caller's transaction tx fail at commit, after a failure
+// of the store's statements in it: a failure that was no failed statement
+// (the context ended between two statements, or a connection broke) may
+// leave a change in tx without its audit entry, which must not commit. It
+// runs a statement that fails, which aborts the transaction, as PostgreSQL
+// does on any error: the commit then rolls it back. It does not wait for
+// the caller's context, which may have ended, but at most [abortTimeout].
+// If the statement cannot reach the server, the transaction is lost
+// anyway.
+func abort(ctx context.Context, tx DB) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	tx.ExecContext(ctx, abortStatement)
+}
+
+const (
+	abortTimeout   = 5 * time.Second
+	abortStatement = `DO $$BEGIN RAISE EXCEPTION 'keyward: a change failed in this transaction, which can only be rolled back' ` +
+		`USING ERRCODE = 'transaction_rollback'; END$$`
+)
+
+// Revoke revokes the owner's key, in a transaction of two statements: the
+// revocation, one statement that decides and writes, then its audit entry
+// ([audit.RevokedEvent]). See [store.Store.Revoke] and [DB] for the
+// transaction.
 func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.Revocation) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
@@ -683,13 +808,25 @@ func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.
 	if err != nil {
 		return apikey.Record{}, err
 	}
-	var updated bool
-	rec, err := scanRecord(s.db.QueryRowContext(ctx, s.q.revoke, id, owner, r.At, nullString(r.Reason)), &updated)
-	switch {
-	case err != nil:
-		return apikey.Record{}, readError(ctx, "revoke", err)
-	case !updated:
-		return apikey.Record{}, store.ErrAlreadyRevoked
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	var rec apikey.Record
+	err = s.inTx(ctx, "revoke", func(tx DB) error {
+		var updated bool
+		var err error
+		rec, err = scanRecord(tx.QueryRowContext(ctx, s.q.revoke, id, owner, r.At, nullString(r.Reason)), &updated)
+		switch {
+		case err != nil:
+			return readError(ctx, "revoke", err)
+		case !updated:
+			return store.ErrAlreadyRevoked
+		}
+		return s.appendEntries(ctx, tx, "revoke", audit.RevokedEvent(audit.Revoked, rec, actor))
+	})
+	if err != nil {
+		return apikey.Record{}, err
 	}
 	return rec, nil
 }
@@ -707,6 +844,12 @@ func (s *Store) Revoke(ctx context.Context, owner string, id uuid.UUID, r store.
 // committed before it began, and the replacement of a rotation it waited
 // for is revoked by the next. A key created after the last run began
 // escapes, as one created after RevokeAll returns would.
+//
+// The audit entries of the keys revoked ([audit.RevokedEvent], of kind
+// [audit.RevokedAll]), in List order, are appended after the last run, in
+// one statement: the owner's head is locked after the keys, as every
+// change locks it, so that RevokeAll never holds the head while it waits
+// for a key.
 func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation) ([]apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -715,8 +858,13 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation)
 	if err != nil {
 		return nil, err
 	}
-	revoked := []apikey.Record{}
+	actor, err := store.Actor(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var revoked []apikey.Record
 	err = s.inTx(ctx, "revoke all", func(tx DB) error {
+		revoked = []apikey.Record{} // again, should the transaction be retried
 		for range revokeAllPasses {
 			n := len(revoked)
 			var err error
@@ -727,17 +875,21 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation)
 				break
 			}
 		}
-		return nil
+		slices.SortFunc(revoked, func(a, b apikey.Record) int { // List order
+			if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+				return c
+			}
+			return store.CompareIDs(b.ID, a.ID)
+		})
+		events := make([]audit.Event, len(revoked))
+		for i, rec := range revoked {
+			events[i] = audit.RevokedEvent(audit.RevokedAll, rec, actor)
+		}
+		return s.appendEntries(ctx, tx, "revoke all", events...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(revoked, func(a, b apikey.Record) int { // List order
-		if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
-			return c
-		}
-		return store.CompareIDs(b.ID, a.ID)
-	})
 	return revoked, nil
 }
 
@@ -773,12 +925,18 @@ func (s *Store) revokeAllPass(ctx context.Context, tx DB, owner string, r store.
 // reports of one key wait for each other's lock, and each then reads the
 // key as the other left it: the first sets the exposure, and the others
 // return the key as it stands, with [store.ErrAlreadyExposed] unless they
-// revoke it. See [store.Store.Expose] and [DB] for the transaction.
+// revoke it. A report that changes the key appends its audit entry
+// ([audit.ExposedEvent]). See [store.Store.Expose] and [DB] for the
+// transaction.
 func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey.Exposure, revoke bool) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
 	e, err := store.CheckExposure(e)
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	actor, err := store.Actor(ctx)
 	if err != nil {
 		return apikey.Record{}, err
 	}
@@ -798,7 +956,7 @@ func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey
 		if err != nil {
 			return writeError(ctx, "expose", err)
 		}
-		return nil
+		return s.appendEntries(ctx, tx, "expose", audit.ExposedEvent(cur, rec, e.At, actor))
 	})
 	switch {
 	case errors.Is(err, store.ErrAlreadyExposed):
@@ -901,36 +1059,279 @@ func (s *Store) Trips(ctx context.Context, owner string, id uuid.UUID, limit int
 	return trips, nil
 }
 
-// RecordUses records last-used times, in one statement for the whole
-// batch. See [store.Store.RecordUses].
+// RecordUses records last-used times and usage counts, in one statement
+// for the whole batch. See [store.Store.RecordUses].
 func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	// Array literals, cast from text in SQL, work with any driver.
-	var ids, times strings.Builder
-	ids.WriteByte('{')
-	times.WriteByte('{')
-	n := 0
+	var ids, times, counted, hours arrayLiteral
+	var counts [5]arrayLiteral // verified, scope, mode, limited, network
 	for _, u := range uses {
-		if u.At.IsZero() {
-			continue // no time: nothing to record
+		if !u.At.IsZero() {
+			ids.add(u.ID.String())
+			times.addTime(store.Time(u.At))
 		}
-		if n > 0 {
-			ids.WriteByte(',')
-			times.WriteByte(',')
+		if !u.Counts.IsZero() {
+			c := u.Counts
+			counted.add(u.ID.String())
+			hours.addTime(store.Hour(u.Hour))
+			for i, n := range [5]int64{c.Verified, c.Scope, c.Mode, c.Limited, c.Network} {
+				counts[i].addInt(n)
+			}
 		}
-		ids.WriteString(u.ID.String())
-		times.WriteString(store.Time(u.At).Format(timeLiteral))
-		n++
 	}
-	if n == 0 {
+	if ids.n == 0 && counted.n == 0 {
 		return nil
 	}
-	ids.WriteByte('}')
-	times.WriteByte('}')
-	if _, err := s.db.ExecContext(ctx, s.q.recordUses, ids.String(), times.String()); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q.recordUses, ids.String(), times.String(), counted.String(), hours.String(),
+		counts[0].String(), counts[1].String(), counts[2].String(), counts[3].String(), counts[4].String()); err != nil {
 		return failed(ctx, "record uses", err)
+	}
+	return nil
+}
+
+// An arrayLiteral builds the text form of a PostgreSQL array, such as
+// {a,b,c}, from elements that need no quoting (see [quotedArray]).
+type arrayLiteral struct {
+	b strings.Builder
+	n int
+}
+
+func (a *arrayLiteral) next() {
+	if a.n == 0 {
+		a.b.WriteByte('{')
+	} else {
+		a.b.WriteByte(',')
+	}
+	a.n++
+}
+
+func (a *arrayLiteral) add(s string) {
+	a.next()
+	a.b.WriteString(s)
+}
+
+func (a *arrayLiteral) addTime(t time.Time) {
+	a.next()
+	var buf [len(timeLiteral) + 8]byte
+	a.b.Write(t.AppendFormat(buf[:0], timeLiteral))
+}
+
+func (a *arrayLiteral) addInt(n int64) {
+	a.next()
+	var buf [20]byte
+	a.b.Write(strconv.AppendInt(buf[:0], n, 10))
+}
+
+// String returns the literal, {} if it has no element.
+func (a *arrayLiteral) String() string {
+	if a.n == 0 {
+		return "{}"
+	}
+	return a.b.String() + "}"
+}
+
+// quotedArray returns the text form of a PostgreSQL text array of elems,
+// each quoted: any text, but NUL.
+func quotedArray(elems []string) string {
+	var b strings.Builder
+	b.WriteByte('{')
+	for i, e := range elems {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		for j := 0; j < len(e); j++ {
+			if c := e[j]; c == '"' || c == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(e[j])
+		}
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+// appendEntries appends the entries of events, all of one owner, to the
+// owner's audit trail, in the transaction tx of their change: one
+// statement, whatever the number of events, in which the database locks
+// the owner's head and computes the entries' hashes. It does nothing
+// without events. Its failure fails the change: never an answer of the
+// contract, even a unique violation (the trail's primary key, should the
+// head have been tampered with).
+func (s *Store) appendEntries(ctx context.Context, tx DB, op string, events ...audit.Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if s.beforeAppend != nil {
+		if err := s.beforeAppend(ctx, tx, op); err != nil {
+			return err
+		}
+	}
+	bodies := make([]string, len(events))
+	for i, e := range events {
+		bodies[i] = string(e.Body())
+	}
+	if _, err := tx.ExecContext(ctx, s.q.appendAudit, events[0].Owner, quotedArray(bodies)); err != nil {
+		return failed(ctx, op+": appending to the audit trail", err)
+	}
+	return nil
+}
+
+// entryColumns are the columns of an audit entry, as scanEntry reads them.
+const entryColumns = `seq, owner, key_id, at, kind, body, prev, hash`
+
+// scanEntry reads an audit entry: its event as its body says, and its
+// number and hashes as stored. A body that is not one (edited by hand)
+// gives the event of the entry's other columns, which its hash does not
+// seal: [audit.Checker] then reports the entry.
+func scanEntry(sc scanner) (audit.Entry, error) {
+	var (
+		e          audit.Entry
+		owner      string
+		keyID      uuid.UUID
+		at         time.Time
+		kind       string
+		body       []byte
+		prev, hash []byte
+	)
+	if err := sc.Scan(&e.Seq, &owner, &keyID, &at, &kind, &body, &prev, &hash); err != nil {
+		return audit.Entry{}, err
+	}
+	ev, err := audit.ParseBody(body)
+	if err != nil {
+		ev = audit.Event{Kind: audit.Kind(kind), Owner: owner, KeyID: keyID, At: at.UTC()}
+	}
+	e.Event = ev
+	copy(e.Prev[:], prev)
+	copy(e.Hash[:], hash)
+	return e, nil
+}
+
+// readEntries runs a query of entries and reads them all.
+func (s *Store) readEntries(ctx context.Context, op, query string, args ...any) ([]audit.Entry, error) {
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, failed(ctx, op, err)
+	}
+	defer rows.Close()
+	entries := []audit.Entry{}
+	for rows.Next() {
+		e, err := scanEntry(rows)
+		if err != nil {
+			return nil, failed(ctx, op, err)
+		}
+		entries = append(entries, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed(ctx, op, err)
+	}
+	return entries, nil
+}
+
+// Audit returns a page of the owner's audit trail, newest first, in one
+// statement: a scan of the trail's primary key, or of its index of a
+// key's entries, that stops after the page. See [store.Store.Audit].
+func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions) (store.AuditPage, error) {
+	if err := ctx.Err(); err != nil {
+		return store.AuditPage{}, err
+	}
+	opts, err := opts.Check()
+	if err != nil {
+		return store.AuditPage{}, err
+	}
+	before := int64(math.MaxInt64)
+	if opts.Cursor != "" {
+		if before, err = store.ParseAuditCursor(opts.Cursor); err != nil {
+			return store.AuditPage{}, err
+		}
+	}
+	// One entry more than the page tells whether another page follows.
+	query, args := s.q.auditPage, []any{owner, before, opts.Limit + 1}
+	if opts.KeyID != uuid.Nil {
+		query, args = s.q.auditKeyPage, append(args, opts.KeyID)
+	}
+	entries, err := s.readEntries(ctx, "audit", query, args...)
+	if err != nil {
+		return store.AuditPage{}, err
+	}
+	page := store.AuditPage{Entries: entries}
+	if len(entries) > opts.Limit {
+		page.Entries = entries[:opts.Limit]
+		page.Next = store.AuditCursor(page.Entries[opts.Limit-1].Seq)
+	}
+	return page, nil
+}
+
+// AuditChain returns the owner's entries after a sequence number, oldest
+// first, in one statement: a scan of the trail's primary key. See
+// [store.Store.AuditChain].
+func (s *Store) AuditChain(ctx context.Context, owner string, after int64, limit int) ([]audit.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	limit, err := store.ChainLimit(limit)
+	if err != nil {
+		return nil, err
+	}
+	return s.readEntries(ctx, "audit chain", s.q.auditChain, owner, after, limit)
+}
+
+// Usage returns the counts of the owner's keys, in one statement. See
+// [store.Store.Usage].
+func (s *Store) Usage(ctx context.Context, owner string, q store.UsageQuery) ([]store.HourUsage, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	q, err := q.Check()
+	if err != nil {
+		return nil, err
+	}
+	out := []store.HourUsage{}
+	if len(q.Keys) == 0 {
+		return out, nil
+	}
+	var keys arrayLiteral
+	for _, id := range q.Keys {
+		keys.add(id.String())
+	}
+	rows, err := s.db.QueryContext(ctx, s.q.usage, owner, keys.String(), q.From, q.To)
+	if err != nil {
+		return nil, failed(ctx, "usage", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var u store.HourUsage
+		c := &u.Counts
+		if err := rows.Scan(&u.KeyID, &u.Hour, &c.Verified, &c.Scope, &c.Mode, &c.Limited, &c.Network); err != nil {
+			return nil, failed(ctx, "usage", err)
+		}
+		u.Hour = u.Hour.UTC()
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, failed(ctx, "usage", err)
+	}
+	return out, nil
+}
+
+// PruneUsage deletes the counts of the hours before a time, in one
+// statement: a scan of the index on hour. See [store.Store.PruneUsage].
+func (s *Store) PruneUsage(ctx context.Context, before time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Hours are stored on the hour: those before "before" are those
+	// before the first hour that starts at it or after.
+	cut := store.Hour(before)
+	if cut.Before(before) {
+		cut = cut.Add(time.Hour)
+	}
+	if _, err := s.db.ExecContext(ctx, s.q.pruneUsage, cut); err != nil {
+		return failed(ctx, "prune usage", err)
 	}
 	return nil
 }

@@ -330,7 +330,8 @@ func TestChangesSeeRawSQL(t *testing.T) {
 }
 
 // Update, Rotate, RevokeAll, Expose and RecordTrip through a caller's
-// transaction run inside it: their changes commit or roll back with it.
+// transaction run inside it: their changes, and their audit entries,
+// commit or roll back with it.
 func TestChangesInCallersTransaction(t *testing.T) {
 	db := pgtest.DB(t)
 	s := newStore(t, db)
@@ -401,6 +402,14 @@ func TestChangesInCallersTransaction(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			// The audit entries commit, or roll back, with their changes:
+			// the three creations before the transaction, then the update,
+			// the rotation's two, the exposure and the four revocations.
+			if commit {
+				checkChain(t, s, owner, 3+1+2+1+4)
+			} else {
+				checkChain(t, s, owner, 3)
+			}
 			if commit {
 				if got.Name != "renamed" || !got.Revoked() || got.Exposure == nil || old.ReplacedBy != next.ID || nextErr != nil || len(trips) != 1 {
 					t.Errorf("after commit: updated %q revoked %v exposed %v, old replaced by %s, replacement %v, %d trips",
@@ -423,10 +432,10 @@ type plainDB struct{ postgres.DB }
 // txDB is a wrapper of a *sql.Tx: a transaction by its methods.
 type txDB struct{ *sql.Tx }
 
-// Update, Rotate, RevokeAll, Expose and RecordTrip on a DB that can
-// neither begin a transaction nor is one refuse to run, rather than run
-// their statements unprotected; on a wrapped transaction they run inside
-// it.
+// Create, Update, Rotate, Revoke, RevokeAll, Expose and RecordTrip on a
+// DB that can neither begin a transaction nor is one refuse to run, rather
+// than run their statements unprotected (a change without its audit
+// entry); on a wrapped transaction they run inside it.
 func TestUpdateNeedsATransaction(t *testing.T) {
 	db := pgtest.DB(t)
 	s := newStore(t, db)
@@ -434,6 +443,16 @@ func TestUpdateNeedsATransaction(t *testing.T) {
 	rec := mustCreate(t, s, newRecord(t))
 
 	plain := s.WithTx(plainDB{db})
+	created := newRecord(t)
+	if _, err := plain.Create(ctx, created, store.Idempotency{}); err == nil || store.IsAnswer(err) {
+		t.Errorf("Create on a DB without transactions = %v, want a failure", err)
+	}
+	if _, err := s.Get(ctx, testOwner, created.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the refused Create stored the key: %v", err)
+	}
+	if _, err := plain.Revoke(ctx, testOwner, rec.ID, store.Revocation{At: time.Now()}); err == nil || store.IsAnswer(err) {
+		t.Errorf("Revoke on a DB without transactions = %v, want a failure", err)
+	}
 	_, err := plain.Update(ctx, testOwner, rec.ID, store.Update{Name: "renamed"})
 	if err == nil || store.IsAnswer(err) {
 		t.Errorf("Update on a DB without transactions = %v, want a failure", err)
@@ -459,6 +478,7 @@ func TestUpdateNeedsATransaction(t *testing.T) {
 	if trips, err := s.Trips(ctx, testOwner, rec.ID, 0); err != nil || len(trips) != 0 {
 		t.Errorf("the refused RecordTrip stored %d trips, %v", len(trips), err)
 	}
+	checkChain(t, s, testOwner, 1) // the creation of rec alone
 
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
