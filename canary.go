@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 )
 
 // A Caller is what a server knows of the client presenting a key, for
@@ -104,6 +105,7 @@ func (k *Keys) recordTrip(p pendingTrip) {
 		k.logger.Error("keyward: a canary key was used, and its trip could not be stored", append(args, "err", err)...)
 	} else {
 		k.logger.Warn("keyward: a canary key was used", args...)
+		k.notify(ctx, audit.Event{Kind: audit.CanaryTripped, Owner: t.Owner, KeyID: t.KeyID, At: t.At, Trip: &t})
 	}
 	if k.canaryHook != nil {
 		k.callHook("canary", func() { k.canaryHook(ctx, t) })

@@ -7,8 +7,11 @@ import (
 	"log"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store/memory"
 )
@@ -402,4 +405,97 @@ func ExampleWithMaxLifetime() {
 	// Output:
 	// keyward: invalid expires_at: is required for live keys
 	// 2160h0m0s
+}
+
+// Every change names who made it: the actor travels in the context, and
+// the store keeps it in the key's audit trail, written with the change.
+func ExampleOwner_Audit() {
+	keys, err := keyward.New(memory.New())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	acct := keys.Owner("acct_123")
+	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.TypeOperator, ID: "ada@acme.example"})
+	_, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	if _, err := acct.Revoke(ctx, key.ID, keyward.RevokeParams{Reason: "laptop stolen"}); err != nil {
+		log.Fatal(err)
+	}
+
+	page, err := acct.Audit(ctx, keyward.AuditOptions{KeyID: key.ID})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range page.Entries { // newest first
+		fmt.Println(e.Seq, e.Kind, e.Actor, e.Reason)
+	}
+	// The trail is a hash chain: CheckAudit finds an entry edited,
+	// removed or reordered in the database.
+	if _, err := acct.CheckAudit(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output:
+	// 2 key.revoked operator:ada@acme.example laptop stolen
+	// 1 key.created operator:ada@acme.example
+}
+
+// Subscribers hear of every change as it is made, with its actor.
+func ExampleWithSubscriber() {
+	notify := keyward.SubscriberFunc(func(ctx context.Context, e audit.Event) {
+		fmt.Println(e.Kind, "by", e.Actor, "of", e.Owner)
+	})
+	keys, err := keyward.New(memory.New(), keyward.WithSubscriber(notify))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.TypeService, ID: "onboarding"})
+	if _, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
+		Name: "Backend", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+	}); err != nil {
+		log.Fatal(err)
+	}
+	// Output: key.created by service:onboarding of acct_123
+}
+
+// Usage per key: verifications, and the refusals that follow them,
+// counted in memory and written with the last-used times.
+func ExampleOwner_Usage() {
+	keys, err := keyward.New(memory.New())
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	acct := keys.Owner("acct_123")
+	secret, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for range 3 {
+		if _, err := keys.Verify(ctx, secret.Reveal()); err != nil {
+			log.Fatal(err)
+		}
+	}
+	// The middleware counts what it refuses after verification; so may
+	// your own checks.
+	keys.CountRefusal(ctx, &key, keyward.OutcomeInsufficientScope)
+	if err := keys.Flush(ctx); err != nil { // written every second anyway
+		log.Fatal(err)
+	}
+
+	usage, err := acct.Usage(ctx, keyward.UsageQuery{
+		Keys: []uuid.UUID{key.ID},
+		From: keys.Now().AddDate(0, 0, -29), // 30 days, today included
+		Per:  24 * time.Hour,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	total := usage[0].Total
+	fmt.Println(len(usage[0].Buckets), "days:", total.Verified, "verified,", total.Refused(), "refused")
+	// Output: 30 days: 3 verified, 1 refused
 }

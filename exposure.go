@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/store"
 )
 
@@ -95,6 +96,9 @@ func WithExposureHook(hook func(ctx context.Context, r ExposureReport)) Option {
 // after which the report may be repeated safely. The raw key is never
 // logged, kept or put in an error.
 func (k *Keys) ReportExposure(ctx context.Context, raw string, e Exposure) (ExposureReport, error) {
+	if err := checkActor(ctx); err != nil {
+		return ExposureReport{}, err
+	}
 	exp := apikey.Exposure{At: k.now(), Source: strings.TrimSpace(e.Source), URL: strings.TrimSpace(e.URL)}
 	if err := (apikey.Exposure{At: exp.At, Source: exp.Source}).Validate(); err != nil {
 		return ExposureReport{}, &InputError{Field: "source", Err: err}
@@ -119,6 +123,7 @@ func (k *Keys) ReportExposure(ctx context.Context, raw string, e Exposure) (Expo
 		return ExposureReport{}, nil
 	}
 	revoke := k.exposurePolicy == RevokeExposed && !rec.Canary
+	before := rec
 	rec, err = k.store.Expose(ctx, rec.Owner, rec.ID, exp, revoke)
 	switch {
 	case errors.Is(err, store.ErrAlreadyExposed):
@@ -129,7 +134,7 @@ func (k *Keys) ReportExposure(ctx context.Context, raw string, e Exposure) (Expo
 		return ExposureReport{}, storeError("report exposure", err)
 	}
 	report := ExposureReport{Known: true, First: true, Record: rec}
-	k.logger.Warn("keyward: key reported exposed", "key", rec, "source", exp.Source, "revoked", rec.Revoked())
+	k.emit(ctx, audit.ExposedEvent(before, rec, exp.At, audit.ActorFrom(ctx)))
 	if k.exposureHook != nil {
 		k.callHook("exposure", func() { k.exposureHook(ctx, report) })
 	}

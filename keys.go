@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyward/keyward/apikey"
@@ -76,12 +77,17 @@ type Keys struct {
 	canaries       canaries
 	maxLifetime    time.Duration
 	requireExpiry  [3]bool // by mode
+	subscribers    []Subscriber
 
-	uses     *usage
-	flushMu  sync.Mutex // one flush at a time
-	stop     chan struct{}
-	stopped  chan struct{}
-	stopOnce sync.Once
+	uses      *usage
+	retention time.Duration // of usage counts
+	pruned    int64         // Unix microseconds of the last pruning of usage; flushLoop's
+	lastFlush atomic.Int64  // Unix microseconds of the last successful write of uses
+	observer  Observer      // nil if none
+	flushMu   sync.Mutex    // one flush at a time
+	stop      chan struct{}
+	stopped   chan struct{}
+	stopOnce  sync.Once
 }
 
 // An Option configures [New].
@@ -103,6 +109,9 @@ type config struct {
 	canaryHook     func(context.Context, apikey.Trip)
 	maxLifetime    time.Duration
 	requireExpiry  [3]bool
+	subscribers    []Subscriber
+	retention      time.Duration
+	observer       Observer
 }
 
 // WithFormat sets the key format, for products whose keys do not start with
@@ -286,6 +295,7 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		storeTimeout:  DefaultStoreTimeout,
 		maxLookups:    DefaultMaxLookups,
 		logger:        slog.Default(),
+		retention:     DefaultUsageRetention,
 	}
 	for _, opt := range opts {
 		if err := opt(&c); err != nil {
@@ -308,6 +318,8 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		lookups:       make(chan struct{}, c.maxLookups),
 		logger:        c.logger,
 		uses:          newUsage(),
+		retention:     c.retention,
+		observer:      c.observer,
 		stop:          make(chan struct{}),
 		stopped:       make(chan struct{}),
 
@@ -317,6 +329,7 @@ func New(st store.Store, opts ...Option) (*Keys, error) {
 		canaries:       canaries{queue: make(chan pendingTrip, tripQueueLen), done: make(chan struct{})},
 		maxLifetime:    c.maxLifetime,
 		requireExpiry:  c.requireExpiry,
+		subscribers:    c.subscribers,
 	}
 	k.local, _ = st.(store.LocalLookup)
 	k.lookupHealth = storeOutage(c.logger, clk, "verifying keys")
@@ -387,6 +400,17 @@ func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
 // VerifyFrom is [Keys.Verify] for a server that knows its caller: if the
 // key is a canary, the trip records c. The middleware calls it.
 func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (apikey.Record, error) {
+	if k.observer == nil {
+		return k.verify(ctx, raw, c)
+	}
+	start := time.Now()
+	rec, err := k.verify(ctx, raw, c)
+	k.observer.ObserveVerify(ctx, outcome(err), time.Since(start))
+	return rec, err
+}
+
+// verify is VerifyFrom without its observer.
+func (k *Keys) verify(ctx context.Context, raw string, c Caller) (apikey.Record, error) {
 	mode, err := k.format.Parse(raw)
 	if err != nil {
 		return apikey.Record{}, malformedKey(err)
@@ -490,9 +514,10 @@ func (k *Keys) Flush(ctx context.Context) error {
 		return nil
 	}
 	if err := k.store.RecordUses(ctx, uses); err != nil {
-		k.uses.requeue(cells)
+		k.uses.requeue(cells, uses, k.clock.Micros())
 		return &StoreError{Op: "record uses", Err: err}
 	}
+	k.lastFlush.Store(k.clock.Micros())
 	return nil
 }
 
@@ -560,6 +585,7 @@ func (k *Keys) flushLoop() {
 				k.writeHealth.Failed(err, "pending_keys", k.uses.pending())
 			} else {
 				k.writeHealth.OK()
+				k.pruneUsage(ctx)
 			}
 			cancel()
 		case <-k.stop:

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
@@ -51,6 +52,15 @@ func (o Owner) ID() string { return o.id }
 
 // Keys returns the lifecycle the owner's keys are managed by.
 func (o Owner) Keys() *Keys { return o.k }
+
+// checkChange refuses an invalid owner ID, and an invalid actor in the
+// context of a change.
+func (o Owner) checkChange(ctx context.Context) error {
+	if err := o.check(); err != nil {
+		return err
+	}
+	return checkActor(ctx)
+}
 
 // check refuses an invalid owner ID.
 func (o Owner) check() error {
@@ -113,7 +123,7 @@ type CreateParams struct {
 // matching [ErrAlreadyCreated]. A store failure returns an error matching
 // [ErrStoreUnavailable].
 func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apikey.Record, error) {
-	if err := o.check(); err != nil {
+	if err := o.checkChange(ctx); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
 	ctx, cancel := o.k.storeContext(ctx)
@@ -152,6 +162,7 @@ func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apike
 	case err != nil:
 		return apikey.Secret{}, apikey.Record{}, storeError("create", err)
 	}
+	k.emit(ctx, audit.CreatedEvent(stored, audit.ActorFrom(ctx)))
 	return sec, stored, nil
 }
 
@@ -419,7 +430,7 @@ type UpdateParams struct {
 // cannot change ([ErrAlreadyRevoked]); an unknown ID, or another owner's,
 // matches [ErrNotFound].
 func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey.Record, error) {
-	if err := o.check(); err != nil {
+	if err := o.checkChange(ctx); err != nil {
 		return apikey.Record{}, err
 	}
 	ctx, cancel := o.k.storeContext(ctx)
@@ -456,6 +467,7 @@ func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey
 	if u.ExpiresAt, err = k.futureExpiry(p.ExpiresAt, now); err != nil {
 		return apikey.Record{}, err
 	}
+	u.At = now
 	// Read the key first, to refuse with a clear message what the store
 	// would refuse or ignore; the store applies the same rules atomically.
 	cur, err := k.store.Get(ctx, o.id, id)
@@ -477,7 +489,13 @@ func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey
 	if errors.Is(err, store.ErrWidening) { // narrowed meanwhile
 		return apikey.Record{}, widening(nil)
 	}
-	return rec, storeError("update", err)
+	if err != nil {
+		return apikey.Record{}, storeError("update", err)
+	}
+	if e, changed := audit.UpdatedEvent(cur, rec, now, audit.ActorFrom(ctx)); changed {
+		k.emit(ctx, e)
+	}
+	return rec, nil
 }
 
 // widening is the refusal of scopes a key does not hold.
@@ -527,7 +545,7 @@ type RotateParams struct {
 // replacements. An unknown ID, or another owner's, matches [ErrNotFound];
 // invalid params return an [*InputError]. On any error nothing changes.
 func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey.Secret, apikey.Record, error) {
-	if err := o.check(); err != nil {
+	if err := o.checkChange(ctx); err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
 	ctx, cancel := o.k.storeContext(ctx)
@@ -567,13 +585,15 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}
-	_, created, err := k.store.Rotate(ctx, o.id, id, next, now.Add(p.Overlap))
+	linked, created, err := k.store.Rotate(ctx, o.id, id, next, now.Add(p.Overlap))
 	if errors.Is(err, store.ErrWidening) { // narrowed meanwhile: try again
 		return apikey.Secret{}, apikey.Record{}, fmt.Errorf("keyward: the key's scopes changed during the rotation; rotate again: %w", err)
 	}
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, storeError("rotate", err)
 	}
+	actor := audit.ActorFrom(ctx)
+	k.emit(ctx, audit.CreatedEvent(created, actor), audit.RotatedEvent(old, linked, created.CreatedAt, actor))
 	return sec, created, nil
 }
 
@@ -601,7 +621,7 @@ func (k *Keys) revocation(p RevokeParams) (store.Revocation, error) {
 // error matching [ErrAlreadyRevoked] and keeps its first revocation time
 // and reason; an unknown ID, or another owner's, matches [ErrNotFound].
 func (o Owner) Revoke(ctx context.Context, id uuid.UUID, p RevokeParams) (apikey.Record, error) {
-	if err := o.check(); err != nil {
+	if err := o.checkChange(ctx); err != nil {
 		return apikey.Record{}, err
 	}
 	r, err := o.k.revocation(p)
@@ -611,7 +631,11 @@ func (o Owner) Revoke(ctx context.Context, id uuid.UUID, p RevokeParams) (apikey
 	ctx, cancel := o.k.storeContext(ctx)
 	defer cancel()
 	rec, err := o.k.store.Revoke(ctx, o.id, id, r)
-	return rec, storeError("revoke", err)
+	if err != nil {
+		return apikey.Record{}, storeError("revoke", err)
+	}
+	o.k.emit(ctx, audit.RevokedEvent(audit.Revoked, rec, audit.ActorFrom(ctx)))
+	return rec, nil
 }
 
 // RevokeAll revokes every active key of the owner in one atomic step, for
@@ -622,7 +646,7 @@ func (o Owner) Revoke(ctx context.Context, id uuid.UUID, p RevokeParams) (apikey
 // are. A key created while RevokeAll runs may escape it: stop creating
 // keys for the account first.
 func (o Owner) RevokeAll(ctx context.Context, p RevokeParams) ([]apikey.Record, error) {
-	if err := o.check(); err != nil {
+	if err := o.checkChange(ctx); err != nil {
 		return nil, err
 	}
 	r, err := o.k.revocation(p)
@@ -632,7 +656,14 @@ func (o Owner) RevokeAll(ctx context.Context, p RevokeParams) ([]apikey.Record, 
 	ctx, cancel := o.k.storeContext(ctx)
 	defer cancel()
 	recs, err := o.k.store.RevokeAll(ctx, o.id, r)
-	return recs, storeError("revoke all", err)
+	if err != nil {
+		return nil, storeError("revoke all", err)
+	}
+	actor := audit.ActorFrom(ctx)
+	for _, rec := range recs {
+		o.k.emit(ctx, audit.RevokedEvent(audit.RevokedAll, rec, actor))
+	}
+	return recs, nil
 }
 
 // Trips returns the uses of the owner's canary key with the given ID,

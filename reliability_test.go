@@ -263,6 +263,7 @@ func TestOutagesAreLogged(t *testing.T) {
 	logs := new(syncbuf.Buffer)
 	e := newEnv(t, keyward.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	raw, _ := e.create(t, apikey.Live)
+	logs.Reset() // the creation's event
 	ctx := context.Background()
 	e.spy.set(func(s *spyStore) { s.failHash = errors.New("dial tcp: connection refused") })
 	for range 100 {

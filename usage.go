@@ -12,44 +12,69 @@ import (
 	"github.com/keyward/keyward/store"
 )
 
-// usage coalesces last-used times in memory between flushes: per key, one
-// cell holds the latest time, so a key verified 10,000 times in an interval
-// costs one row written.
+// usage coalesces uses in memory between flushes: per key, one cell holds
+// the latest time and the hour's count of verifications, so a key verified
+// 10,000 times in an interval costs one row of last-used time and one row
+// of counts written.
 //
-// Recording a use takes no lock: the cell is found in a lock-free table and
-// updated with an atomic compare-and-swap, and only when the time moved by
-// at least [usePrecision], so that a key verified on every core at once
-// does not make the cores fight over one cache line. A cell is queued for
-// the next write only on its first use after a flush.
+// Recording a use takes no lock: the cell is found in a lock-free table,
+// its count incremented atomically, and its time updated with a
+// compare-and-swap only when it moved by at least [usePrecision], so
+// that a key verified on every core at once does not make the cores
+// fight over the time. A cell is queued for the next write only on its
+// first use after a flush.
+//
+// The counts of an hour that ended leave the cell, under the lock, for
+// held, the first time the key is verified in the next hour; so do
+// refusals, which are rare, and the counts of a write that failed, to be
+// written again. A request within microseconds of the hour's end may be
+// counted in the next hour.
 //
 // Cells are kept for the life of the Keys: one per key verified, about 100
-// bytes each, bounded by the number of keys in the store.
+// bytes each with the table's share, bounded by the number of keys in the
+// store.
 type usage struct {
 	cells hashtab.Table[useCell]
 
 	mu    sync.Mutex
-	dirty []*useCell // cells used since the last drain
+	dirty []*useCell               // cells used since the last drain
+	held  map[hourKey]store.Counts // counts not in a cell: past hours, refusals, failed writes
+	since int64                    // Unix microseconds of the oldest use not written; 0 if none
 }
 
 // usePrecision is the resolution of recorded last-used times: a use less
 // than this after the recorded one is not recorded.
 const usePrecision = time.Millisecond
 
+// microsPerHour is an hour in Unix microseconds.
+const microsPerHour = int64(time.Hour / time.Microsecond)
+
 type useCell struct {
-	id    uuid.UUID
-	last  atomic.Int64 // Unix microseconds of the latest use
-	dirty atomic.Bool  // queued in usage.dirty
+	id       uuid.UUID
+	last     atomic.Int64 // Unix microseconds of the latest use
+	hour     atomic.Int64 // the hour of verified, in Unix microseconds / microsPerHour
+	verified atomic.Int64 // verifications in hour not yet drained
+	dirty    atomic.Bool  // queued in usage.dirty
 }
 
-func newUsage() *usage { return new(usage) }
+type hourKey struct {
+	id   uuid.UUID
+	hour int64 // Unix microseconds / microsPerHour
+}
+
+func newUsage() *usage { return &usage{held: make(map[hourKey]store.Counts)} }
 
 // record notes that the key with hash h and ID id authenticated at t, in
 // Unix microseconds. It allocates only on a key's first use.
 func (u *usage) record(h apikey.Hash, id uuid.UUID, t int64) {
 	c := u.cells.Get(h)
 	if c == nil {
-		c, _ = u.cells.Insert(h, func(c *useCell) { c.id = id })
+		c, _ = u.cells.Insert(h, func(c *useCell) { c.id = id; c.hour.Store(t / microsPerHour) })
 	}
+	if hour := t / microsPerHour; c.hour.Load() != hour {
+		u.rollover(c, hour)
+	}
+	c.verified.Add(1)
 	for {
 		old := c.last.Load()
 		if t < old+usePrecision.Microseconds() {
@@ -64,28 +89,74 @@ func (u *usage) record(h apikey.Hash, id uuid.UUID, t int64) {
 	if !c.dirty.Load() && c.dirty.CompareAndSwap(false, true) {
 		u.mu.Lock()
 		u.dirty = append(u.dirty, c)
+		if u.since == 0 {
+			u.since = t
+		}
 		u.mu.Unlock()
 	}
 }
 
-// drain empties the queue and returns its cells with their uses: uses[i]
-// is the use of cells[i].
+// rollover moves the counts of the hour that ended out of the cell, once
+// per key and hour.
+func (u *usage) rollover(c *useCell, hour int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	old := c.hour.Load()
+	if old >= hour {
+		return // another goroutine rolled it over, or t is late
+	}
+	if n := c.verified.Swap(0); n > 0 {
+		k := hourKey{c.id, old}
+		cs := u.held[k]
+		cs.Verified += n
+		u.held[k] = cs
+	}
+	c.hour.Store(hour)
+}
+
+// refuse counts a refusal of the key with ID id at t, in Unix
+// microseconds: add holds a 1 in the refusal's field.
+func (u *usage) refuse(id uuid.UUID, t int64, add store.Counts) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	k := hourKey{id, t / microsPerHour}
+	u.held[k] = u.held[k].Add(add)
+	if u.since == 0 {
+		u.since = t
+	}
+}
+
+// drain empties the queue and returns its cells with the uses to write:
+// those of the cells, then those held.
 func (u *usage) drain() (cells []*useCell, uses []store.Use) {
 	u.mu.Lock()
 	cells = u.dirty
 	u.dirty = nil
+	pending := u.held
+	if len(pending) > 0 {
+		u.held = make(map[hourKey]store.Counts)
+	}
+	u.since = 0
 	u.mu.Unlock()
-	uses = make([]store.Use, len(cells))
+	uses = make([]store.Use, len(cells), len(cells)+len(pending))
 	for i, c := range cells {
 		c.dirty.Store(false)
-		uses[i] = store.Use{ID: c.id, At: time.UnixMicro(c.last.Load()).UTC()}
+		hour := c.hour.Load()
+		uses[i] = store.Use{ID: c.id, At: time.UnixMicro(c.last.Load()).UTC(),
+			Hour: hourTime(hour), Counts: store.Counts{Verified: c.verified.Swap(0)}}
+	}
+	for k, cs := range pending {
+		uses = append(uses, store.Use{ID: k.id, Hour: hourTime(k.hour), Counts: cs})
 	}
 	return cells, uses
 }
 
-// requeue queues again cells whose uses could not be written, so they are
-// retried; their times can only have moved forward since.
-func (u *usage) requeue(cells []*useCell) {
+func hourTime(hour int64) time.Time { return time.UnixMicro(hour * microsPerHour).UTC() }
+
+// requeue keeps uses that could not be written, so they are retried: the
+// cells' last-used times, which can only have moved forward since, and
+// every count, added back to held.
+func (u *usage) requeue(cells []*useCell, uses []store.Use, now int64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	for _, c := range cells {
@@ -93,10 +164,37 @@ func (u *usage) requeue(cells []*useCell) {
 			u.dirty = append(u.dirty, c)
 		}
 	}
+	for _, use := range uses {
+		if !use.Counts.IsZero() {
+			k := hourKey{use.ID, use.Hour.UnixMicro() / microsPerHour}
+			u.held[k] = u.held[k].Add(use.Counts)
+		}
+	}
+	if u.since == 0 && (len(u.dirty) > 0 || len(u.held) > 0) {
+		u.since = now
+	}
+}
+
+// pendingStats returns the number of keys with uses waiting to be
+// written, and the time of the oldest use, in Unix microseconds (0 if
+// none).
+func (u *usage) pendingStats() (keys int, since int64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.held) == 0 {
+		return len(u.dirty), u.since
+	}
+	ids := make(map[uuid.UUID]struct{}, len(u.dirty)+len(u.held))
+	for _, c := range u.dirty {
+		ids[c.id] = struct{}{}
+	}
+	for k := range u.held {
+		ids[k.id] = struct{}{}
+	}
+	return len(ids), u.since
 }
 
 func (u *usage) pending() int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return len(u.dirty)
+	n, _ := u.pendingStats()
+	return n
 }

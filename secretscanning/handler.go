@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/problem"
 )
 
@@ -386,7 +387,13 @@ func retryable(err error) bool {
 // printable ASCII without spaces), and, should the Reporter still refuse
 // the input, the report is made once more without it: a URL must never
 // stand in the way of a revocation.
+//
+// The report's actor, in the audit trail, is a reporter named by the
+// source, unless the context names one already.
 func (h *Handler) reportOne(ctx context.Context, m match) (keyward.ExposureReport, error) {
+	if audit.ActorFrom(ctx).IsZero() {
+		ctx = audit.WithActor(ctx, audit.Actor{Type: audit.TypeReporter, ID: h.source})
+	}
 	url := m.URL
 	if apikey.ValidExposureURL(url) != nil {
 		url = ""
