@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/scope"
 )
@@ -32,7 +33,6 @@ func TestNewRefusesMissingPieces(t *testing.T) {
 		{"no keys", nil, allow, nil},
 		{"no authorization check", keys, nil, nil},
 		{"nil logger", keys, allow, []dashboard.Option{dashboard.WithLogger(nil)}},
-		{"nil audit hook", keys, allow, []dashboard.Option{dashboard.WithAudit(nil)}},
 		{"nil unauthorized handler", keys, allow, []dashboard.Option{dashboard.WithUnauthorized(nil)}},
 		{"nil cross-origin protection", keys, allow, []dashboard.Option{dashboard.WithCrossOriginProtection(nil)}},
 		{"blank title", keys, allow, []dashboard.Option{dashboard.WithTitle("  ")}},
@@ -61,6 +61,9 @@ var invalidOperators = []struct {
 	{"invalid account", http.Header{"X-Account": {"acct alice"}}, true},
 	{"unknown role", http.Header{"X-Role": {"owner"}}, true},
 	{"no role", http.Header{"X-Role": {""}}, true},
+	// The name is the actor of the operator's changes in the audit trail.
+	{"name with control characters", http.Header{"X-Operator": {"ali\x1bce"}}, true},
+	{"name too long for an actor", http.Header{"X-Operator": {strings.Repeat("a", audit.MaxActorIDLen+1)}}, true},
 }
 
 func TestUnauthorizedRequestsAreRefused(t *testing.T) {
@@ -418,12 +421,12 @@ func TestCreateIsIdempotent(t *testing.T) {
 	}
 	var creates int
 	for _, e := range f.audited() {
-		if e.Action == dashboard.KeyCreated && e.Owner == account {
+		if e.Kind == audit.Created && e.Owner == account && e.Actor == byAlice {
 			creates++
 		}
 	}
 	if creates != 3 {
-		t.Errorf("%d creations audited for the account, want 3", creates)
+		t.Errorf("%d creations by alice audited for the account, want 3", creates)
 	}
 }
 
@@ -675,9 +678,13 @@ func TestUpdate(t *testing.T) {
 			}
 			events := f.audited()
 			e := events[len(events)-1]
-			if e.Action != dashboard.KeyUpdated || e.Key.ID != rec.ID || e.Previous.Name != "Warehouse sync" ||
-				!slices.Equal(e.Changed, []string{"name", "scopes", "metadata", "expires_at"}) || e.Owner != account || e.Operator.Name != "alice" {
+			if e.Kind != audit.Updated || e.KeyID != rec.ID || e.Owner != account || e.Actor != byAlice ||
+				!slices.Equal(changedFields(e), []string{"name", "scopes", "metadata", "expires_at"}) ||
+				e.Changes[0] != (audit.Change{Field: "name", From: "Warehouse sync", To: "Warehouse sync (EU)"}) {
 				t.Errorf("audit event = %+v", e)
+			}
+			if trail := f.trail(rec.ID); len(trail) == 0 || trail[0].Kind != audit.Updated || trail[0].Actor != byAlice {
+				t.Errorf("the key's trail starts with %+v, want alice's update", trail)
 			}
 		})
 	}
@@ -691,7 +698,7 @@ func TestUpdate(t *testing.T) {
 			got.Metadata["ticket"] != "OPS-2" || !got.ExpiresAt.Equal(rec.ExpiresAt) {
 			t.Errorf("%d %+v", w.Code, got)
 		}
-		if e := f.audited(); len(e) != before+1 || !slices.Equal(e[len(e)-1].Changed, []string{"metadata"}) {
+		if e := f.audited(); len(e) != before+1 || !slices.Equal(changedFields(e[len(e)-1]), []string{"metadata"}) {
 			t.Errorf("audit events = %+v", e[before:])
 		}
 		w = f.api("PATCH", "/dashboard/keys/"+rec.ID.String(), `{"metadata":null}`)
@@ -859,13 +866,13 @@ func TestRevoke(t *testing.T) {
 	})
 
 	events := f.audited()
-	if len(events) != 6 || events[0].Action != dashboard.KeyRevoked || events[0].Key.ID != rec.ID || events[0].Reason != "" ||
-		events[0].Operator != (dashboard.Operator{Name: "alice", Owner: account, Role: dashboard.Admin}) || events[0].Owner != account {
+	if len(events) != 6 || events[0].Kind != audit.Revoked || events[0].KeyID != rec.ID || events[0].Reason != "" ||
+		events[0].Actor != byAlice || events[0].Owner != account {
 		t.Errorf("audit events = %+v, want one revocation of %v by alice per revoked key", events, rec.ID)
 	}
 	for _, e := range events {
-		if e.Action != dashboard.KeyRevoked || e.Reason != e.Key.RevokedReason {
-			t.Errorf("audit event = %+v, want a revocation with the key's reason", e)
+		if e.Kind != audit.Revoked || e.Actor != byAlice || e.Reason != f.get(e.KeyID).RevokedReason {
+			t.Errorf("audit event = %+v, want a revocation by alice with the key's reason", e)
 		}
 	}
 }
@@ -902,11 +909,21 @@ func TestRotate(t *testing.T) {
 				t.Errorf("the %s key does not verify during the overlap: %v", name, err)
 			}
 		}
+		// The lifecycle's events: the new key created, the old one rolled,
+		// both by alice.
 		events := f.audited()
-		e := events[len(events)-1]
-		if e.Action != dashboard.KeyRotated || e.Key.ID != out.Key.ID || e.Replaced.ID != old.ID ||
-			e.Replaced.ExpiresAt.IsZero() || e.Operator.Name != "alice" {
-			t.Errorf("audit event = %+v", e)
+		if len(events) < 2 {
+			t.Fatalf("audit events = %+v, want the creation and the rotation", events)
+		}
+		created, rolled := events[len(events)-2], events[len(events)-1]
+		if created.Kind != audit.Created || created.KeyID != out.Key.ID || created.Actor != byAlice ||
+			!slices.Contains(created.Changes, audit.Change{Field: audit.FieldReplaces, To: old.ID.String()}) {
+			t.Errorf("the creation's event = %+v", created)
+		}
+		if rolled.Kind != audit.Rotated || rolled.KeyID != old.ID || rolled.Actor != byAlice ||
+			!slices.Contains(changedFields(rolled), audit.FieldExpiresAt) ||
+			!slices.Contains(rolled.Changes, audit.Change{Field: audit.FieldReplacedBy, To: out.Key.ID.String()}) {
+			t.Errorf("the rotation's event = %+v", rolled)
 		}
 
 		t.Run("again", func(t *testing.T) {
@@ -1021,13 +1038,18 @@ func TestRevokeAll(t *testing.T) {
 	if got := f.get(revoked.ID).RevokedAt; !got.Equal(revokedAt) {
 		t.Errorf("the key revoked before was revoked again: %v, was %v", got, revokedAt)
 	}
+	// One event per key revoked, each by alice.
 	events := f.audited()
-	e := events[len(events)-1]
-	if e.Action != dashboard.AllKeysRevoked || len(e.Keys) != 3 || e.Owner != account || e.Operator.Role != dashboard.Admin {
-		t.Errorf("audit event = %+v", e)
+	if len(events) != 3 {
+		t.Errorf("audit events = %+v, want 3 revocations", events)
 	}
-	if logs := f.logs.String(); !strings.Contains(logs, "all API keys revoked") || !strings.Contains(logs, "audit.count=3") {
-		t.Errorf("the log lacks the revocation of all keys:\n%s", logs)
+	for _, e := range events {
+		if e.Kind != audit.RevokedAll || e.Owner != account || e.Actor != byAlice || e.At != f.get(e.KeyID).RevokedAt {
+			t.Errorf("audit event = %+v", e)
+		}
+	}
+	if n := strings.Count(f.lifecycleLogs.String(), `msg="keyward: key.revoked_all" actor=operator:alice owner=`+account); n != 3 {
+		t.Errorf("the lifecycle logged %d revocations by alice, want 3:\n%s", n, f.lifecycleLogs)
 	}
 
 	t.Run("again", func(t *testing.T) {
@@ -1054,10 +1076,10 @@ func TestRevokeAll(t *testing.T) {
 			t.Fatalf("%d %s", w.Code, w.Body)
 		}
 		e := f.audited()
-		if last := e[len(e)-1]; last.Action != dashboard.AllKeysRevoked || last.Reason != "Account compromised" {
+		if last := e[len(e)-1]; last.Kind != audit.RevokedAll || last.Reason != "Account compromised" || last.Actor != byAlice {
 			t.Errorf("audit event = %+v", last)
 		}
-		if logs := f.logs.String(); !strings.Contains(logs, `audit.reason="Account compromised"`) {
+		if logs := f.lifecycleLogs.String(); !strings.Contains(logs, `reason="Account compromised"`) {
 			t.Error("the log lacks the reason")
 		}
 	})
@@ -1242,46 +1264,51 @@ func TestAuditNeverHoldsSecrets(t *testing.T) {
 	f := newFixture(t)
 	w := f.api("POST", "/dashboard/keys", `{"name":"Audited","mode":"live","scopes":["events:read","links:read"],"metadata":{"customer_email":"pat@example.com"}}`)
 	created := decodeJSON[issuedOut](t, w)
-	f.api("PATCH", "/dashboard/keys/"+created.Key.ID.String(), `{"name":"Audited (renamed)","scopes":["events:read"]}`)
+	f.api("PATCH", "/dashboard/keys/"+created.Key.ID.String(), `{"name":"Audited (renamed)","scopes":["events:read"],"metadata":{"customer_email":"kim@example.com"}}`)
 	w = f.api("POST", "/dashboard/keys/"+created.Key.ID.String()+"/rotate", `{"overlap":"1h"}`)
 	rotated := decodeJSON[issuedOut](t, w)
 	f.api("POST", "/dashboard/keys/"+rotated.Key.ID.String()+"/revoke", "")
 	f.api("POST", "/dashboard/keys/revoke-all", "")
 
+	// The lifecycle's events, each by alice: the dashboard passes the
+	// operator as the actor of every change.
 	events := f.audited()
 	want := []struct {
-		action dashboard.Action
-		key    uuid.UUID
+		kind audit.Kind
+		key  uuid.UUID
 	}{
-		{dashboard.KeyCreated, created.Key.ID},
-		{dashboard.KeyUpdated, created.Key.ID},
-		{dashboard.KeyRotated, rotated.Key.ID},
-		{dashboard.KeyRevoked, rotated.Key.ID},
-		{dashboard.AllKeysRevoked, uuid.Nil},
+		{audit.Created, created.Key.ID},
+		{audit.Updated, created.Key.ID},
+		{audit.Created, rotated.Key.ID},
+		{audit.Rotated, created.Key.ID},
+		{audit.Revoked, rotated.Key.ID},
+		{audit.RevokedAll, created.Key.ID}, // in its overlap
 	}
 	if len(events) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(events), len(want), events)
 	}
-	alice := dashboard.Operator{Name: "alice", Owner: account, Role: dashboard.Admin}
 	for i, e := range events {
-		if e.Action != want[i].action || e.Key.ID != want[i].key || e.Operator != alice || e.Owner != account ||
-			(e.Key.ID != uuid.Nil && e.Key.Prefix == "") {
-			t.Errorf("event %d = %+v, want %s of %v by alice with a prefix", i, e, want[i].action, want[i].key)
+		if e.Kind != want[i].kind || e.KeyID != want[i].key || e.Actor != byAlice || e.Owner != account || e.Prefix == "" {
+			t.Errorf("event %d = %+v, want %s of %v by alice with a prefix", i, e, want[i].kind, want[i].key)
 		}
-		if !e.Key.Hash.IsZero() || !e.Replaced.Hash.IsZero() || !e.Previous.Hash.IsZero() {
-			t.Errorf("event %d carries a hash", i)
-		}
-		for _, k := range e.Keys {
-			if !k.Hash.IsZero() {
-				t.Errorf("event %d carries a hash", i)
+		for _, c := range e.Changes {
+			if c.Field == audit.FieldMetadata && (c.From != "" || c.To != "") {
+				t.Errorf("event %d holds metadata values: %+v", i, c)
 			}
 		}
 	}
-	if n := len(events[4].Keys); n != 1 { // the rotated key, in its overlap
-		t.Errorf("revoke-all revoked %d keys, want 1", n)
+	// The trail keeps the same, newest first.
+	if trail := f.trail(created.Key.ID); len(trail) != 4 || trail[0].Kind != audit.RevokedAll || trail[3].Kind != audit.Created {
+		t.Errorf("the first key's trail = %+v", trail)
+	} else {
+		for _, e := range trail {
+			if e.Actor != byAlice {
+				t.Errorf("the trail's %s entry names the actor %v, want alice", e.Kind, e.Actor)
+			}
+		}
 	}
 
-	logs := f.logs.String()
+	logs := f.logs.String() + f.lifecycleLogs.String()
 	for _, raw := range []string{created.RawKey, rotated.RawKey} {
 		if strings.Contains(logs, raw) || strings.Contains(logs, raw[len(created.Key.Prefix):]) {
 			t.Error("a raw key was logged")
@@ -1290,18 +1317,33 @@ func TestAuditNeverHoldsSecrets(t *testing.T) {
 			t.Error("a key hash was logged")
 		}
 	}
-	if strings.Contains(logs, "pat@example.com") {
+	if strings.Contains(logs, "pat@example.com") || strings.Contains(logs, "kim@example.com") {
 		t.Error("metadata was logged")
 	}
+	// The changes are the lifecycle's to log, with alice as their actor;
+	// the dashboard logs none of them itself.
 	for _, line := range []string{
-		"API key created", "API key updated", "API key rotated", "API key revoked", "all API keys revoked",
-		"audit.operator.name=alice", "audit.operator.owner=" + account, "audit.operator.role=admin", "audit.owner=" + account,
-		"audit.key.id=" + created.Key.ID.String(), "audit.key.prefix=" + created.Key.Prefix,
-		`audit.changed="[name scopes]"`, `audit.previous_name=Audited`,
-		"audit.replaced.id=" + created.Key.ID.String(),
+		`msg="keyward: key.created" actor=operator:alice owner=` + account + ` key_id=` + created.Key.ID.String() + ` prefix=` + created.Key.Prefix,
+		`msg="keyward: key.updated" actor=operator:alice owner=` + account + ` key_id=` + created.Key.ID.String(),
+		`name="Audited -> Audited (renamed)"`,
+		`msg="keyward: key.rotated" actor=operator:alice`,
+		`msg="keyward: key.revoked" actor=operator:alice owner=` + account + ` key_id=` + rotated.Key.ID.String(),
+		`msg="keyward: key.revoked_all" actor=operator:alice`,
 	} {
-		if !strings.Contains(logs, line) {
-			t.Errorf("the log lacks %q:\n%s", line, logs)
+		if !strings.Contains(f.lifecycleLogs.String(), line) {
+			t.Errorf("the lifecycle's log lacks %q:\n%s", line, f.lifecycleLogs)
 		}
 	}
+	if strings.Contains(f.logs.String(), "API key") {
+		t.Errorf("the dashboard logs changes itself:\n%s", f.logs)
+	}
+}
+
+// changedFields returns the fields an event changed, in order.
+func changedFields(e audit.Event) []string {
+	var out []string
+	for _, c := range e.Changes {
+		out = append(out, c.Field)
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/internal/needs"
 	"github.com/keyward/keyward/limit"
@@ -334,6 +336,12 @@ func (o operator) editKey(t *testing.T, ctx context.Context, id string) {
 	}
 	if got := text(t, ctx, ".facts .scopes"); got != "sessions:write" {
 		t.Errorf("the key's page lists the scopes %q, want sessions:write", got)
+	}
+	// The key's history starts with the edit, by the operator.
+	newest := "table.history tr.event:first-child"
+	if what, by, details := text(t, ctx, newest+" td.what"), text(t, ctx, newest+" td.actor"), text(t, ctx, newest+" td.details"); what != "Edited" ||
+		by != "ada@example.com operator" || !strings.HasPrefix(details, "Scopes: links:read sessions:write") || !strings.HasSuffix(details, "changed to sessions:write") {
+		t.Errorf("the history's newest row reads %q, %q, %q; want the edit of the scopes by the operator", what, by, details)
 	}
 	rec, err := o.owner.Get(ctx, uuidOf(t, id))
 	if err != nil || !rec.Scopes.Equal(scope.NewSet(scope.SessionsWrite)) {
@@ -869,4 +877,314 @@ func moduleRoot(t *testing.T) string {
 		}
 		dir = parent
 	}
+}
+
+// TestBrowserKeyPage drives a key's page in Chromium, with JavaScript and
+// without: an account whose key was rolled from an older one, edited by
+// two operators and the command line, and verified every day for 30
+// days, some requests refused after verification (all through the
+// lifecycle, on a clock the test moves). From the list, which shows the
+// key's requests of the last 24 hours, it opens the key's page and checks
+// the history (kinds, actors, reasons, changes) and the chart: a bar per
+// day with the counts, drawn, with its title, description and table, and
+// the total. Then it renames the key in the page, and finds the edit at
+// the top of the history.
+//
+// To refresh the README's screenshot of a key's page, run from the module
+// root:
+//
+//	KEYWARD_KEY_SCREENSHOT=docs/dashboard-key.png go test ./dashboard -run TestBrowserKeyPage
+func TestBrowserKeyPage(t *testing.T) {
+	chromium := findChromium(t)
+	artifacts := t.TempDir()
+	if dir := os.Getenv("KEYWARD_BROWSER_ARTIFACTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		artifacts = dir
+	}
+
+	clock := newTestClock(start.AddDate(0, 0, -60))
+	keys := newKeys(t, keyward.WithClock(clock.Now))
+	owner := keys.Owner("acct_acme")
+	k := seedHistory(t, clock, owner)
+	seed(t, keys.Owner("acct_other")) // never shown
+
+	const cookieName, cookieValue = "operator_session", "e2e-session-9c1d"
+	dash, err := dashboard.New(keys, func(r *http.Request) (dashboard.Operator, error) {
+		if c, err := r.Cookie(cookieName); err != nil || c.Value != cookieValue {
+			return dashboard.Operator{}, errors.New("no operator session")
+		}
+		return dashboard.Operator{Name: "ada@example.com", Owner: "acct_acme", Role: dashboard.Admin}, nil
+	}, dashboard.WithTitle("Acme Checkout"), dashboard.WithLogger(testLogger(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	browser := newBrowser(t, chromium)
+	step(t, browser, "sign in", chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		_, err := chromedp.Call(ctx, network.SetCookie, network.SetCookieParams{Name: cookieName, Value: cookieValue, URL: srv.URL})
+		return err
+	}))
+
+	for _, javascript := range []bool{true, false} {
+		name, suffix := "with JavaScript", ""
+		if !javascript {
+			name, suffix = "without JavaScript", "-nojs"
+		}
+		t.Run(name, func(t *testing.T) {
+			ctx := newTab(t, browser, javascript)
+			count := func(sel string) int {
+				t.Helper()
+				n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll(`+strconv.Quote(sel)+`).length`))
+				if err != nil {
+					t.Fatalf("counting %s: %v", sel, err)
+				}
+				return n
+			}
+
+			// The list: the key's requests of the last 24 hours, and a link
+			// to its page.
+			step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
+			row := `tr[data-key-id="` + k.id + `"]`
+			if got := text(t, ctx, row+" td.requests"); got != k.lastDay {
+				t.Errorf("the list shows the key's requests of the last 24 h as %q, want %q", got, k.lastDay)
+			}
+			step(t, ctx, "open the key from the list", chromedp.Click(chromedp.CSS(row+" td.name a")),
+				chromedp.WaitVisible(chromedp.ID("history")))
+			if got, err := chromedp.Run(ctx, chromedp.Location()); err != nil || got != srv.URL+"/dashboard/keys/"+k.id {
+				t.Errorf("the name links to %s (%v), want the key's page", got, err)
+			}
+
+			// Headings: the key's name, then its sections.
+			headings, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("h1, h2")].map(h => h.tagName + " " + h.textContent.trim())`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := []string{"H1 " + k.name, "H2 Limits", "H2 Metadata", "H2 Requests, last 30 days", "H2 History"}; !slices.Equal(headings, want) {
+				t.Errorf("the headings are %q, want %q", headings, want)
+			}
+
+			// The chart: 30 bars, oldest first, with the counts of each day,
+			// drawn to scale.
+			if n := count("#requests-chart g.day"); n != 30 {
+				t.Fatalf("the chart has %d bars, want 30", n)
+			}
+			counts, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("#requests-chart g.day")].map(g => g.dataset.requests + "/" + g.dataset.refused)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(counts, k.days) {
+				t.Errorf("the bars count (requests/refused)\n%v\nwant\n%v", counts, k.days)
+			}
+			if n, want := count("#requests-chart rect.refused"), k.refusedDays; n != want {
+				t.Errorf("%d bars show refusals, want %d", n, want)
+			}
+			if n := count("#requests-chart rect.allowed"); n != 30 {
+				t.Errorf("%d bars show allowed requests, want 30: every day has some", n)
+			}
+			// Drawn: the chart fills the card, and the busiest day's bar is
+			// as high as the plot, nearly.
+			size, err := chromedp.Run(ctx, chromedp.Evaluate[struct{ Width, Tallest float64 }](`({width: document.getElementById("requests-chart").getBoundingClientRect().width,
+				tallest: Math.max(...[...document.querySelectorAll("#requests-chart g.day")].map(g => g.getBoundingClientRect().height))})`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if size.Width < 600 || size.Tallest < 100 {
+				t.Errorf("the chart is drawn %.0f px wide, its tallest bar %.0f px high; want at least 600 and 100", size.Width, size.Tallest)
+			}
+			if got := attr(t, ctx, "#requests-chart", "role"); got != "img" {
+				t.Errorf("the chart's role = %q", got)
+			}
+			if got := text(t, ctx, "#requests-total"); got != k.total {
+				t.Errorf("the total reads %q, want %q", got, k.total)
+			}
+			desc, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("requests-desc").textContent`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(desc, k.descPrefix) {
+				t.Errorf("the chart's description = %q, want it to start with %q", desc, k.descPrefix)
+			}
+			// The table, in a details element that opens without script.
+			step(t, ctx, "open the table", chromedp.Click(chromedp.CSS(".chart-data summary")), chromedp.WaitVisible(chromedp.ID("requests-table")))
+			if n := count("#requests-table tbody tr"); n != 30 {
+				t.Errorf("the table has %d days, want 30", n)
+			}
+			if got := text(t, ctx, "#requests-table tfoot tr"); got != k.totalRow {
+				t.Errorf("the table's total reads %q, want %q", got, k.totalRow)
+			}
+
+			// The history, newest first.
+			rows, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("table.history tr.event")].map(tr =>
+				[...tr.querySelectorAll("td.what, td.actor")].map(td => td.innerText.replace(/\s+/g, " ").trim()).join(" | "))`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(rows, k.history) {
+				t.Errorf("the history reads\n%q\nwant\n%q", rows, k.history)
+			}
+			if got := text(t, ctx, "table.history tr.event:nth-last-child(3) td.details"); got != "Limits: none → changed to 100/min · 10k/day" {
+				t.Errorf("the limits' change reads %q", got)
+			}
+			screenshot(t, ctx, filepath.Join(artifacts, "key"+suffix+".png"))
+
+			// Rename the key in the page: the edit tops the history.
+			renamed := k.name + " (EU)"
+			if !javascript {
+				renamed = k.name + " (US)"
+			}
+			step(t, ctx, "open the edit form", chromedp.Click(chromedp.ID("edit")), chromedp.WaitVisible(chromedp.ID("save")))
+			step(t, ctx, "rename", chromedp.Clear(chromedp.ID("name")), chromedp.SendKeys(chromedp.ID("name"), renamed))
+			if _, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.ID("save"))); err != nil {
+				t.Fatalf("saving: %v", err)
+			}
+			newest := "table.history tr.event:first-child"
+			if what, by, details := text(t, ctx, newest+" td.what"), text(t, ctx, newest+" td.actor"), text(t, ctx, newest+" td.details"); what != "Edited" ||
+				by != "ada@example.com operator" || !strings.HasPrefix(details, "Name: ") || !strings.HasSuffix(details, "changed to "+renamed) {
+				t.Errorf("after the rename the history's newest row reads %q, %q, %q", what, by, details)
+			}
+			if javascript {
+				// The README's screenshot: the key's page with its history
+				// and a month of requests.
+				shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard-key.png"))
+				if dst := os.Getenv("KEYWARD_KEY_SCREENSHOT"); dst != "" {
+					if !filepath.IsAbs(dst) {
+						dst = filepath.Join(moduleRoot(t), dst)
+					}
+					if err := os.WriteFile(dst, shot, 0o644); err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("screenshot saved to %s", dst)
+				}
+			}
+			// The other tab sees the key as this one left it.
+			k.name = renamed
+			k.history = append([]string{"Edited | ada@example.com operator"}, k.history...)
+		})
+	}
+}
+
+// A seededKey is what seedHistory made, as the pages should show it.
+type seededKey struct {
+	id, name    string
+	days        []string // the chart's bars, oldest first: "requests/refused"
+	refusedDays int      // the days with refusals
+	lastDay     string   // the list's requests of the last 24 hours
+	total       string   // the text above the chart
+	totalRow    string   // the table's total row
+	descPrefix  string   // the chart's description starts so
+	history     []string // the history's rows, newest first: "what | actor"
+}
+
+// seedHistory makes the key of TestBrowserKeyPage, moving clock from 60
+// days before start to start: an older key rolled into it 35 days ago
+// by ada, edits by grace, ada and the command line, and requests every
+// day of the last 30, at 08:00 UTC, with refusals on some days.
+func seedHistory(t *testing.T, clock *testClock, owner keyward.Owner) seededKey {
+	t.Helper()
+	keys := owner.Keys()
+	as := func(typ, id string) context.Context {
+		return audit.WithActor(context.Background(), audit.Actor{Type: typ, ID: id})
+	}
+	ada, grace := as(audit.TypeOperator, "ada@example.com"), as(audit.TypeOperator, "grace@example.com")
+	// Other keys of the account, for the list.
+	if _, _, err := owner.Create(ada, keyward.CreateParams{Name: "Staging", Mode: apikey.Test,
+		Scopes: []scope.Scope{scope.LinksRead, scope.SessionsWrite}}); err != nil {
+		t.Fatal(err)
+	}
+	_, old, err := owner.Create(ada, keyward.CreateParams{Name: "Storefront", Mode: apikey.Live,
+		Scopes: []scope.Scope{scope.SessionsWrite, scope.SessionsRead, scope.LinksRead, scope.CustomersWrite}, Metadata: map[string]string{"host": "shop-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(25 * 24 * time.Hour) // 35 days before start
+	sec, rec, err := owner.Rotate(ada, old.ID, keyward.RotateParams{Overlap: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(15 * 24 * time.Hour) // 20 days before
+	if _, err := owner.Update(grace, rec.ID, keyward.UpdateParams{Name: "Storefront (web)",
+		Scopes: []scope.Scope{scope.SessionsWrite, scope.SessionsRead, scope.LinksRead}}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(8 * 24 * time.Hour) // 12 days before
+	policy := &apikey.Policy{Rate: apikey.RateLimit{Requests: 100, Period: time.Minute, Burst: 20},
+		Quota: apikey.Quota{Requests: 10000, Per: apikey.Day}}
+	if _, err := owner.Update(ada, rec.ID, keyward.UpdateParams{Policy: policy}); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(7 * 24 * time.Hour) // 5 days before
+	if _, err := owner.Update(as(audit.TypeCLI, "deploy@ci-runner"), rec.ID, keyward.UpdateParams{
+		ExpiresAt: start.AddDate(1, 0, 0).Truncate(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+
+	// 30 days of requests, the last today, each at 08:00 UTC: fewer at
+	// weekends, and refusals on some days, a burst of them once.
+	clock.micros.Store(start.AddDate(0, 0, -30).Truncate(24 * time.Hour).Add(8 * time.Hour).UnixMicro())
+	k := seededKey{id: rec.ID.String(), name: "Storefront (web)"}
+	raw := sec.Reveal()
+	var total, refusedTotal int64
+	for i := range 30 {
+		clock.Advance(24 * time.Hour)
+		day := clock.Now()
+		n := 180 + 35*(i%5) + 6*i
+		if wd := day.Weekday(); wd == time.Saturday || wd == time.Sunday {
+			n /= 3
+		}
+		refused := 0
+		switch {
+		case i == 21:
+			refused = 140 // a client over its rate limit
+		case i%6 == 2:
+			refused = n / 15
+		}
+		for j := range n {
+			got, err := keys.Verify(context.Background(), raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if j < refused {
+				keys.CountRefusal(context.Background(), &got, keyward.OutcomeLimited)
+			}
+		}
+		if err := keys.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		k.days = append(k.days, fmt.Sprintf("%d/%d", n, refused))
+		if refused > 0 {
+			k.refusedDays++
+		}
+		total += int64(n)
+		refusedTotal += int64(refused)
+		k.lastDay = strconv.Itoa(n)
+		if refused > 0 {
+			k.lastDay += " " + strconv.Itoa(refused) + " refused"
+		}
+	}
+	clock.micros.Store(start.UnixMicro()) // 09:26:53, after today's requests
+	k.total = fmt.Sprintf("%s requests in the last 30 days (UTC), %d of them refused after verification.", thousandsOf(total), refusedTotal)
+	k.totalRow = fmt.Sprintf("Total %s %s %d", thousandsOf(total), thousandsOf(total-refusedTotal), refusedTotal)
+	k.descPrefix = fmt.Sprintf("%s requests from %s to %s (UTC), %d of them refused after verification; the busiest day was ",
+		thousandsOf(total), start.AddDate(0, 0, -29).Format(time.DateOnly), start.Format(time.DateOnly), refusedTotal)
+	k.history = []string{
+		"Edited | deploy@ci-runner command line",
+		"Edited | ada@example.com operator",
+		"Edited | grace@example.com operator",
+		"Created | ada@example.com operator",
+	}
+	return k
+}
+
+// thousandsOf writes n with commas between thousands, as the pages do.
+func thousandsOf(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
 }

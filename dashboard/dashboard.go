@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/limit"
 )
 
@@ -28,7 +29,6 @@ type Handler struct {
 	unauthorized func(http.ResponseWriter, *http.Request, error)
 	csrf         *http.CrossOriginProtection
 	logger       *slog.Logger
-	audit        func(context.Context, Event)
 	title        string
 	limiter      limit.Limiter // nil: the pages show limits, not their usage
 
@@ -44,7 +44,6 @@ type config struct {
 	unauthorized func(http.ResponseWriter, *http.Request, error)
 	csrf         *http.CrossOriginProtection
 	logger       *slog.Logger
-	audit        func(context.Context, Event)
 	title        string
 	limiter      limit.Limiter
 }
@@ -82,8 +81,12 @@ func WithCrossOriginProtection(p *http.CrossOriginProtection) Option {
 	}
 }
 
-// WithLogger sets where the audit trail and failures are logged. The
-// default is [slog.Default]. Log lines carry key IDs, names, display
+// WithLogger sets where the dashboard logs what it refuses (cross-origin
+// requests, changes the operator's role does not allow) and what fails
+// (the key store, the limiter, a page that cannot be rendered). The
+// default is [slog.Default]. The changes themselves are logged by the
+// lifecycle, with the operator as their actor (see [keyward.WithLogger]
+// and [keyward.WithSubscriber]). Log lines carry key IDs, names, display
 // prefixes and operators, never a raw key, a hash or metadata.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
@@ -91,21 +94,6 @@ func WithLogger(l *slog.Logger) Option {
 			return errors.New("dashboard: WithLogger needs a logger")
 		}
 		c.logger = l
-		return nil
-	}
-}
-
-// WithAudit sets a function called after every change an operator makes
-// (a key created, updated, rotated or revoked, all keys revoked), in
-// addition to the log line, for an audit table or a security
-// feed. It runs synchronously, before the response is written; it must not
-// block for long. The [Event] never holds a raw key.
-func WithAudit(f func(ctx context.Context, e Event)) Option {
-	return func(c *config) error {
-		if f == nil {
-			return errors.New("dashboard: WithAudit needs a function")
-		}
-		c.audit = f
 		return nil
 	}
 }
@@ -176,7 +164,6 @@ func New(keys *keyward.Keys, authorize AuthorizeFunc, opts ...Option) (*Handler,
 		unauthorized: c.unauthorized,
 		csrf:         c.csrf,
 		logger:       c.logger,
-		audit:        c.audit,
 		title:        c.title,
 		limiter:      c.limiter,
 		pages:        pages,
@@ -249,7 +236,9 @@ func (h *Handler) methodNotAllowed(w http.ResponseWriter, r *http.Request, allow
 // cross-origin state-changing requests, asks the [AuthorizeFunc] and
 // checks the [Operator] it names, and only then routes the request. Every
 // handler acts through the operator's account only
-// ([keyward.Keys.Owner]) and checks the operator's [Role].
+// ([keyward.Keys.Owner]) and checks the operator's [Role]; the context of
+// every lifecycle call names the operator as the actor of the change
+// ([audit.WithActor], with [audit.TypeOperator] and [Operator.Name]).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Cache-Control", "no-store")
@@ -287,7 +276,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusNotFound, "There is nothing here.")
 		return
 	}
-	r2 := r.WithContext(context.WithValue(r.Context(), operatorKey{}, op))
+	// Every change the lifecycle makes for this request names the
+	// operator as its actor, in the audit trail and to subscribers.
+	ctx := audit.WithActor(context.WithValue(r.Context(), operatorKey{}, op), op.actor())
+	r2 := r.WithContext(ctx)
 	if p != r.URL.Path {
 		u := *r.URL
 		u.Path, u.RawPath = p, ""

@@ -8,10 +8,12 @@
 //
 // Each operator manages the keys of one account, as their [Operator] says.
 // The page lists the account's keys with their name, prefix, mode, scopes,
-// last use, creation time and status (revoked keys stay listed with their
-// revocation time and reason; a key reported exposed is marked so); shows
-// each key with its metadata, expiry, limits and the keys it replaced or
-// that replace it; creates keys, with an optional expiry, metadata and
+// requests of the last 24 hours, last use, creation time and status
+// (revoked keys stay listed with their revocation time and reason; a key
+// reported exposed is marked so); shows each key with its metadata,
+// expiry, limits, the keys it replaced or that replace it, its requests
+// of the last 30 days and its history (see History and requests below);
+// creates keys, with an optional expiry, metadata and
 // limits, and canary keys, and shows the raw key once; edits a key's name,
 // metadata, scopes (narrowing only), expiry (earlier only) and limits;
 // revokes a key after a confirmation, with an
@@ -26,7 +28,7 @@
 // The confirmations of revoking a key and of revoking all keys have an
 // optional Reason field (at most 200 bytes that [apikey.ValidReason]
 // accepts, such as "Laptop stolen"), kept on each revoked record
-// ([apikey.Record.RevokedReason]) and in the audit [Event]. A refused
+// ([apikey.Record.RevokedReason]) and in the audit trail. A refused
 // reason comes back next to its field, as typed. Wherever the page shows
 // a key's status, a revoked key shows its reason.
 //
@@ -92,7 +94,8 @@
 //
 // The dashboard never authenticates operators itself. [New] requires an
 // [AuthorizeFunc], the application's own check, which says who the
-// operator is ([Operator.Name], for the audit), which account they act for
+// operator is ([Operator.Name], the actor of their changes in the audit
+// trail), which account they act for
 // ([Operator.Owner]) and what they may do there ([Operator.Role]). Without
 // one New returns an error, so the dashboard cannot be mounted open by
 // accident. Every request, assets included, passes that check first; an
@@ -169,18 +172,66 @@
 //
 // # Audit
 //
-// Every change is logged at Info level ([WithLogger], default
-// [slog.Default]) and passed to the hook set with [WithAudit] as an
-// [Event]: [KeyCreated], [KeyUpdated] (with what changed; an update that
-// changes nothing is not reported), [KeyRotated], [KeyRevoked] and
-// [AllKeysRevoked] (both with the reason given, if any). Events name the
-// [Operator] (name, account and role), the account, and the keys' IDs,
-// names, display prefixes and modes; the log line of a created canary
-// says it is one, and those of a key created with limits, or of an update
-// that changes them, carry the limits (before and after) in their JSON
-// form. They never hold a raw key or a hash; log lines leave out metadata
-// too. A repeated create is logged, but is no event: it changes
-// nothing. Reading a canary's trips is no change, and no event.
+// The dashboard keeps no audit of its own: every change is made through
+// the lifecycle ([keyward.Keys]), which records it, and the dashboard
+// says who made it. The context of every lifecycle call of a request
+// names the operator as the actor of the change ([audit.WithActor]): an
+// [audit.Actor] of type [audit.TypeOperator] whose ID is [Operator.Name].
+// So each change is
+//
+//   - kept in the account's audit trail by the store, atomically with the
+//     change itself ([keyward.Owner.Audit], checked with
+//     [keyward.Owner.CheckAudit]), and shown in the key's history;
+//   - passed to the lifecycle's subscribers ([keyward.WithSubscriber]) as
+//     an [audit.Event]: a key created (by the form, the API, or a
+//     rotation), updated (with the fields changed, before and after; an
+//     update that changes nothing has no event), rotated, revoked, or
+//     revoked with all the account's keys (one event per key, with the
+//     reason given, if any);
+//   - logged by the lifecycle, at Info level ([keyward.WithLogger]), with
+//     the actor ("actor=operator:ada@example.com"), the account, the key's
+//     ID and display prefix, the reason and the fields changed.
+//
+// None of them holds a raw key or a hash; metadata is named, never with
+// its values. A repeated create, a read, and reading a canary's trips
+// change nothing, and have no event. The dashboard's own log
+// ([WithLogger]) holds what it refuses and what fails.
+//
+// An operator name that cannot name an actor (more than
+// [audit.MaxActorIDLen] bytes, or control characters) is refused like a
+// missing one: the unauthorized handler gets [ErrNoOperator].
+//
+// # History and requests
+//
+// A key's page has two sections below its fields.
+//
+// Requests, last 30 days: the key's requests per UTC day, today
+// included, from [keyward.Owner.Usage], as a bar chart drawn on the
+// server in SVG (no script): a bar a day, its lower part the requests
+// allowed, its upper part those refused after verification (a missing
+// scope, the wrong mode, over a limit, outside the key's networks; see
+// [store.Counts]). Above it, the total; in it, a title and a description
+// that give the span, the total, the refusals and the busiest day to
+// assistive technology; below it, the same numbers as a table, in a
+// details element. The counts lag by up to the lifecycle's flush
+// interval ([keyward.Keys.Flush]). A canary has no requests (its uses
+// are its trips): its page says so, and links to its trips.
+//
+// History: the key's entries of the audit trail, newest first, 20 a page
+// (the query parameter history holds the cursor of an older page, and
+// the page links to it): when, what happened in words (Created, Edited,
+// Rolled, Revoked, Revoked with all keys, Reported exposed), by whom (the
+// actor's ID and type: operator, command line, service, reporter, or
+// Unknown for a change made without an actor), the reason of a
+// revocation, and the fields changed, from and to. Actor IDs, reasons and
+// names are shown as text, escaped and isolated (bdi).
+//
+// The list shows each key's requests of the last 24 hours, from one
+// [keyward.Owner.Usage] call for the keys of the page, counted by the
+// hour (from the start of the hour 24 hours ago), with the refusals
+// beside. A store that fails to give the usage or the trail is logged,
+// and the pages say the requests or the history are unavailable, and are
+// shown all the same.
 //
 // # Faces and routes
 //
@@ -194,7 +245,7 @@
 //	GET   /keys/new             the page's form to create a key
 //	GET   /keys/revoke-all      the page's confirmation of revoking all keys
 //	POST  /keys/revoke-all      revoke every active key of the account
-//	GET   /keys/{id}            get a key
+//	GET   /keys/{id}            get a key; the page shows its requests and history too
 //	PATCH /keys/{id}            update a key (JSON)
 //	GET   /keys/{id}/edit       the page's form to edit a key
 //	POST  /keys/{id}/edit       update a key (the form, or JSON)
@@ -320,7 +371,8 @@
 // https://pkg.go.dev/github.com/keyward/keyward/dashboard#hdr-Invalid_field
 // whose extension member "field" names it: name, mode, scopes, metadata,
 // expires_at, canary, policy, idempotency_key, overlap, reason, limit,
-// cursor or status, or an unknown field of the body. The detail of an
+// cursor or status, history (the cursor of a page of a key's history), or
+// an unknown field of the body. The detail of an
 // invalid policy says which limit is at fault, in the library's words:
 // "policy: network 10.1.2.3/8 has bits set past its length; did you mean
 // 10.0.0.0/8?".

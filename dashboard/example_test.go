@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/store/memory"
@@ -172,11 +173,18 @@ func ExampleAuthorizeFunc() {
 	// eli@example.com 201
 }
 
-// An audit hook that keeps a trail of who changed which key. The events
-// carry the operator, the account, and key IDs, names and display
-// prefixes, never a raw key.
-func ExampleWithAudit() {
-	keys, err := keyward.New(memory.New())
+// Every change made in the dashboard is the lifecycle's to record: the
+// store keeps it in the account's audit trail, with the change itself,
+// and the lifecycle passes it to its subscribers, both naming the
+// operator as the actor. The key's page shows its history from that
+// trail.
+func Example_auditTrail() {
+	keys, err := keyward.New(memory.New(),
+		keyward.WithSubscriber(keyward.SubscriberFunc(func(ctx context.Context, e audit.Event) {
+			fmt.Printf("event: %s by %s in %s\n", e.Kind, e.Actor, e.Owner)
+		})),
+		keyward.WithLogger(slog.New(slog.DiscardHandler)),
+	)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -186,9 +194,6 @@ func ExampleWithAudit() {
 		func(r *http.Request) (dashboard.Operator, error) { // your operator check
 			return dashboard.Operator{Name: "ada@example.com", Owner: "acct_123", Role: dashboard.Admin}, nil
 		},
-		dashboard.WithAudit(func(ctx context.Context, e dashboard.Event) {
-			fmt.Printf("%s by %s (%s, %s): %s %s\n", e.Action, e.Operator.Name, e.Owner, e.Operator.Role, e.Key.Name, e.Key.Mode)
-		}),
 		dashboard.WithLogger(slog.New(slog.DiscardHandler)),
 	)
 	if err != nil {
@@ -201,9 +206,18 @@ func ExampleWithAudit() {
 	w := httptest.NewRecorder()
 	dash.ServeHTTP(w, req)
 	fmt.Println(w.Code)
+
+	page, err := keys.Owner("acct_123").Audit(context.Background(), keyward.AuditOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, e := range page.Entries {
+		fmt.Printf("trail: %s by %s (%s)\n", e.Kind, e.Actor.ID, e.Actor.Type)
+	}
 	// Output:
-	// key.created by ada@example.com (acct_123, admin): Staging test
+	// event: key.created by operator:ada@example.com in acct_123
 	// 201
+	// trail: key.created by ada@example.com (operator)
 }
 
 // A client that retries a create after a timeout sends the same

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/internal/syncbuf"
 	"github.com/keyward/keyward/scope"
@@ -45,18 +46,24 @@ type fixture struct {
 	keys  *keyward.Keys
 	clock *testClock
 	store *flakyStore
-	owner keyward.Owner  // account's keys
-	other keyward.Owner  // otherAccount's keys
-	mux   *http.ServeMux // the application's mux, with the dashboard at /dashboard/
-	dash  http.Handler   // the dashboard behind http.StripPrefix, without the mux
-	logs  *syncbuf.Buffer
+	owner keyward.Owner   // account's keys
+	other keyward.Owner   // otherAccount's keys
+	mux   *http.ServeMux  // the application's mux, with the dashboard at /dashboard/
+	dash  http.Handler    // the dashboard behind http.StripPrefix, without the mux
+	logs  *syncbuf.Buffer // the dashboard's
+	// lifecycleLogs are the lifecycle's, which logs every change.
+	lifecycleLogs *syncbuf.Buffer
 	// tripped receives each trip of a canary key once the lifecycle has
 	// stored it, from the lifecycle's canary hook.
 	tripped chan apikey.Trip
 
 	mu     sync.Mutex
-	events []dashboard.Event
+	events []audit.Event // every event of the lifecycle, in order
 }
+
+// fixtureActor is the actor of the changes the fixture makes through the
+// lifecycle, not through the dashboard (see createFor).
+var fixtureActor = audit.Actor{Type: audit.TypeService, ID: "fixture"}
 
 func newFixture(t *testing.T, opts ...dashboard.Option) *fixture {
 	return newFixtureWith(t, nil, opts...)
@@ -67,13 +74,23 @@ func newFixtureWith(t *testing.T, keyOpts []keyward.Option, opts ...dashboard.Op
 	t.Helper()
 	f := &fixture{t: t, store: &flakyStore{Store: memory.New()}, logs: &syncbuf.Buffer{}, clock: newTestClock(start),
 		tripped: make(chan apikey.Trip, 64)}
-	keyOpts = append([]keyward.Option{keyward.WithFlushInterval(time.Hour), keyward.WithLogger(testLogger(t)),
+	// The dashboard logs to f.logs, the lifecycle to f.lifecycleLogs: the
+	// lifecycle logs the changes, with their actor.
+	logger := slog.New(slog.NewTextHandler(io.MultiWriter(f.logs, testWriter{t}), nil))
+	f.lifecycleLogs = &syncbuf.Buffer{}
+	keyLogger := slog.New(slog.NewTextHandler(io.MultiWriter(f.lifecycleLogs, testWriter{t}), nil))
+	keyOpts = append([]keyward.Option{keyward.WithFlushInterval(time.Hour), keyward.WithLogger(keyLogger),
 		keyward.WithClock(f.clock.Now), keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) {
 			select {
 			case f.tripped <- tr:
 			default: // no test makes more trips than the buffer holds
 			}
-		})}, keyOpts...)
+		}),
+		keyward.WithSubscriber(keyward.SubscriberFunc(func(_ context.Context, e audit.Event) {
+			f.mu.Lock()
+			f.events = append(f.events, e)
+			f.mu.Unlock()
+		}))}, keyOpts...)
 	keys, err := keyward.New(f.store, keyOpts...)
 	if err != nil {
 		t.Fatal(err)
@@ -81,15 +98,7 @@ func newFixtureWith(t *testing.T, keyOpts []keyward.Option, opts ...dashboard.Op
 	t.Cleanup(func() { keys.Close() })
 	f.keys = keys
 	f.owner, f.other = keys.Owner(account), keys.Owner(otherAccount)
-	logger := slog.New(slog.NewTextHandler(io.MultiWriter(f.logs, testWriter{t}), nil))
-	opts = append([]dashboard.Option{
-		dashboard.WithLogger(logger),
-		dashboard.WithAudit(func(_ context.Context, e dashboard.Event) {
-			f.mu.Lock()
-			f.events = append(f.events, e)
-			f.mu.Unlock()
-		}),
-	}, opts...)
+	opts = append([]dashboard.Option{dashboard.WithLogger(logger)}, opts...)
 	dash, err := dashboard.New(keys, operatorHeader, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -182,15 +191,16 @@ func (f *fixture) create(name string, m apikey.Mode, scopes ...scope.Scope) (str
 	return f.createFor(f.owner, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
 }
 
-// createFor makes a key of owner through the lifecycle; it has the scope
-// sessions:write unless p says otherwise. The clock moves on a
-// millisecond, so that keys are listed in the order they were made.
+// createFor makes a key of owner through the lifecycle, as fixtureActor;
+// it has the scope sessions:write unless p says otherwise. The clock
+// moves on a millisecond, so that keys are listed in the order they were
+// made.
 func (f *fixture) createFor(owner keyward.Owner, p keyward.CreateParams) (string, apikey.Record) {
 	f.t.Helper()
 	if len(p.Scopes) == 0 {
 		p.Scopes = []scope.Scope{scope.SessionsWrite}
 	}
-	sec, rec, err := owner.Create(context.Background(), p)
+	sec, rec, err := owner.Create(audit.WithActor(context.Background(), fixtureActor), p)
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -226,10 +236,33 @@ func (f *fixture) get(id uuid.UUID) apikey.Record {
 	return rec
 }
 
-func (f *fixture) audited() []dashboard.Event {
+// audited returns the lifecycle's events of the changes made through the
+// dashboard, in order: those whose actor is an operator. The dashboard
+// names the operator as the actor of every change it makes.
+func (f *fixture) audited() []audit.Event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]dashboard.Event(nil), f.events...)
+	var out []audit.Event
+	for _, e := range f.events {
+		if e.Actor.Type == audit.TypeOperator {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// byAlice is the actor of the changes alice makes in the dashboard.
+var byAlice = audit.Actor{Type: audit.TypeOperator, ID: "alice"}
+
+// trail returns the audit trail of account's key id, newest first, as
+// the lifecycle keeps it.
+func (f *fixture) trail(id uuid.UUID) []audit.Entry {
+	f.t.Helper()
+	page, err := f.owner.Audit(context.Background(), keyward.AuditOptions{KeyID: id, Limit: store.MaxLimit})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return page.Entries
 }
 
 // count returns the number of keys in the store, of every account.
@@ -350,9 +383,25 @@ func problemOf(t *testing.T, w *httptest.ResponseRecorder, status int) problemOu
 
 // flakyStore is a memory store whose every method the dashboard uses fails
 // while it is down, with an error whose text must never reach a client.
+// While historyDown, only the reads of the audit trail and of usage fail.
 type flakyStore struct {
 	*memory.Store
-	down atomic.Bool
+	down        atomic.Bool
+	historyDown atomic.Bool
+}
+
+func (s *flakyStore) Audit(ctx context.Context, owner string, opts store.AuditOptions) (store.AuditPage, error) {
+	if s.down.Load() || s.historyDown.Load() {
+		return store.AuditPage{}, errDown
+	}
+	return s.Store.Audit(ctx, owner, opts)
+}
+
+func (s *flakyStore) Usage(ctx context.Context, owner string, q store.UsageQuery) ([]store.HourUsage, error) {
+	if s.down.Load() || s.historyDown.Load() {
+		return nil, errDown
+	}
+	return s.Store.Usage(ctx, owner, q)
 }
 
 var errDown = errors.New("dial tcp 10.9.8.7:5432: connection refused")

@@ -290,7 +290,6 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	sec, rec, err := h.owner(r).Create(r.Context(), p)
 	switch {
 	case err == nil:
-		h.report(r, Event{Action: KeyCreated, Key: rec})
 		h.issued(w, r, sec, rec, nil)
 	case errors.Is(err, keyward.ErrAlreadyCreated):
 		h.repeated(w, r, rec)
@@ -478,9 +477,6 @@ func (h *Handler) update(w http.ResponseWriter, r *http.Request) {
 		h.failErr(w, r, "update", err)
 		return
 	}
-	if changed := changes(rec, after); len(changed) > 0 {
-		h.report(r, Event{Action: KeyUpdated, Key: after, Previous: rec, Changed: changed})
-	}
 	if form {
 		seeOther(w, r, "keys/"+after.ID.String())
 		return
@@ -537,9 +533,6 @@ func (h *Handler) revoke(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	revoked, err := h.owner(r).Revoke(r.Context(), rec.ID, keyward.RevokeParams{Reason: req.Reason})
-	if err == nil {
-		h.report(r, Event{Action: KeyRevoked, Key: revoked, Reason: revoked.RevokedReason})
-	}
 	if !form {
 		if err != nil {
 			h.failErr(w, r, "revoke", err)
@@ -593,13 +586,6 @@ func (h *Handler) revokeAll(w http.ResponseWriter, r *http.Request) {
 	if recs == nil {
 		recs = []apikey.Record{}
 	}
-	// The reason as the lifecycle kept it on the records (none revoked,
-	// none kept).
-	var reason string
-	if len(recs) > 0 {
-		reason = recs[0].RevokedReason
-	}
-	h.report(r, Event{Action: AllKeysRevoked, Keys: recs, Reason: reason})
 	if !form {
 		writeJSON(w, http.StatusOK, listJSON{Keys: h.keysJSON(recs)})
 		return
@@ -675,12 +661,11 @@ func (h *Handler) rotate(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			// Read the old key back for its new expiry. The rotation is done
 			// either way: if this read fails, the raw key must still be
-			// shown, and the event names the old key by ID only.
+			// shown, and the page names the old key by ID only.
 			old, gerr := h.owner(r).Get(r.Context(), rec.ID)
 			if gerr != nil {
 				old = apikey.Record{ID: rec.ID}
 			}
-			h.report(r, Event{Action: KeyRotated, Key: created, Replaced: old})
 			h.issued(w, r, sec, created, &old)
 			return
 		}

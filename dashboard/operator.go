@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 )
 
 // An AuthorizeFunc says who a dashboard request comes from: the
@@ -23,7 +24,10 @@ type AuthorizeFunc func(r *http.Request) (Operator, error)
 // An Operator is who a dashboard request comes from, as the
 // [AuthorizeFunc] says.
 type Operator struct {
-	// Name names the operator in the audit log, such as an email address.
+	// Name names the operator in the audit trail, such as an email
+	// address: the ID of the actor of every change the operator makes
+	// (an [audit.Actor] of type [audit.TypeOperator]). It must be a valid
+	// actor ID: printable UTF-8, at most [audit.MaxActorIDLen] bytes.
 	Name string
 	// Owner is the account whose keys the operator manages: an owner ID,
 	// as [apikey.ValidOwner] accepts. The dashboard shows and touches no
@@ -36,7 +40,8 @@ type Operator struct {
 
 // ErrNoOperator is the error passed to the unauthorized handler when the
 // [AuthorizeFunc] returned no error but an operator that is not valid: no
-// name, an invalid owner, or an unknown role.
+// name (or one that cannot name an actor), an invalid owner, or an
+// unknown role.
 var ErrNoOperator = errors.New("dashboard: the authorization check named no valid operator")
 
 // check refuses an operator the dashboard cannot act for.
@@ -47,10 +52,18 @@ func (op Operator) check() error {
 	case !op.Role.Valid():
 		return fmt.Errorf("%w: unknown role %q", ErrNoOperator, op.Role)
 	}
+	if err := op.actor().Validate(); err != nil {
+		return fmt.Errorf("%w: the name cannot name the actor of a change: %v", ErrNoOperator, err)
+	}
 	if err := apikey.ValidOwner(op.Owner); err != nil {
 		return fmt.Errorf("%w: %v", ErrNoOperator, err)
 	}
 	return nil
+}
+
+// actor is the operator as the actor of the changes they make.
+func (op Operator) actor() audit.Actor {
+	return audit.Actor{Type: audit.TypeOperator, ID: op.Name}
 }
 
 // A Role is what an operator may do with their account's keys. Each role
@@ -89,8 +102,7 @@ func (r Role) CanChange(m apikey.Mode) bool {
 // once.
 func (r Role) CanRevokeAll() bool { return r == Admin }
 
-// LogValue logs the operator's name, account and role, as the audit
-// trail names them.
+// LogValue logs the operator's name, account and role.
 func (op Operator) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("name", op.Name),

@@ -44,6 +44,7 @@ func parsePages() (map[string]*template.Template, error) {
 		"clock": func(t time.Time) string { return t.UTC().Format("15:04") },
 		"iso":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
 		"inc":   func(i int) int { return i + 1 },
+		"num":   thousands,
 	}
 	pages := make(map[string]*template.Template, len(pageNames))
 	for _, name := range pageNames {
@@ -155,6 +156,8 @@ type keyView struct {
 	// CanRoll reports that the operator may also roll it: it is active,
 	// and not a canary (the lifecycle refuses to rotate a tripwire).
 	CanRoll bool
+	// Recent is the key's requests of the last 24 hours, on the list.
+	Recent recentView
 }
 
 // An exposureView is where a key was found exposed, as the page shows it.
@@ -328,6 +331,7 @@ func (h *Handler) listPage(w http.ResponseWriter, r *http.Request, q url.Values,
 	for _, rec := range pg.Keys {
 		data.Keys = append(data.Keys, h.view(r, rec))
 	}
+	h.recent(r, data.Keys, pg.Keys)
 	mode, status := q.Get("mode"), q.Get("status")
 	data.Filtered = mode != "" || status != ""
 	data.Modes = options(mode, "", "All modes", "live", "Live", "test", "Test")
@@ -458,12 +462,26 @@ type keyPage struct {
 	// Usage is how much of its limits the key has used; nil without a
 	// limiter, or for a key without a rate limit or quota.
 	Usage *usageView
+	// Requests are the key's requests of the last 30 days, per day; nil
+	// for a canary, whose uses are its trips.
+	Requests *chartView
+	// History is a page of the key's audit trail, newest first.
+	History *historyView
 }
 
-// keyPage renders the page of one key, with links to the keys it replaced
-// and that replace it, and the usage of its limits.
+// keyPage renders the page of one key: its fields, links to the keys it
+// replaced and that replace it, the usage of its limits, its requests of
+// the last 30 days and a page of its history.
 func (h *Handler) keyPage(w http.ResponseWriter, r *http.Request, rec apikey.Record) {
-	data := keyPage{page: h.page(r, rec.Name), Key: h.view(r, rec), Usage: h.usage(r, rec)}
+	history, err := h.history(r, rec)
+	if err != nil {
+		h.failErr(w, r, "get", err)
+		return
+	}
+	data := keyPage{page: h.page(r, rec.Name), Key: h.view(r, rec), Usage: h.usage(r, rec), History: history}
+	if !rec.Canary {
+		data.Requests = h.requests(r, rec)
+	}
 	data.Replaces = h.link(r, rec.Replaces)
 	data.ReplacedBy = h.link(r, rec.ReplacedBy)
 	h.render(w, r, http.StatusOK, "key", data)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/dashboard"
 	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
@@ -257,7 +259,7 @@ func TestCreateFromTheForm(t *testing.T) {
 		}
 	}
 	mustContain(t, body, "You will not see it again", `id="copy"`, `href="keys"`)
-	if e := f.audited(); len(e) != 1 || e[0].Action != dashboard.KeyCreated || e[0].Key.ID != rec.ID {
+	if e := f.audited(); len(e) != 1 || e[0].Kind != audit.Created || e[0].KeyID != rec.ID || e[0].Actor != byAlice {
 		t.Errorf("audit = %+v", e)
 	}
 }
@@ -678,8 +680,8 @@ func TestEditFromThePage(t *testing.T) {
 		t.Errorf("metadata after clearing every row = %v", md)
 	}
 	events := f.audited()
-	if len(events) != 2 || events[0].Action != dashboard.KeyUpdated || events[1].Action != dashboard.KeyUpdated ||
-		strings.Join(events[0].Changed, " ") != "name scopes metadata" {
+	if len(events) != 2 || events[0].Kind != audit.Updated || events[1].Kind != audit.Updated ||
+		strings.Join(changedFields(events[0]), " ") != "name scopes metadata" || events[0].Actor != byAlice || events[1].Actor != byAlice {
 		t.Errorf("audit events = %+v", events)
 	}
 
@@ -877,12 +879,12 @@ func TestRevokeWithAReasonFromThePage(t *testing.T) {
 		mustContain(t, body, shown, reason)
 	}
 	events := f.audited()
-	if len(events) != 1 || events[0].Action != dashboard.KeyRevoked || events[0].Reason != "Laptop stolen <at the airport>" ||
-		events[0].Key.RevokedReason != events[0].Reason {
+	if len(events) != 1 || events[0].Kind != audit.Revoked || events[0].Reason != "Laptop stolen <at the airport>" ||
+		events[0].KeyID != rec.ID || events[0].Actor != byAlice {
 		t.Errorf("audit events = %+v", events)
 	}
-	if logs := f.logs.String(); !strings.Contains(logs, `audit.reason="Laptop stolen <at the airport>"`) {
-		t.Errorf("the log lacks the reason:\n%s", logs)
+	if logs := f.lifecycleLogs.String(); !strings.Contains(logs, `actor=operator:alice`) || !strings.Contains(logs, `reason="Laptop stolen <at the airport>"`) {
+		t.Errorf("the log lacks the actor or the reason:\n%s", logs)
 	}
 
 	// A second click, whatever its reason, lands on the list and keeps
@@ -943,8 +945,14 @@ func TestRevokeAllWithAReasonFromThePage(t *testing.T) {
 	if n := strings.Count(body, `<span class="reason">Reason: <bdi>Account closed</bdi></span>`); n != 2 {
 		t.Errorf("the list shows the reason %d times, want 2", n)
 	}
-	if e := f.audited(); len(e) != 1 || e[0].Action != dashboard.AllKeysRevoked || e[0].Reason != "Account closed" {
-		t.Errorf("audit events = %+v", e)
+	e := f.audited()
+	if len(e) != 2 {
+		t.Errorf("audit events = %+v, want one per key revoked", e)
+	}
+	for _, e := range e {
+		if e.Kind != audit.RevokedAll || e.Reason != "Account closed" || e.Actor != byAlice {
+			t.Errorf("audit event = %+v", e)
+		}
 	}
 }
 
@@ -1081,10 +1089,11 @@ func TestCreateCanaryFromTheForm(t *testing.T) {
 	mustContain(t, body, "is ready to plant", `<div class="notice info" id="canary-note">`,
 		"This is a canary key: it never authorizes a request.", "Plant it where a thief would look",
 		`<a href="keys/`+id+`/trips">its trips page</a>`, `<span class="badge canary">Canary</span>`)
-	if e := f.audited(); len(e) != 1 || e[0].Action != dashboard.KeyCreated || !e[0].Key.Canary {
+	if e := f.audited(); len(e) != 1 || e[0].Kind != audit.Created || e[0].Actor != byAlice ||
+		!slices.Contains(e[0].Changes, audit.Change{Field: audit.FieldCanary, To: "true"}) {
 		t.Errorf("audit = %+v", e)
 	}
-	if logs := f.logs.String(); !strings.Contains(logs, "audit.canary=true") {
+	if logs := f.lifecycleLogs.String(); !strings.Contains(logs, "canary=true") {
 		t.Error("the log does not say the created key is a canary")
 	}
 

@@ -230,15 +230,6 @@ func noPolicy(p *apikey.Policy) *apikey.Policy {
 	return p
 }
 
-// samePolicy reports whether a and b set the same limits; nil and a zero
-// Policy set none.
-func samePolicy(a, b *apikey.Policy) bool {
-	if a.IsZero() || b.IsZero() {
-		return a.IsZero() == b.IsZero()
-	}
-	return a.Rate == b.Rate && a.Quota == b.Quota && slices.Equal(a.Networks, b.Networks)
-}
-
 // The periods the form offers for a rate limit: "per second" to "per
 // day". A key given another period through the API keeps it: the form
 // offers it too.

@@ -86,7 +86,9 @@ func (l *operatorLogin) unauthorized(w http.ResponseWriter, r *http.Request, err
 }
 
 // newDashboard returns the API Keys dashboard behind the demo sign-in of
-// users, logging its audit trail to logger.
+// users, logging what it refuses to logger. The changes operators make
+// are the lifecycle's to log and keep in the audit trail, with the
+// operator as their actor.
 func newDashboard(keys *keyward.Keys, password string, users []demoUser, logger *slog.Logger, limiter limit.Limiter) (*dashboard.Handler, error) {
 	login := newOperatorLogin(password, users, logger)
 	return dashboard.New(keys, login.authorize,

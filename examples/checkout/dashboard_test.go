@@ -196,8 +196,9 @@ func TestDashboard(t *testing.T) {
 		}
 		log := in.log.String()
 		for _, want := range []*regexp.Regexp{
-			regexp.MustCompile(`msg="dashboard: API key created" .*operator\.name=ada .*operator\.owner=acme .*` + regexp.QuoteMeta(id)),
-			regexp.MustCompile(`msg="dashboard: API key revoked" .*operator\.name=ada .*operator\.owner=acme .*` + regexp.QuoteMeta(id)),
+			// The lifecycle logs the changes, with the operator as their actor.
+			regexp.MustCompile(`msg="keyward: key.created" actor=operator:ada owner=acme key_id=` + regexp.QuoteMeta(id)),
+			regexp.MustCompile(`msg="keyward: key.revoked" actor=operator:ada owner=acme key_id=` + regexp.QuoteMeta(id)),
 			regexp.MustCompile(`msg="dashboard: cross-origin request refused"`),
 		} {
 			if !want.MatchString(log) {
