@@ -1,7 +1,8 @@
 // Command keyward manages the API keys kept in a PostgreSQL database by
 // package [github.com/keyward/keyward/store/postgres]: it migrates the
 // table, creates, lists, shows, updates, rotates and revokes keys, reports
-// a leaked key, and lists a canary's trips.
+// a leaked key, lists a canary's trips, lists and checks the audit trail
+// of an owner's keys, and reports a key's usage.
 //
 //	go install github.com/keyward/keyward/cmd/keyward@latest
 //	export DATABASE_URL=postgres://keyward@localhost/app
@@ -19,9 +20,14 @@
 // input, never from the command line, which ends up in shell history and
 // in ps.
 //
+// Every change names who made it in the audit trail: the actor
+// {Type: "cli", ID: -actor}, whose ID defaults to $KEYWARD_ACTOR, else the
+// OS user's name.
+//
 // Exit codes: 0 success; 1 a runtime failure (the database, a key not
 // found, a key already revoked); 2 a usage error: unknown command, bad
-// flags or arguments, or a value the library refuses.
+// flags or arguments, or a value the library refuses; 3 an audit trail
+// that was tampered with (check-audit).
 package main
 
 import (

@@ -50,6 +50,10 @@ func TestCommands(t *testing.T) {
 		{"revoke-all", testRevokeAll},
 		{"report-exposure", testReportExposure},
 		{"trips", testTrips},
+		{"actor", testActor},
+		{"audit", testAudit},
+		{"check-audit", testCheckAudit},
+		{"usage", testUsage},
 		{"usage errors", testUsageErrors},
 		{"not found", testNotFound},
 		{"help", testHelp},
@@ -106,11 +110,11 @@ type result struct {
 }
 
 // environ is the process's environment with DATABASE_URL set to dsn (or
-// removed, if dsn is empty).
+// removed, if dsn is empty), and without KEYWARD_ACTOR.
 func environ(dsn string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "DATABASE_URL=") {
+		if !strings.HasPrefix(kv, "DATABASE_URL=") && !strings.HasPrefix(kv, actorEnv+"=") {
 			env = append(env, kv)
 		}
 	}
@@ -577,6 +581,17 @@ func testUsageErrors(t *testing.T, e *env) {
 		{"bad duration", []string{"rotate", "-owner", "a", "-overlap", "soon", id}, `invalid value "soon" for flag -overlap`},
 		{"bad overlap", []string{"rotate", "-owner", "a", "-overlap", "720h", id}, "keyward: invalid overlap:"},
 		{"help of unknown", []string{"help", "nope"}, `unknown command "nope"`},
+		{"bad actor", []string{"list", "-owner", "a", "-actor", "tab\there"}, `keyward: invalid actor: -actor "tab\there": the ID holds control characters`},
+		{"long actor", []string{"-actor", strings.Repeat("a", 257), "list", "-owner", "a"}, "keyward: invalid actor: -actor"},
+		{"audit limit", []string{"audit", "-owner", "a", "-limit", "1001"}, "keyward: invalid limit: must be 1 to 1000"},
+		{"audit key twice", []string{"audit", "-owner", "a", "-key", id, id}, "not both"},
+		{"audit bad key", []string{"audit", "-owner", "a", "-key", "nope"}, "keyward: invalid id:"},
+		{"check-audit expect", []string{"check-audit", "-owner", "a", "-expect", "3"}, "keyward: invalid expect:"},
+		{"check-audit argument", []string{"check-audit", "-owner", "a", id}, "unexpected argument"},
+		{"usage days", []string{"usage", "-owner", "a", "-days", "0", id}, "keyward: invalid days: must be 1 to 400"},
+		{"usage hours", []string{"usage", "-owner", "a", "-hours", "9601", id}, "keyward: invalid hours: must be 1 to 9600"},
+		{"usage days and hours", []string{"usage", "-owner", "a", "-days", "2", "-hours", "2", id}, "-days and -hours exclude each other"},
+		{"usage missing id", []string{"usage", "-owner", "a"}, "missing KEY_ID"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.run("", tc.args...)
@@ -607,6 +622,8 @@ func testNotFound(t *testing.T, e *env) {
 		{"rotate", "-owner", "acct_1", id},
 		{"revoke", "-owner", "acct_1", id},
 		{"trips", "-owner", "acct_1", id},
+		{"audit", "-owner", "acct_1", id},
+		{"usage", "-owner", "acct_1", id},
 	} {
 		r := e.fails(1, "keyward: key not found", "", args...)
 		contains(t, "stderr", r.stderr, id)
@@ -655,12 +672,26 @@ func testReadme(t *testing.T, e *env) {
 			env[i] = "PATH=" + filepath.Dir(e.bin) + string(os.PathListSeparator) + v
 		}
 	}
-	r := e.runEnv(env, "", "sh", "-euc", readmeScript(t))
+	script := readmeScript(t)
+	r := e.runEnv(env, "", "sh", "-euc", script)
 	if r.code != 0 {
 		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
 	contains(t, "stdout", r.stdout, "migrated api_keys", "Backend server", "sessions:read", "team=payments",
 		"revoked", "rotated out", "marked exposed and revoked")
+	// The commands of the audit trail and usage, if the session shows them.
+	if strings.Contains(script, "keyward audit ") {
+		contains(t, "stdout", r.stdout, "SEQ", "key.created", "key.rotated", "key.revoked", "key.exposed")
+		if m := regexp.MustCompile(`(?m)^export KEYWARD_ACTOR=(\S+)$`).FindStringSubmatch(script); m != nil {
+			contains(t, "stdout", r.stdout, "cli:"+m[1])
+		}
+	}
+	if strings.Contains(script, "keyward check-audit ") {
+		contains(t, "stdout", r.stdout, "the audit trail of owner acct_123 holds: head ")
+	}
+	if strings.Contains(script, "keyward usage ") {
+		contains(t, "stdout", r.stdout, "VERIFIED", "total")
+	}
 	if m := regexp.MustCompile(`ck_live_[0-9A-Za-z]{32}`).FindString(r.stdout + r.stderr); m != "" {
 		t.Errorf("a raw key was printed outside $(...): %s", m)
 	}

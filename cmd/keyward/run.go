@@ -9,13 +9,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/user"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/audit"
 	"github.com/keyward/keyward/store/postgres"
 )
 
@@ -24,6 +27,10 @@ const (
 	exitOK      = 0
 	exitFailure = 1 // the database failed, the key was not found, ...
 	exitUsage   = 2 // bad command line, as flag.ContinueOnError's convention
+	// exitTampered is check-audit's answer when the trail does not hold:
+	// apart from exitFailure, so that a monitor tells a security
+	// incident from a database it could not reach.
+	exitTampered = 3
 )
 
 // A command is one subcommand: its synopsis, and setup, which defines its
@@ -43,6 +50,7 @@ func init() {
 	commands = []*command{
 		migrateCmd, createCmd, listCmd, showCmd, updateCmd, rotateCmd,
 		revokeCmd, revokeAllCmd, reportExposureCmd, tripsCmd,
+		auditCmd, checkAuditCmd, usageCmd,
 	}
 }
 
@@ -62,8 +70,65 @@ type cli struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 
-	database string // -database
-	table    string // -table
+	database string    // -database
+	table    string    // -table
+	actor    actorFlag // -actor
+
+	// osUser returns the name of the user running the command, the
+	// actor's ID by default: user.Current, unless a test says otherwise.
+	osUser func() (string, error)
+}
+
+// An actorFlag is -actor: its value, and whether it was given at all, so
+// that -actor "" names nobody rather than falling back to the defaults.
+type actorFlag struct {
+	id  string
+	set bool
+}
+
+func (a *actorFlag) String() string { return a.id }
+func (a *actorFlag) Set(s string) error {
+	a.id, a.set = s, true
+	return nil
+}
+
+// actorEnv is the environment variable holding the default -actor.
+const actorEnv = "KEYWARD_ACTOR"
+
+// currentUser returns the OS user's name.
+func currentUser() (string, error) {
+	u, err := user.Current()
+	if err != nil {
+		return "", err
+	}
+	return u.Username, nil
+}
+
+// resolveActor returns who runs the command, the actor of the changes it
+// makes: a cli actor whose ID is -actor, else $KEYWARD_ACTOR, else the
+// OS user's name, else empty. An invalid -actor or $KEYWARD_ACTOR is a
+// usage error; an OS user name the trail cannot keep is left out.
+func (c *cli) resolveActor() (audit.Actor, error) {
+	a := audit.Actor{Type: audit.TypeCLI}
+	from := "-actor"
+	switch {
+	case c.actor.set:
+		a.ID = c.actor.id
+	case c.getenv(actorEnv) != "":
+		a.ID, from = c.getenv(actorEnv), "$"+actorEnv
+	default:
+		if name, err := c.osUser(); err == nil {
+			if a.ID = name; a.Validate() != nil {
+				a.ID = ""
+			}
+		}
+		return a, nil
+	}
+	if err := a.Validate(); err != nil {
+		why := strings.TrimPrefix(err.Error(), audit.ErrInvalidActor.Error()+": ")
+		return audit.Actor{}, usagef("invalid actor: %s %.300q: %s", from, a.ID, why)
+	}
+	return a, nil
 }
 
 // A usageError is a wrong command line: exit code 2. Its text is printed
@@ -79,7 +144,7 @@ func usagef(format string, args ...any) error {
 // run runs the command line args (without the program name) and returns
 // the exit code.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	c := &cli{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	c := &cli{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, osUser: currentUser}
 
 	// A raw key on the command line is in the shell's history and in ps
 	// already: refuse it, without echoing it, so that the habit dies.
@@ -131,7 +196,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "usage: keyward %s %s\nRun \"keyward help %s\" for details.\n", cmd.name, cmd.synopsis, cmd.name)
 		return exitUsage
 	}
-	err = action(pos)
+	actor, err := c.resolveActor()
+	if err == nil {
+		c.ctx = audit.WithActor(c.ctx, actor)
+		err = action(pos)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -147,6 +216,7 @@ func (c *cli) commonFlags(fs *flag.FlagSet) {
 		c.table = "api_keys"
 	}
 	fs.StringVar(&c.table, "table", c.table, "the keys `table`, optionally schema-qualified, as given to postgres.WithTable")
+	fs.Var(&c.actor, "actor", "who is acting, kept as the cli actor of every change in the audit trail (`NAME`; default $KEYWARD_ACTOR, else the OS user's name)")
 }
 
 // flagSet returns the flag set of cmd, with the common flags.
@@ -200,12 +270,15 @@ Every command takes:
 
 	-database URL    the PostgreSQL URL; default $DATABASE_URL
 	-table NAME      the keys table, optionally schema-qualified; default api_keys
+	-actor NAME      who is acting, recorded with every change in the audit
+	                 trail; default $KEYWARD_ACTOR, else the OS user's name
 
 Raw keys are printed once, alone on standard output (create, rotate), and
 read from standard input only (report-exposure), never from arguments.
 
 Exit status: 0 success; 1 failure (database, key not found, already
-revoked); 2 usage error (bad command, flags, arguments or values).
+revoked); 2 usage error (bad command, flags, arguments or values); 3 the
+audit trail was tampered with (check-audit).
 
 Run "keyward help <command>" for the flags of a command.
 `)
@@ -258,6 +331,8 @@ func describe(err error) (string, int) {
 		return "keyward: key already revoked; revocation is final" + detail(err), exitFailure
 	case errors.Is(err, keyward.ErrKeyExpired):
 		return "keyward: key expired; an expired key cannot be rotated" + detail(err), exitFailure
+	case errors.Is(err, audit.ErrTampered):
+		return "keyward: " + err.Error(), exitTampered
 	case errors.Is(err, keyward.ErrReplaced):
 		return "keyward: key already being replaced by an active key; revoke its replacement to rotate it again" + detail(err), exitFailure
 	case errors.As(err, &st):
@@ -333,13 +408,21 @@ func (c *cli) openKeys() (*keyward.Keys, func(), error) {
 	// The library's warnings (a key reported exposed, ...) are what this
 	// command prints itself; its errors go to standard error.
 	logger := slog.New(slog.NewTextHandler(c.stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	keys, err := keyward.New(st, keyward.WithLogger(logger))
+	// The lifecycle deletes usage counts past its retention as it writes
+	// last-used times: this command, which writes none, must not delete
+	// counts that the applications, whose retention it does not know,
+	// keep.
+	keys, err := keyward.New(st, keyward.WithLogger(logger), keyward.WithUsageRetention(keepUsage))
 	if err != nil {
 		db.Close()
 		return nil, nil, err
 	}
 	return keys, func() { keys.Close(); db.Close() }, nil
 }
+
+// keepUsage is the retention of usage counts this command gives the
+// lifecycle: a century, so that it never deletes any.
+const keepUsage = 100 * 365 * 24 * time.Hour
 
 // maxKeyLine bounds the line a raw key is read from.
 const maxKeyLine = 4096
