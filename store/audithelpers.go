@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -33,12 +34,21 @@ func (u Update) ChangeTime() time.Time {
 	return Time(u.At)
 }
 
-// Check validates the options and returns them with Limit resolved to a
-// page size between 1 and MaxLimit.
-func (o AuditOptions) Check() (AuditOptions, error) {
-	var err error
-	o.Limit, err = pageLimit(o.Limit)
-	return o, err
+// Resolve validates the options and returns the page size, between 1 and
+// MaxLimit, and the sequence number the page starts below: the cursor's,
+// or math.MaxInt64 for the first page. A cursor not made by
+// [AuditCursor] returns [ErrInvalidCursor].
+func (o AuditOptions) Resolve() (limit int, before int64, err error) {
+	if limit, err = pageLimit(o.Limit); err != nil {
+		return 0, 0, err
+	}
+	if o.Cursor == "" {
+		return limit, math.MaxInt64, nil
+	}
+	if before, err = ParseAuditCursor(o.Cursor); err != nil {
+		return 0, 0, err
+	}
+	return limit, before, nil
 }
 
 // ChainLimit resolves the limit of [Store.AuditChain].

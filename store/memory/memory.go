@@ -16,7 +16,6 @@ package memory
 import (
 	"context"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -533,15 +532,9 @@ func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions
 	if err := ctx.Err(); err != nil {
 		return store.AuditPage{}, err
 	}
-	opts, err := opts.Check()
+	limit, before, err := opts.Resolve()
 	if err != nil {
 		return store.AuditPage{}, err
-	}
-	before := int64(math.MaxInt64)
-	if opts.Cursor != "" {
-		if before, err = store.ParseAuditCursor(opts.Cursor); err != nil {
-			return store.AuditPage{}, err
-		}
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -552,7 +545,7 @@ func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions
 		if e.Seq >= before || opts.KeyID != uuid.Nil && e.KeyID != opts.KeyID {
 			continue
 		}
-		if len(page.Entries) == opts.Limit {
+		if len(page.Entries) == limit {
 			page.Next = store.AuditCursor(page.Entries[len(page.Entries)-1].Seq)
 			break
 		}

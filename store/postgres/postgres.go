@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -1239,18 +1238,12 @@ func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions
 	if err := ctx.Err(); err != nil {
 		return store.AuditPage{}, err
 	}
-	opts, err := opts.Check()
+	limit, before, err := opts.Resolve()
 	if err != nil {
 		return store.AuditPage{}, err
 	}
-	before := int64(math.MaxInt64)
-	if opts.Cursor != "" {
-		if before, err = store.ParseAuditCursor(opts.Cursor); err != nil {
-			return store.AuditPage{}, err
-		}
-	}
 	// One entry more than the page tells whether another page follows.
-	query, args := s.q.auditPage, []any{owner, before, opts.Limit + 1}
+	query, args := s.q.auditPage, []any{owner, before, limit + 1}
 	if opts.KeyID != uuid.Nil {
 		query, args = s.q.auditKeyPage, append(args, opts.KeyID)
 	}
@@ -1259,9 +1252,9 @@ func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions
 		return store.AuditPage{}, err
 	}
 	page := store.AuditPage{Entries: entries}
-	if len(entries) > opts.Limit {
-		page.Entries = entries[:opts.Limit]
-		page.Next = store.AuditCursor(page.Entries[opts.Limit-1].Seq)
+	if len(entries) > limit {
+		page.Entries = entries[:limit]
+		page.Next = store.AuditCursor(page.Entries[limit-1].Seq)
 	}
 	return page, nil
 }
