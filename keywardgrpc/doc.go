@@ -52,6 +52,11 @@
 //
 // No message contains the key or the text of an internal error.
 //
+// A valid key refused for a missing scope, its networks or its limits is
+// counted against it, as the HTTP middleware counts it: in the key's usage
+// ([keyward.Owner.Usage]) and by the lifecycle's observer
+// ([keyward.WithObserver]), through [keyward.Keys.CountRefusal].
+//
 // # Key policies
 //
 // The networks of a key's policy ([apikey.Policy].Networks) are checked

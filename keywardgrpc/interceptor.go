@@ -211,7 +211,10 @@ func (s *serverStream) Context() context.Context { return s.ctx }
 // authorize returns the record of the call's key, or the status error
 // that refuses the call. The key is verified before the method's
 // declaration is looked at, so that a canary used on any method trips,
-// and a client without a valid key learns nothing of the methods.
+// and a client without a valid key learns nothing of the methods. A
+// verified key refused for its scopes, its networks or its limits is
+// counted against it ([keyward.Keys.CountRefusal]); a method that
+// declares no scopes is the server's mistake, not the key's, and is not.
 func (c *config) authorize(ctx context.Context, method string) (apikey.Record, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	raw, ok := bearer(md.Get("authorization"))
@@ -243,10 +246,12 @@ func (c *config) authorize(ctx context.Context, method string) (apikey.Record, e
 			"method %s declares no required scopes, so it is refused to every key; declare it with keywardgrpc.WithMethodScopes or WithPublicMethods", method)
 	}
 	if missing := rec.Scopes.Missing(required...); len(missing) > 0 {
+		c.keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
 		return apikey.Record{}, withDetails(codes.PermissionDenied, scopeMessage(missing), scopeInfo(required))
 	}
 	if p := rec.Policy; p != nil {
 		if len(p.Networks) > 0 && !p.AllowsAddr(addr) {
+			c.keys.CountRefusal(ctx, &rec, keyward.OutcomeNetworkRefused)
 			return apikey.Record{}, status.Error(codes.PermissionDenied, msgNetwork)
 		}
 		if p.Limited() {

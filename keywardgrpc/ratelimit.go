@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/internal/outage"
@@ -121,6 +122,7 @@ func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
 			Description: "quota of " + strconv.FormatInt(p.Quota.Requests, 10) + " requests per " + p.Quota.Per.String() + " exceeded",
 		})
 	}
+	c.keys.CountRefusal(ctx, rec, keyward.OutcomeLimited)
 	return withDetails(codes.ResourceExhausted, msgRateLimited,
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(d.RetryAfter)}, qf)
 }

@@ -32,6 +32,7 @@ type config struct {
 	format    apikey.Format
 	realm     string
 	onError   func(http.ResponseWriter, *http.Request, error)
+	onSuccess func(*http.Request, *apikey.Record) // nil when none
 	mode      apikey.Mode
 	keyHeader string // canonical; "" when off
 	keyErrs   keyHeaderErrors
@@ -81,16 +82,17 @@ func validRealm(realm string) bool {
 }
 
 // WithErrorHandler replaces the response to a refused request, for
-// example to log it or to use another body format. handle is called with
-// an [*Error] and must write the whole response; the next handler is never
-// called for a refused request, whatever handle does. Switch on the cause
-// with [errors.Is]: [ErrNoCredentials], [ErrInvalidRequest],
-// [keyward.ErrInvalidKey] (or its variants [keyward.ErrMalformedKey],
-// [keyward.ErrUnknownKey], [keyward.ErrRevoked], [keyward.ErrExpired]),
-// [ErrWrongMode], [ErrNetworkNotAllowed] (or its variant
-// [ErrClientAddrUnknown]), [ErrRateLimited], [ErrInsufficientScope],
-// [keyward.ErrStoreUnavailable], [ErrLimiterUnavailable].
-// [WriteError] writes the default response. The handler also answers
+// example to log it or to use another body format: it is the refusal
+// hook, and [WithSuccessHook] the hook of requests let through. handle is
+// called with an [*Error] and must write the whole response; the next
+// handler is never called for a refused request, whatever handle does.
+// Switch on the cause with [errors.Is]: [ErrNoCredentials],
+// [ErrInvalidRequest], [keyward.ErrInvalidKey] (or its variants
+// [keyward.ErrMalformedKey], [keyward.ErrUnknownKey], [keyward.ErrRevoked],
+// [keyward.ErrExpired]), [ErrWrongMode], [ErrNetworkNotAllowed] (or its
+// variant [ErrClientAddrUnknown]), [ErrRateLimited],
+// [ErrInsufficientScope], [keyward.ErrStoreUnavailable],
+// [ErrLimiterUnavailable]. [WriteError] writes the default response. The handler also answers
 // refusals by [RequireScopes] and [RequireAnyScope] behind this
 // Authenticate.
 //
@@ -108,9 +110,15 @@ func WithErrorHandler(handle func(w http.ResponseWriter, r *http.Request, err er
 
 // WithMode accepts only keys of mode m, such as [apikey.Live] for a route
 // group that moves real money. A key of the other mode is refused with 401
-// invalid_token and [ErrWrongMode], before any store lookup; its use is not
-// recorded. By default both modes are accepted: check [apikey.Record.Mode]
-// in handlers that serve both.
+// invalid_token and [ErrWrongMode], whether or not it is valid: the mode
+// is written in the key, so the response reveals nothing, and it is the
+// same when the store is down (once the lookup fails, within the
+// lifecycle's lookup timeout, as for any key). The key is still verified
+// first, so that the refusal of a valid key is attributed to it: its use
+// is recorded, and counted as a refusal for its mode in its usage
+// ([keyward.OutcomeWrongMode]; see [keyward.Keys.CountRefusal]), and a
+// canary key of the other mode trips. By default both modes are accepted:
+// check [apikey.Record.Mode] in handlers that serve both.
 func WithMode(m apikey.Mode) Option {
 	return func(c *config) {
 		if !m.Valid() {
@@ -118,6 +126,25 @@ func WithMode(m apikey.Mode) Option {
 			return
 		}
 		c.mode = m
+	}
+}
+
+// WithSuccessHook calls hook for every request let through: after its key
+// is verified and the key's policy (networks, limits) passed, just before
+// the next handler, with the request the next handler gets (its context
+// carries the key: [KeyFrom], [ClientAddrFrom]) and the key's record, for
+// an access log or metrics by owner. It is the counterpart of the refusal
+// hook, [WithErrorHandler]. hook runs in the request's goroutine, on every
+// request: keep it fast. It must not change the record, nor keep the
+// pointer after it returns. Refusals by [RequireScopes] and
+// [RequireAnyScope], which stand inside the next handler, come after it.
+func WithSuccessHook(hook func(r *http.Request, rec *apikey.Record)) Option {
+	return func(c *config) {
+		if hook == nil {
+			c.setErr(errors.New("middleware: WithSuccessHook needs a function"))
+			return
+		}
+		c.onSuccess = hook
 	}
 }
 
@@ -177,6 +204,13 @@ func validHeaderName(name string) bool {
 // 429 [ErrRateLimited]). A key without a policy skips both at the cost of
 // one nil check.
 //
+// A verified key refused all the same (for its mode, its networks or its
+// limits, or, behind, by [RequireScopes]) is counted against it with
+// [keyward.Keys.CountRefusal]: in its usage, by reason, and by the
+// lifecycle's observer (see [keyward.WithObserver]), so that metrics and
+// [keyward.Owner.Usage] see every refusal of a valid key. A request let
+// through is passed to the hook of [WithSuccessHook], if any.
+//
 // Authenticate panics if keys is nil or an option is invalid, as
 // [http.ServeMux.Handle] panics on a bad pattern: both are mistakes in the
 // program, found at start-up.
@@ -217,7 +251,11 @@ func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Ha
 			if cl.from == addrNone {
 				kc.addrText, kc.addrFrom = r.RemoteAddr, addrRemote // parsed if asked for
 			}
-			next.ServeHTTP(w, r.WithContext(kc))
+			r = r.WithContext(kc)
+			if c.onSuccess != nil {
+				c.onSuccess(r, &kc.rec)
+			}
+			next.ServeHTTP(w, r)
 		})
 	}
 }
@@ -230,11 +268,13 @@ func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error
 	if err != nil {
 		return apikey.Record{}, newError(c.realm, err)
 	}
+	// The mode is written in the key: a key of the other mode is refused
+	// whatever Verify says, but verified first, so that a valid key's
+	// refusal is counted against it.
+	wrongMode := false
 	if c.mode != 0 {
-		// The mode is written in the key: refuse a key of the other mode
-		// before asking the store, and without recording a use.
 		if m, perr := c.format.Parse(raw); perr == nil && m != c.mode {
-			return apikey.Record{}, wrongModeError(c.realm, c.mode)
+			wrongMode = true
 		}
 	}
 	addr := r.RemoteAddr
@@ -246,6 +286,12 @@ func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error
 		}
 	}
 	rec, err := c.keys.VerifyFrom(r.Context(), raw, caller(r, addr))
+	if wrongMode {
+		if err == nil {
+			c.keys.CountRefusal(r.Context(), &rec, keyward.OutcomeWrongMode)
+		}
+		return apikey.Record{}, wrongModeError(c.realm, c.mode)
+	}
 	if err != nil {
 		return apikey.Record{}, newError(c.realm, err)
 	}
@@ -253,7 +299,9 @@ func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error
 }
 
 // enforce checks the policy of a verified key: its networks, then its
-// limits. Only keys with a policy come here.
+// limits. Only keys with a policy come here. A refusal is counted against
+// the key ([keyward.Keys.CountRefusal]); a limiter that fails is not the
+// key's doing, and is not.
 func (c *config) enforce(w http.ResponseWriter, r *http.Request, rec *apikey.Record, cl *client) error {
 	p := rec.Policy
 	if len(p.Networks) > 0 {
@@ -261,9 +309,11 @@ func (c *config) enforce(w http.ResponseWriter, r *http.Request, rec *apikey.Rec
 			c.resolve(r, cl)
 		}
 		if cl.from == addrUnknown {
+			c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeNetworkRefused)
 			return newError(c.realm, ErrClientAddrUnknown)
 		}
 		if !p.AllowsAddr(cl.addr) {
+			c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeNetworkRefused)
 			return newError(c.realm, ErrNetworkNotAllowed)
 		}
 	}

@@ -422,26 +422,6 @@ func TestStoreDownIsNeverInvalidKey(t *testing.T) {
 	}
 }
 
-func TestWrongModeRecordsNoUse(t *testing.T) {
-	e := newEnv(t)
-	h := middleware.Authenticate(e.keys, middleware.WithMode(apikey.Live))(new(reached))
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
-	e.all.Authorize(r)
-	h.ServeHTTP(httptest.NewRecorder(), r)
-	r = httptest.NewRequest(http.MethodGet, "/", nil)
-	e.live.Authorize(r)
-	h.ServeHTTP(httptest.NewRecorder(), r)
-	if err := e.keys.Flush(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if rec := recordOf(t, e, e.all.Raw); !rec.LastUsedAt.IsZero() {
-		t.Errorf("the refused test key has LastUsedAt %v, want none", rec.LastUsedAt)
-	}
-	if rec := recordOf(t, e, e.live.Raw); !rec.LastUsedAt.Equal(e.clock.Now()) {
-		t.Errorf("the live key has LastUsedAt %v, want %v", rec.LastUsedAt, e.clock.Now())
-	}
-}
-
 func TestRevocationIsImmediate(t *testing.T) {
 	e := newEnv(t)
 	h := middleware.Authenticate(e.keys)(new(reached))

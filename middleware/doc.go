@@ -58,6 +58,16 @@
 // an internal error's text, and a 403 for networks names neither the
 // client's address nor the key's networks.
 //
+// # Metrics and hooks
+//
+// Every refusal of a key that verified (its mode, its networks, its
+// limits, a missing scope) is counted against the key with
+// [keyward.Keys.CountRefusal]: in its usage, by reason, and by the
+// lifecycle's observer, such as the OpenTelemetry adapter of
+// [github.com/keyward/keyward/keywardotel]. For logs or metrics of your
+// own, [WithErrorHandler] sees every refusal and [WithSuccessHook] every
+// request let through.
+//
 // A header is malformed, and answered with 400 invalid_request rather than
 // 401, when it is repeated, holds more than one credential ("Bearer a b",
 // "Bearer a, Bearer b"), names Bearer with no key, holds control or

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/clock"
 	"github.com/keyward/keyward/internal/outage"
@@ -115,6 +116,7 @@ func (c *config) enforceLimits(w http.ResponseWriter, r *http.Request, rec *apik
 	if !rec.Policy.Quota.IsZero() && d.Quota.Remaining <= 0 {
 		violated = append(violated, policyQuota)
 	}
+	c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeLimited)
 	return rateLimitedError(c.realm, violated, d.RetryAfter)
 }
 

@@ -381,10 +381,18 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 	return b.b.Write(p)
 }
 
+// lines returns the middleware's lines of the log: the lifecycle logs
+// its own events (keys created, revoked) to the same logger.
 func (b *syncBuffer) lines() []string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return strings.Split(strings.TrimSpace(b.b.String()), "\n")
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(b.b.String()), "\n") {
+		if strings.Contains(l, `msg="keyward/middleware: `) {
+			lines = append(lines, l)
+		}
+	}
+	return lines
 }
 
 // TestLimiterOutageLogged checks that an outage is logged once, however

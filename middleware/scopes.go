@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/scope"
 )
 
@@ -18,7 +19,10 @@ import (
 // WWW-Authenticate: Bearer realm="api", error="insufficient_scope",
 // scope="sessions:write" (all the required scopes, space-separated), through
 // the error handler of the Authenticate that verified the key. Scopes are
-// exact: sessions:write does not imply sessions:read.
+// exact: sessions:write does not imply sessions:read. The refusal is
+// counted against the key, in its usage and by the lifecycle's observer
+// ([keyward.Keys.CountRefusal], [keyward.OutcomeInsufficientScope]),
+// unless the key came from [NewContext].
 //
 // Without a key in the context (Authenticate is missing) it fails closed
 // with 500 and [ErrNotAuthenticated]. It panics if scopes is empty or holds
@@ -58,7 +62,9 @@ func require(name string, scopes []scope.Scope, all bool) func(http.Handler) htt
 			if all && !granted.HasAll(scopes...) || !all && !granted.HasAny(scopes...) {
 				cfg := kc.cfg
 				if cfg == nil {
-					cfg = defaultConfig
+					cfg = defaultConfig // NewContext: no lifecycle to count the refusal
+				} else {
+					cfg.keys.CountRefusal(r.Context(), &kc.rec, keyward.OutcomeInsufficientScope)
 				}
 				cfg.onError(w, r, scopeError(cfg.realm, slices.Clone(scopes), all))
 				return
