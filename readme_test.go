@@ -179,7 +179,7 @@ func TestReadmeShellBlocks(t *testing.T) {
 	}
 	for _, c := range commands {
 		switch {
-		case c == "go test ./...":
+		case c == readmeTestCommand:
 			// The test command is what CI runs, with flags that need more
 			// than Go (the race detector needs cgo) after it.
 			if !slices.ContainsFunc(strings.Split(string(ci), "\n"), func(l string) bool {
@@ -215,7 +215,8 @@ func TestReadmeShellBlocks(t *testing.T) {
 			}
 		case strings.HasPrefix(c, "for i in $(seq 11); do curl "):
 			runCurlLoop(t, c)
-		case strings.HasPrefix(c, "keyward ") || strings.Contains(c, "$(keyward ") || strings.Contains(c, "| keyward "):
+		case strings.HasPrefix(c, "keyward ") || strings.Contains(c, "$(keyward ") || strings.Contains(c, "| keyward ") ||
+			strings.HasPrefix(c, "export KEYWARD_"):
 			// cmd/keyward's testReadme runs the "Command line" section's
 			// block verbatim, with the built command on PATH.
 			src, err := os.ReadFile(filepath.Join("cmd", "keyward", "main_test.go"))
@@ -231,9 +232,120 @@ func TestReadmeShellBlocks(t *testing.T) {
 			t.Errorf("README command %q is not run by CI or any test; add it to TestReadmeShellBlocks with the check that covers it", c)
 		}
 	}
-	for _, want := range []string{"go run ./examples/checkout", "go test ./..."} {
+	for _, want := range []string{"go run ./examples/checkout", readmeTestCommand} {
 		if !slices.Contains(commands, want) {
 			t.Errorf("the README lacks the command %q", want)
+		}
+	}
+}
+
+// readmeTestCommand is the README's command that runs every test. From
+// the root of the workspace, ./... stops at the nested modules, so it
+// names each module that has tests (see TestReadmeTestCommandCoversModules).
+const readmeTestCommand = "go test ./... ./keywardgrpc/... ./keywardotel/... ./examples/checkout/..."
+
+// workspaceModules returns the directories of the modules that go.work
+// uses, as patterns from the root: "./..." for the root module,
+// "./keywardgrpc/..." for a nested one.
+func workspaceModules(t *testing.T) []string {
+	t.Helper()
+	b, err := os.ReadFile("go.work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dirs []string
+	inUse := false
+	for _, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		switch {
+		case l == "use (":
+			inUse = true
+			continue
+		case inUse && l == ")":
+			inUse = false
+			continue
+		case strings.HasPrefix(l, "use "):
+			l = strings.TrimSpace(strings.TrimPrefix(l, "use "))
+		case !inUse:
+			continue
+		}
+		if l == "" || strings.HasPrefix(l, "//") {
+			continue
+		}
+		if l == "." {
+			dirs = append(dirs, "./...")
+		} else {
+			dirs = append(dirs, "./"+strings.TrimPrefix(l, "./")+"/...")
+		}
+	}
+	if len(dirs) == 0 {
+		t.Fatal("go.work uses no module")
+	}
+	return dirs
+}
+
+// hasTests reports whether a module, by its pattern, holds a test, an
+// example or a fuzz test.
+func hasTests(t *testing.T, pattern string) bool {
+	t.Helper()
+	root := strings.TrimSuffix(strings.TrimSuffix(pattern, "..."), "/")
+	found := false
+	err := filepath.WalkDir(filepath.FromSlash(root), func(path string, d os.DirEntry, err error) error {
+		if err != nil || found {
+			return err
+		}
+		if d.IsDir() && path != filepath.FromSlash(root) {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // another module
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, m := range testFuncRE.FindAllSubmatch(src, -1) {
+			found = found || string(m[1]) != "TestMain"
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+var testFuncRE = regexp.MustCompile(`(?m)^func ((?:Test|Example|Fuzz)\w*)\(`)
+
+// TestReadmeTestCommandCoversModules checks that the README's test
+// command runs the tests of every module of the workspace that has tests,
+// and that .ci/run vets every module.
+func TestReadmeTestCommandCoversModules(t *testing.T) {
+	ci, err := os.ReadFile(filepath.Join(".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns := strings.Fields(strings.TrimPrefix(readmeTestCommand, "go test "))
+	var vet []string
+	for _, l := range strings.Split(string(ci), "\n") {
+		if rest, ok := strings.CutPrefix(l, "go vet "); ok {
+			vet = append(vet, strings.Fields(rest)...)
+		}
+	}
+	for _, m := range workspaceModules(t) {
+		if !slices.Contains(patterns, m) && hasTests(t, m) {
+			t.Errorf("the README's test command %q does not run the tests of the module %s", readmeTestCommand, m)
+		}
+		if !slices.Contains(vet, m) {
+			t.Errorf(".ci/run does not vet the module %s", m)
+		}
+	}
+	for _, p := range patterns {
+		if !slices.Contains(workspaceModules(t), p) {
+			t.Errorf("the README's test command names %s, which is not a module of go.work", p)
 		}
 	}
 }

@@ -3,7 +3,9 @@
 // payment links, checkout sessions, webhook endpoints, events and customers,
 // each route requiring its scope (GET needs :read, writes need :write). It
 // also serves the API Keys dashboard at /dashboard/, behind a demo operator
-// sign-in.
+// sign-in, and keyward's metrics at /metrics, in the Prometheus text
+// format, through OpenTelemetry (see package
+// github.com/keyward/keyward/keywardotel).
 //
 // It serves two demo merchants, acme and globex. Each has its own data and
 // its own keys: every object belongs to the merchant (the key's owner) and
@@ -165,6 +167,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // server is a running checkout API.
 type server struct {
 	keys         *keyward.Keys
+	tel          *telemetry   // the metrics served at /metrics
 	closeStore   func() error // closes the store's database, after keys.Close
 	closeLimiter func() error // closes the rate limiter's Redis client, if any
 	url          string       // http://host:port
@@ -226,12 +229,16 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if err != nil {
 		return nil, errors.Join(err, closeStore())
 	}
-	keys, err := keyward.New(st, keyward.WithLogger(logger))
+	tel, err := newTelemetry()
 	if err != nil {
 		return nil, errors.Join(err, closeLimiter(), closeStore())
 	}
+	keys, err := tel.newKeys(st, keyward.WithLogger(logger))
+	if err != nil {
+		return nil, errors.Join(err, tel.close(), closeLimiter(), closeStore())
+	}
 	fail := func(err error) (*server, error) {
-		return nil, errors.Join(err, keys.Close(), closeLimiter(), closeStore())
+		return nil, errors.Join(err, keys.Close(), tel.close(), closeLimiter(), closeStore())
 	}
 	// Listen before creating the demo keys: a start that cannot serve
 	// leaves no keys that nobody was shown.
@@ -263,12 +270,13 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	}
 	s := &server{
 		keys:         keys,
+		tel:          tel,
 		closeStore:   closeStore,
 		closeLimiter: closeLimiter,
 		url:          "http://" + ln.Addr().String(),
 		demo:         demo,
 		http: &http.Server{
-			Handler:           newHandler(keys, newData(keys.Now, merchants), dash, scanning, limiter),
+			Handler:           withMetrics(newHandler(keys, newData(keys.Now, merchants), dash, scanning, limiter), tel),
 			ReadHeaderTimeout: 10 * time.Second,
 			ReadTimeout:       30 * time.Second,
 			WriteTimeout:      30 * time.Second,
@@ -300,6 +308,9 @@ func (s *server) shutdown(stdout io.Writer) error {
 		err = errors.Join(err, fmt.Errorf("writing last-used times: %w", cerr))
 	} else {
 		fmt.Fprintln(stdout, "Stopped; last-used times written.")
+	}
+	if cerr := s.tel.close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("stopping the metrics: %w", cerr))
 	}
 	if cerr := s.closeStore(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("closing the key store: %w", cerr))
@@ -530,5 +541,6 @@ func (b banner) print(w io.Writer) {
 		fmt.Fprintf(w, "%-*s%-*s%s\n", userWidth, u.name, merchantWidth, u.merchant, roleSummary(u.role))
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Metrics, in the Prometheus text format: %s/metrics\n", b.url)
 	fmt.Fprintf(w, "Listening on %s (Ctrl-C to stop)\n", b.url)
 }
