@@ -548,3 +548,90 @@ func TestVerifyWithAnObserverDoesNotAllocate(t *testing.T) {
 		t.Errorf("Verify with an observer allocates %v times", n)
 	}
 }
+
+func TestUsageSurvivesARestart(t *testing.T) {
+	st := memory.New()
+	ctx := context.Background()
+	first, err := keyward.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec, rec, err := first.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		if _, err := first.Verify(ctx, sec.Reveal()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Close(); err != nil { // writes what the last interval counted
+		t.Fatal(err)
+	}
+	second, err := keyward.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	if _, err := second.Verify(ctx, sec.Reveal()); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	usage, err := second.Owner("acct_test").Usage(ctx, keyward.UsageQuery{Keys: []uuid.UUID{rec.ID}, From: second.Now().Add(-time.Hour)})
+	if err != nil || usage[0].Total.Verified != 5 {
+		t.Fatalf("after a restart: %+v, %v; want the 4 verifications before it and the 1 after", usage, err)
+	}
+}
+
+func TestUsageCountsExactlyOnManyCores(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	raw, rec := e.create(t, apikey.Live)
+	const workers, each = 8, 2000
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	flushed := make(chan error, 1)
+	go func() { // flushes race with the counting
+		var err error
+		for {
+			select {
+			case <-done:
+				flushed <- err
+				return
+			default:
+				if ferr := e.keys.Flush(ctx); ferr != nil {
+					err = ferr
+				}
+			}
+		}
+	}()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				if _, err := e.keys.Verify(ctx, raw); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(done)
+	if err := <-flushed; err != nil {
+		t.Fatal(err)
+	}
+	if err := e.keys.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	usage, err := e.acct.Usage(ctx, keyward.UsageQuery{Keys: []uuid.UUID{rec.ID}, From: e.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := usage[0].Total.Verified; got != workers*each {
+		t.Fatalf("%d verifications on %d goroutines counted %d", workers*each, workers, got)
+	}
+}

@@ -115,7 +115,7 @@ func TestMetrics(t *testing.T) {
 		{"keyward_refusals_total", "keyward_outcome", "insufficient_scope", 1},
 		{"keyward_refusals_total", "keyward_outcome", "limited", 0},
 		{"keyward_verification_duration_seconds_count", "keyward_outcome", "ok", -1}, // present; checked below
-		{"keyward_verification_duration_seconds_bucket", "le", "+Inf", -1}, // present
+		{"keyward_verification_duration_seconds_bucket", "le", "+Inf", -1},           // present
 		{"keyward_usage_pending", "", "", -1},
 		{"keyward_usage_flush_lag_seconds", "", "", -1},
 	} {
