@@ -475,6 +475,7 @@ type outcomes struct {
 	mu       sync.Mutex
 	verify   []keyward.Outcome
 	refusals []keyward.Outcome
+	timed    int // verifications observed with a duration
 }
 
 func (o *outcomes) ObserveVerify(_ context.Context, out keyward.Outcome, d time.Duration) {
@@ -482,6 +483,9 @@ func (o *outcomes) ObserveVerify(_ context.Context, out keyward.Outcome, d time.
 	defer o.mu.Unlock()
 	if d < 0 {
 		panic("negative duration")
+	}
+	if d > 0 {
+		o.timed++
 	}
 	o.verify = append(o.verify, out)
 }
@@ -518,6 +522,15 @@ func TestTheObserverSeesEveryOutcome(t *testing.T) {
 	want := []keyward.Outcome{keyward.OutcomeOK, keyward.OutcomeUnknown, keyward.OutcomeRevoked, keyward.OutcomeMalformed, keyward.OutcomeUnavailable}
 	if !slices.Equal(obs.verify, want) || !slices.Equal(obs.refusals, []keyward.Outcome{keyward.OutcomeNetworkRefused}) {
 		t.Errorf("observed %v and %v, want %v and [network_refused]", obs.verify, obs.refusals, want)
+	}
+	// One verification in 16 is timed, at random: of 1,600, some and far
+	// from all (outside these bounds once in 10^9 runs).
+	obs.timed = 0
+	for range 1600 {
+		e.keys.Verify(ctx, raw)
+	}
+	if obs.timed < 40 || obs.timed > 200 {
+		t.Errorf("%d of 1600 verifications timed, want about 100", obs.timed)
 	}
 	for o, name := range map[keyward.Outcome]string{keyward.OutcomeOK: "ok", keyward.OutcomeInsufficientScope: "insufficient_scope", 0: "invalid", 99: "invalid"} {
 		if o.String() != name {
