@@ -42,7 +42,7 @@ func BenchmarkVerifyRefused(b *testing.B) {
 	defer keys.Close()
 	ctx := context.Background()
 	sec, _, err := keys.Owner("acct_bench").Create(ctx, keyward.CreateParams{
-		Name: "canary", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}, Canary: true,
+		Name: "canary", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead), Canary: true,
 	})
 	if err != nil {
 		b.Fatal(err)

@@ -30,7 +30,7 @@ func Example() {
 	secret, rec, err := acct.Create(ctx, keyward.CreateParams{
 		Name:   "WooCommerce plugin",
 		Mode:   apikey.Test,
-		Scopes: []scope.Scope{scope.SessionsWrite},
+		Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		panic(err)
@@ -100,7 +100,7 @@ func ExampleKeys_Owner() {
 	_, rec, err := acme.Create(ctx, keyward.CreateParams{
 		Name:     "WooCommerce plugin",
 		Mode:     apikey.Live,
-		Scopes:   []scope.Scope{scope.SessionsWrite},
+		Scopes:   scope.NewSet(scope.SessionsWrite),
 		Metadata: map[string]string{"shop_id": "shop_42", "integration": "woocommerce"},
 	})
 	if err != nil {
@@ -134,7 +134,7 @@ func ExampleKeys_Verify_owner() {
 	defer keys.Close()
 	ctx := context.Background()
 	sec, _, err := keys.Owner("acct_acme").Create(ctx, keyward.CreateParams{
-		Name: "Backend", Mode: apikey.Test, Scopes: []scope.Scope{scope.CustomersRead},
+		Name: "Backend", Mode: apikey.Test, Scopes: scope.NewSet(scope.CustomersRead),
 		Metadata: map[string]string{"region": "eu"},
 	})
 	if err != nil {
@@ -161,7 +161,7 @@ func ExampleOwner_Rotate() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 	oldSecret, old, err := acct.Create(ctx, keyward.CreateParams{
-		Name: "Backend server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Backend server", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -195,7 +195,7 @@ func ExampleOwner_Update() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 	_, rec, err := acct.Create(ctx, keyward.CreateParams{
-		Name: "Reporting", Mode: apikey.Live, Scopes: []scope.Scope{scope.EventsRead, scope.CustomersRead},
+		Name: "Reporting", Mode: apikey.Live, Scopes: scope.NewSet(scope.EventsRead, scope.CustomersRead),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -203,7 +203,7 @@ func ExampleOwner_Update() {
 
 	rec, err = acct.Update(ctx, rec.ID, keyward.UpdateParams{
 		Name:     "Reporting (events only)",
-		Scopes:   []scope.Scope{scope.EventsRead},
+		Scopes:   scope.NewSet(scope.EventsRead),
 		Metadata: map[string]string{"owner_team": "data"},
 	})
 	if err != nil {
@@ -211,7 +211,7 @@ func ExampleOwner_Update() {
 	}
 	fmt.Println(rec.Name, rec.Scopes, rec.Metadata)
 
-	_, err = acct.Update(ctx, rec.ID, keyward.UpdateParams{Scopes: []scope.Scope{scope.EventsRead, scope.CustomersWrite}})
+	_, err = acct.Update(ctx, rec.ID, keyward.UpdateParams{Scopes: scope.NewSet(scope.EventsRead, scope.CustomersWrite)})
 	fmt.Println(errors.Is(err, keyward.ErrWidening))
 	fmt.Println(err)
 	// Output:
@@ -231,7 +231,7 @@ func ExampleOwner_Create_idempotent() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 	p := keyward.CreateParams{
-		Name: "Backend server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Backend server", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		IdempotencyKey: "3f1c9a52-7f0e-4b0a-9d55-2b7e2c8c1f11", // from the client's request
 	}
 	first, rec, err := acct.Create(ctx, p)
@@ -261,7 +261,7 @@ func ExampleOwner_RevokeAll() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 	for _, name := range []string{"Backend", "Plugin"} {
-		if _, _, err := acct.Create(ctx, keyward.CreateParams{Name: name, Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+		if _, _, err := acct.Create(ctx, keyward.CreateParams{Name: name, Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
 			log.Fatal(err)
 		}
 	}
@@ -287,7 +287,7 @@ func ExampleKeys_ReportExposure() {
 	defer keys.Close()
 	ctx := context.Background()
 	secret, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead},
+		Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -325,7 +325,7 @@ func ExampleCreateParams_canary() {
 	secret, canary, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
 		Name:   "tripwire in deploy/.env",
 		Mode:   apikey.Live,
-		Scopes: []scope.Scope{scope.LinksRead},
+		Scopes: scope.NewSet(scope.LinksRead),
 		Canary: true,
 	})
 	if err != nil {
@@ -362,7 +362,7 @@ func ExampleWithFormat_checksum() {
 	defer keys.Close()
 	ctx := context.Background()
 	secret, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead},
+		Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -395,9 +395,9 @@ func ExampleWithMaxLifetime() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 
-	_, _, err = acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	_, _, err = acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	fmt.Println(err)
-	_, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "Staging", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	_, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "Staging", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -417,7 +417,7 @@ func ExampleOwner_Audit() {
 	defer keys.Close()
 	acct := keys.Owner("acct_123")
 	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.TypeOperator, ID: "ada@acme.example"})
-	_, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	_, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func ExampleWithSubscriber() {
 	defer keys.Close()
 	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.TypeService, ID: "onboarding"})
 	if _, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Backend", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+		Name: "Backend", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead),
 	}); err != nil {
 		log.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func ExampleOwner_Usage() {
 	defer keys.Close()
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
-	secret, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	secret, key, err := acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		log.Fatal(err)
 	}

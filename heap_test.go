@@ -45,7 +45,7 @@ func TestRecordsDoNotPinTheRawKey(t *testing.T) {
 			defer keys.Close()
 			ctx := context.Background()
 			acct := keys.Owner("acme")
-			sec, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+			sec, rec, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -54,11 +54,11 @@ func TestEveryChangeIsAnEventWithItsActor(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), ada)
 
 	sec, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "Backend", Mode: apikey.Live,
-		Scopes: []scope.Scope{scope.LinksRead, scope.LinksWrite}})
+		Scopes: scope.NewSet(scope.LinksRead, scope.LinksWrite)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Name: "Backend v2", Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+	if _, err := e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Name: "Backend v2", Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
 		t.Fatal(err)
 	}
 	// An update that changes nothing is no event.
@@ -129,7 +129,7 @@ func TestEveryChangeIsAnEventWithItsActor(t *testing.T) {
 
 func TestAPanickingSubscriberStillGetsTheKeyCreated(t *testing.T) {
 	e := newEnv(t, keyward.WithSubscriber(keyward.SubscriberFunc(func(context.Context, audit.Event) { panic("boom") })))
-	sec, rec, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, rec, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil || sec.Reveal() == "" {
 		t.Fatalf("Create with a panicking subscriber = %v, %v", sec, err)
 	}
@@ -145,7 +145,7 @@ func TestAnInvalidActorChangesNothing(t *testing.T) {
 	e := newEnv(t)
 	_, rec := e.create(t, apikey.Live)
 	bad := audit.WithActor(context.Background(), audit.Actor{Type: "Not A Type", ID: "x"})
-	_, _, err := e.acct.Create(bad, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	_, _, err := e.acct.Create(bad, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 	var in *keyward.InputError
 	if !errors.As(err, &in) || in.Field != "actor" || !errors.Is(err, audit.ErrInvalidActor) {
 		t.Fatalf("Create with an invalid actor = %v, want an input error for the actor", err)
@@ -168,7 +168,7 @@ func TestAuditPagesAndChecksTheChain(t *testing.T) {
 	ctx := audit.WithActor(context.Background(), audit.Actor{Type: audit.TypeService, ID: "billing"})
 	var ids []uuid.UUID
 	for i := range 5 {
-		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -247,7 +247,7 @@ func TestCheckAuditFindsAnEditedEntry(t *testing.T) {
 	acct := keys.Owner("acct_test")
 	ctx := context.Background()
 	for range 3 {
-		if _, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+		if _, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -443,7 +443,7 @@ func TestOldUsageIsPruned(t *testing.T) {
 	defer keys.Close()
 	old := clk.Now().Add(-31 * 24 * time.Hour)
 	recent := clk.Now().Add(-29 * 24 * time.Hour)
-	sec, rec, err := keys.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, rec, err := keys.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil || sec.Reveal() == "" {
 		t.Fatal(err)
 	}
@@ -505,7 +505,7 @@ func TestTheObserverSeesEveryOutcome(t *testing.T) {
 	if _, err := e.acct.Revoke(ctx, rrec.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)
 	}
-	_, erec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "soon", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}, ExpiresAt: e.clock.Now().Add(time.Minute)})
+	_, erec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "soon", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead), ExpiresAt: e.clock.Now().Add(time.Minute)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +550,7 @@ func TestVerifyWithAnObserverDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keys.Close()
-	sec, _, err := keys.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := keys.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -569,7 +569,7 @@ func TestUsageSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sec, rec, err := first.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, rec, err := first.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -180,7 +180,7 @@ func (e *env) create(t *testing.T, mode apikey.Mode, scopes ...scope.Scope) (str
 	if len(scopes) == 0 {
 		scopes = []scope.Scope{scope.SessionsWrite}
 	}
-	sec, rec, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "test key", Mode: mode, Scopes: scopes})
+	sec, rec, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "test key", Mode: mode, Scopes: scope.NewSet(scopes...)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestCreate(t *testing.T) {
 	sec, rec, err := e.acct.Create(ctx, keyward.CreateParams{
 		Name:      "  Production server \t",
 		Mode:      apikey.Live,
-		Scopes:    []scope.Scope{scope.SessionsWrite, scope.LinksRead, scope.SessionsWrite},
+		Scopes:    scope.NewSet(scope.SessionsWrite, scope.LinksRead, scope.SessionsWrite),
 		Metadata:  map[string]string{"integration": "erp", "region": "eu"},
 		ExpiresAt: expires,
 	})
@@ -255,7 +255,7 @@ func TestCreate(t *testing.T) {
 
 func TestCreateRefusesBadInput(t *testing.T) {
 	e := newEnv(t)
-	valid := keyward.CreateParams{Name: "ok", Mode: apikey.Test, Scopes: []scope.Scope{scope.EventsRead}}
+	valid := keyward.CreateParams{Name: "ok", Mode: apikey.Test, Scopes: scope.NewSet(scope.EventsRead)}
 	tests := []struct {
 		name      string
 		mutate    func(*keyward.CreateParams)
@@ -270,9 +270,9 @@ func TestCreateRefusesBadInput(t *testing.T) {
 		{"name too long", func(p *keyward.CreateParams) { p.Name = strings.Repeat("n", apikey.MaxNameLen+1) }, "name", nil},
 		{"invalid UTF-8", func(p *keyward.CreateParams) { p.Name = "a\xffb" }, "name", nil},
 		{"no mode", func(p *keyward.CreateParams) { p.Mode = 0 }, "mode", apikey.ErrInvalidMode},
-		{"no scopes", func(p *keyward.CreateParams) { p.Scopes = nil }, "scopes", nil},
-		{"unknown scope", func(p *keyward.CreateParams) { p.Scopes = []scope.Scope{"events:read", "events:write"} }, "scopes", scope.ErrUnknown},
-		{"malformed scope", func(p *keyward.CreateParams) { p.Scopes = []scope.Scope{"EVENTS"} }, "scopes", scope.ErrMalformed},
+		{"no scopes", func(p *keyward.CreateParams) { p.Scopes = scope.Set{} }, "scopes", nil},
+		{"unknown scope", func(p *keyward.CreateParams) { p.Scopes = scope.NewSet("events:read", "events:write") }, "scopes", scope.ErrUnknown},
+		{"malformed scope", func(p *keyward.CreateParams) { p.Scopes = scope.NewSet("EVENTS") }, "scopes", scope.ErrMalformed},
 		{"expiry now", func(p *keyward.CreateParams) { p.ExpiresAt = e.clock.Now() }, "expires_at", nil},
 		{"expiry in the past", func(p *keyward.CreateParams) { p.ExpiresAt = e.clock.Now().Add(-time.Hour) }, "expires_at", nil},
 		{"too much metadata", func(p *keyward.CreateParams) { p.Metadata = manyPairs(apikey.MaxMetadataPairs + 1) }, "metadata", apikey.ErrInvalidMetadata},
@@ -327,7 +327,7 @@ func TestCreateWithCustomCatalogAndFormat(t *testing.T) {
 	}
 	e := newEnv(t, keyward.WithCatalog(cat), keyward.WithFormat(f))
 	ctx := context.Background()
-	sec, _, err := e.acct.Create(ctx, keyward.CreateParams{Name: "orders", Mode: apikey.Test, Scopes: []scope.Scope{"orders:read"}})
+	sec, _, err := e.acct.Create(ctx, keyward.CreateParams{Name: "orders", Mode: apikey.Test, Scopes: scope.NewSet("orders:read")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +337,7 @@ func TestCreateWithCustomCatalogAndFormat(t *testing.T) {
 	if _, err := e.keys.Verify(ctx, sec.Reveal()); err != nil {
 		t.Errorf("Verify of a custom-format key: %v", err)
 	}
-	_, _, err = e.acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	_, _, err = e.acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 	if !errors.Is(err, scope.ErrUnknown) {
 		t.Errorf("a scope outside the custom catalog: %v, want ErrUnknown", err)
 	}
@@ -351,7 +351,7 @@ func TestCreateWithCustomCatalogAndFormat(t *testing.T) {
 func TestCreateStoreFailure(t *testing.T) {
 	e := newEnv(t)
 	e.spy.set(func(s *spyStore) { s.failCreates = 1 })
-	sec, _, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := e.acct.Create(context.Background(), keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if !errors.Is(err, keyward.ErrStoreUnavailable) || errors.Is(err, keyward.ErrInvalidInput) {
 		t.Fatalf("Create with a failing store = %v, want ErrStoreUnavailable", err)
 	}
@@ -599,7 +599,7 @@ func TestBackgroundFlush(t *testing.T) {
 	}
 	defer k.Close()
 	ctx := context.Background()
-	sec, rec, err := k.Owner("acct_bg").Create(ctx, keyward.CreateParams{Name: "bg", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, rec, err := k.Owner("acct_bg").Create(ctx, keyward.CreateParams{Name: "bg", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -758,7 +758,7 @@ func TestRawKeyNeverLeaks(t *testing.T) {
 	var logs bytes.Buffer
 	e := newEnv(t, keyward.WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	ctx := context.Background()
-	sec, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "leak check", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "leak check", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

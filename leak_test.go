@@ -157,7 +157,7 @@ func TestChecksummedFormatVerifiesOldKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k2.Close()
-	sec, _, err := k2.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "new", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := k2.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "new", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestCanary(t *testing.T) {
 	trips := make(chan apikey.Trip, 10)
 	e := newEnv(t, keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) { trips <- tr }))
 	ctx := context.Background()
-	sec, canary, err := e.acct.Create(ctx, keyward.CreateParams{Name: "tripwire in .env", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}, Canary: true})
+	sec, canary, err := e.acct.Create(ctx, keyward.CreateParams{Name: "tripwire in .env", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead), Canary: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +270,7 @@ func TestCanaryTripsAreBoundedAndHooksContained(t *testing.T) {
 		}
 	}))
 	ctx := context.Background()
-	sec, _, err := e.acct.Create(ctx, keyward.CreateParams{Name: "canary", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}, Canary: true})
+	sec, _, err := e.acct.Create(ctx, keyward.CreateParams{Name: "canary", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead), Canary: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -83,9 +83,10 @@ type CreateParams struct {
 	Name string
 	// Mode is apikey.Live or apikey.Test.
 	Mode apikey.Mode
-	// Scopes are the permissions granted, from the catalog. At least one is
-	// required: least privilege is explicit.
-	Scopes []scope.Scope
+	// Scopes are the permissions granted, from the catalog, such as
+	// scope.NewSet(scope.SessionsRead, scope.SessionsWrite). At least one
+	// is required: least privilege is explicit.
+	Scopes scope.Set
 	// Metadata is the application's own key-value pairs on the key, within
 	// the limits of [apikey.Metadata]; nil for none.
 	Metadata map[string]string
@@ -169,7 +170,7 @@ func (o Owner) Create(ctx context.Context, p CreateParams) (apikey.Secret, apike
 // newRecord validates the parameters every new key has and returns the
 // record of a key yet to be generated: everything but the hash and the
 // display prefix.
-func (k *Keys) newRecord(owner, name string, mode apikey.Mode, scopes []scope.Scope, now time.Time) (apikey.Record, error) {
+func (k *Keys) newRecord(owner, name string, mode apikey.Mode, scopes scope.Set, now time.Time) (apikey.Record, error) {
 	name, err := validName(name)
 	if err != nil {
 		return apikey.Record{}, err
@@ -198,16 +199,16 @@ func validName(name string) (string, error) {
 }
 
 // scopeSet checks scopes against the catalog: at least one, each known.
-func (k *Keys) scopeSet(scopes []scope.Scope) (scope.Set, error) {
-	if len(scopes) == 0 {
+func (k *Keys) scopeSet(scopes scope.Set) (scope.Set, error) {
+	if scopes.IsEmpty() {
 		return scope.Set{}, &InputError{Field: "scopes", Err: errors.New("at least one scope is required")}
 	}
-	for _, s := range scopes {
+	for _, s := range scopes.Scopes() {
 		if _, err := k.catalog.Parse(string(s)); err != nil {
 			return scope.Set{}, &InputError{Field: "scopes", Err: err}
 		}
 	}
-	return scope.NewSet(scopes...), nil
+	return scopes, nil
 }
 
 // newMetadata checks metadata.
@@ -404,10 +405,12 @@ func (o Owner) List(ctx context.Context, opts ListOptions) (Page, error) {
 type UpdateParams struct {
 	// Name, if not empty, is the new name (trimmed, as at creation).
 	Name string
-	// Scopes, if not nil, are the new scopes: at least one, all of them
-	// held by the key already. Scopes only narrow: a key that leaks never
-	// gains power; to grant more, create a new key.
-	Scopes []scope.Scope
+	// Scopes, if not empty, are the new scopes, all of them held by the
+	// key already; the empty set (the zero Set) leaves the scopes
+	// unchanged, so a key's scopes can never be emptied. Scopes only
+	// narrow: a key that leaks never gains power; to grant more, create a
+	// new key.
+	Scopes scope.Set
 	// Metadata, if not nil, replaces the key's metadata; an empty, non-nil
 	// map clears it.
 	Metadata map[string]string
@@ -443,7 +446,7 @@ func (o Owner) Update(ctx context.Context, id uuid.UUID, p UpdateParams) (apikey
 			return apikey.Record{}, err
 		}
 	}
-	if p.Scopes != nil {
+	if !p.Scopes.IsEmpty() {
 		if u.Scopes, err = k.scopeSet(p.Scopes); err != nil {
 			return apikey.Record{}, err
 		}
@@ -571,7 +574,7 @@ func (o Owner) Rotate(ctx context.Context, id uuid.UUID, p RotateParams) (apikey
 	}
 	// The store checks again, atomically; this read only gives the
 	// replacement its name, mode, scopes and metadata.
-	next, err := k.newRecord(o.id, old.Name, old.Mode, old.Scopes.Scopes(), now)
+	next, err := k.newRecord(o.id, old.Name, old.Mode, old.Scopes, now)
 	if err != nil {
 		return apikey.Secret{}, apikey.Record{}, err
 	}

@@ -34,7 +34,7 @@ func TestOwnersAreIsolated(t *testing.T) {
 	ctx := context.Background()
 	acme, globex := e.keys.Owner("acme"), e.keys.Owner("globex")
 	create := func(o keyward.Owner) (string, apikey.Record) {
-		sec, rec, err := o.Create(ctx, keyward.CreateParams{Name: o.ID() + " key", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead, scope.LinksWrite}})
+		sec, rec, err := o.Create(ctx, keyward.CreateParams{Name: o.ID() + " key", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead, scope.LinksWrite)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -56,7 +56,7 @@ func TestOwnersAreIsolated(t *testing.T) {
 	for _, id := range []uuid.UUID{acmeKey.ID, unknown} {
 		checks := map[string]error{
 			"Get":    second(globex.Get(ctx, id)),
-			"Update": second(globex.Update(ctx, id, keyward.UpdateParams{Name: "mine now", Scopes: []scope.Scope{scope.LinksRead}})),
+			"Update": second(globex.Update(ctx, id, keyward.UpdateParams{Name: "mine now", Scopes: scope.NewSet(scope.LinksRead)})),
 			"Rotate": third(globex.Rotate(ctx, id, keyward.RotateParams{Overlap: time.Hour})),
 			"Revoke": second(globex.Revoke(ctx, id, keyward.RevokeParams{})),
 		}
@@ -99,7 +99,7 @@ func TestInvalidOwnerIsRefusedBeforeTheStore(t *testing.T) {
 		o := e.keys.Owner(id)
 		before := e.spy.calls.Load()
 		for op, err := range map[string]error{
-			"Create":    third(o.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})),
+			"Create":    third(o.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})),
 			"Get":       second(o.Get(ctx, uuid.New())),
 			"List":      second(o.List(ctx, keyward.ListOptions{})),
 			"Update":    second(o.Update(ctx, uuid.New(), keyward.UpdateParams{Name: "x"})),
@@ -128,7 +128,7 @@ func TestVerifyReturnsMetadata(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	sec, _, err := e.acct.Create(ctx, keyward.CreateParams{
-		Name: "tagged", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "tagged", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		Metadata: map[string]string{"merchant_plan": "gold", "integration": "woocommerce"},
 	})
 	if err != nil {
@@ -154,7 +154,7 @@ func TestVerifyWithMetadataDoesNotAllocate(t *testing.T) {
 	defer keys.Close()
 	ctx := context.Background()
 	sec, _, err := keys.Owner("acme").Create(ctx, keyward.CreateParams{
-		Name: "tagged", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite}, Metadata: manyPairs(10),
+		Name: "tagged", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite), Metadata: manyPairs(10),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestUpdate(t *testing.T) {
 
 	got, err := e.acct.Update(ctx, rec.ID, keyward.UpdateParams{
 		Name:     "  Renamed  ",
-		Scopes:   []scope.Scope{scope.LinksRead, scope.SessionsWrite},
+		Scopes:   scope.NewSet(scope.LinksRead, scope.SessionsWrite),
 		Metadata: map[string]string{"team": "payments"},
 	})
 	if err != nil {
@@ -203,12 +203,17 @@ func TestUpdate(t *testing.T) {
 	if got, err = e.acct.Update(ctx, rec.ID, keyward.UpdateParams{}); err != nil || got.Name != "Renamed" || got.Metadata.Len() != 1 {
 		t.Errorf("an empty update = %+v, %v", got, err)
 	}
+	// The empty scope set leaves the scopes as they are.
+	if got, err = e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Scopes: scope.NewSet()}); err != nil ||
+		!got.Scopes.Equal(scope.NewSet(scope.LinksRead, scope.SessionsWrite)) {
+		t.Errorf("an update with no scopes = %v, %v; want the scopes unchanged", got.Scopes, err)
+	}
 	if got, err = e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Metadata: map[string]string{}}); err != nil || !got.Metadata.IsEmpty() {
 		t.Errorf("clearing metadata = %v, %v", got.Metadata, err)
 	}
 
 	// Widening is refused, saying to create a new key, and nothing changes.
-	_, err = e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Name: "sneaky", Scopes: []scope.Scope{scope.LinksRead, scope.LinksWrite}})
+	_, err = e.acct.Update(ctx, rec.ID, keyward.UpdateParams{Name: "sneaky", Scopes: scope.NewSet(scope.LinksRead, scope.LinksWrite)})
 	inputField(t, err, "scopes")
 	if !errors.Is(err, keyward.ErrWidening) || !strings.Contains(err.Error(), "create a new key") || !strings.Contains(err.Error(), "links:write") {
 		t.Errorf("widening refused with %q; want ErrWidening naming links:write and saying to create a new key", err)
@@ -235,8 +240,7 @@ func TestUpdate(t *testing.T) {
 
 	for name, p := range map[string]keyward.UpdateParams{
 		"bad name":        {Name: "a\u2066b"},
-		"no scopes":       {Scopes: []scope.Scope{}},
-		"unknown scope":   {Scopes: []scope.Scope{"links:delete"}},
+		"unknown scope":   {Scopes: scope.NewSet("links:delete")},
 		"metadata limits": {Metadata: manyPairs(apikey.MaxMetadataPairs + 1)},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -260,7 +264,7 @@ func TestRotate(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	sec, old, err := e.acct.Create(ctx, keyward.CreateParams{
-		Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.WebhooksRead, scope.EventsRead},
+		Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.WebhooksRead, scope.EventsRead),
 		Metadata: map[string]string{"integration": "erp"},
 	})
 	if err != nil {
@@ -350,7 +354,7 @@ func TestRotateRules(t *testing.T) {
 	})
 	t.Run("the replacement keeps the old key's expiry", func(t *testing.T) {
 		expires := e.clock.Now().Add(30 * 24 * time.Hour)
-		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "expiring", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}, ExpiresAt: expires})
+		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "expiring", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead), ExpiresAt: expires})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +379,7 @@ func TestRotateRules(t *testing.T) {
 	})
 	t.Run("an earlier expiry of the old key is kept", func(t *testing.T) {
 		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{
-			Name: "short", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+			Name: "short", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead),
 			ExpiresAt: e.clock.Now().Add(time.Minute),
 		})
 		if err != nil {
@@ -470,7 +474,7 @@ func TestIdempotentCreate(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	p := keyward.CreateParams{
-		Name: "WooCommerce plugin", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "WooCommerce plugin", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		Metadata: map[string]string{"shop": "42"}, IdempotencyKey: "8e03978e-40d5-43e8-bc93-6894a57f9324",
 	}
 	sec, first, err := e.acct.Create(ctx, p)
@@ -498,7 +502,7 @@ func TestIdempotentCreate(t *testing.T) {
 	for name, change := range map[string]func(*keyward.CreateParams){
 		"name":     func(p *keyward.CreateParams) { p.Name = "Other" },
 		"mode":     func(p *keyward.CreateParams) { p.Mode = apikey.Test },
-		"scopes":   func(p *keyward.CreateParams) { p.Scopes = []scope.Scope{scope.SessionsRead} },
+		"scopes":   func(p *keyward.CreateParams) { p.Scopes = scope.NewSet(scope.SessionsRead) },
 		"metadata": func(p *keyward.CreateParams) { p.Metadata = map[string]string{"shop": "43"} },
 		"expiry":   func(p *keyward.CreateParams) { p.ExpiresAt = e.clock.Now().Add(time.Hour) },
 	} {
@@ -537,7 +541,7 @@ func TestRevokeAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	theirs := e.keys.Owner("globex")
-	sec, _, err := theirs.Create(ctx, keyward.CreateParams{Name: "globex", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := theirs.Create(ctx, keyward.CreateParams{Name: "globex", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	mine := testPolicy()
-	_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "limited", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}, Policy: mine})
+	_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "limited", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead), Policy: mine})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		t.Fatalf("stored policy = %+v", got.Policy)
 	}
 
-	_, _, err = e.acct.Create(ctx, keyward.CreateParams{Name: "bad", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead},
+	_, _, err = e.acct.Create(ctx, keyward.CreateParams{Name: "bad", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead),
 		Policy: &apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.7/24")}}})
 	inputField(t, err, "policy")
 	if !errors.Is(err, apikey.ErrInvalidPolicy) || !strings.Contains(err.Error(), "did you mean 203.0.113.0/24") {
@@ -68,7 +68,7 @@ func TestPolicyLifecycle(t *testing.T) {
 func TestIdempotencyCoversThePolicy(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	p := keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}, IdempotencyKey: "req-1", Policy: testPolicy()}
+	p := keyward.CreateParams{Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead), IdempotencyKey: "req-1", Policy: testPolicy()}
 	if _, _, err := e.acct.Create(ctx, p); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +87,7 @@ func TestLifetimeRules(t *testing.T) {
 	ctx := context.Background()
 	now := e.keys.Now()
 	create := func(mode apikey.Mode, expires time.Time) (apikey.Record, error) {
-		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: mode, Scopes: []scope.Scope{scope.LinksRead}, ExpiresAt: expires})
+		_, rec, err := e.acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: mode, Scopes: scope.NewSet(scope.LinksRead), ExpiresAt: expires})
 		return rec, err
 	}
 	// Test keys without an expiry are capped at the lifetime.
@@ -118,7 +118,7 @@ func TestLifetimeRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer old.Close()
-	_, forever, err := old.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}})
+	_, forever, err := old.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestLifetimeRules(t *testing.T) {
 	if err != nil || !next.ExpiresAt.Equal(now.Add(lifetime)) {
 		t.Errorf("replacement of a key without expiry: %v, %v; want capped at %v", next.ExpiresAt, err, now.Add(lifetime))
 	}
-	_, liveForever, err := old.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "old live", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	_, liveForever, err := old.Owner("acct_test").Create(ctx, keyward.CreateParams{Name: "old live", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

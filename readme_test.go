@@ -497,7 +497,7 @@ func newFixture(t *testing.T) *fixture {
 	f.keys = keys
 	acct := keys.Owner(keyward.DefaultOwner)
 	issue := func(mode apikey.Mode, s scope.Scope, expires time.Time) keywardtest.Key {
-		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{s}, ExpiresAt: expires})
+		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: mode, Scopes: scope.NewSet(s), ExpiresAt: expires})
 	}
 	f.read = issue(apikey.Test, scope.SessionsRead, time.Time{})
 	f.write = issue(apikey.Test, scope.SessionsWrite, time.Time{})
@@ -508,7 +508,7 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.expired = issue(apikey.Test, scope.SessionsWrite, now.Add(time.Minute))
 	limited := func(p *apikey.Policy) keywardtest.Key {
-		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsWrite}, Policy: p})
+		return keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Test, Scopes: scope.NewSet(scope.SessionsWrite), Policy: p})
 	}
 	f.office = limited(&apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
 	f.slow = limited(&apikey.Policy{Rate: apikey.RateLimit{Requests: 1, Period: time.Minute}})

@@ -96,7 +96,7 @@ func keysWithKey(t *testing.T, st store.Store, opts ...keyward.Option) (*keyward
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { keys.Close() })
-	sec, _, err := keys.Owner("acme").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := keys.Owner("acme").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -601,7 +601,7 @@ func TestGet(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	raw, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Production server", Mode: apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}, Metadata: map[string]string{"region": "eu"}})
+		Scopes: scope.NewSet(scope.SessionsWrite, scope.LinksRead), Metadata: map[string]string{"region": "eu"}})
 	if _, err := f.keys.Verify(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -649,7 +649,7 @@ func TestUpdate(t *testing.T) {
 	ctx := context.Background()
 	newKey := func() apikey.Record {
 		_, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Warehouse sync", Mode: apikey.Live,
-			Scopes:    []scope.Scope{scope.LinksRead, scope.LinksWrite, scope.EventsRead},
+			Scopes:    scope.NewSet(scope.LinksRead, scope.LinksWrite, scope.EventsRead),
 			Metadata:  map[string]string{"team": "logistics", "ticket": "OPS-1"},
 			ExpiresAt: f.keys.Now().Add(90 * 24 * time.Hour)})
 		return rec
@@ -883,7 +883,7 @@ func TestRotate(t *testing.T) {
 
 	t.Run("with overlap", func(t *testing.T) {
 		oldRaw, old := f.createFor(f.owner, keyward.CreateParams{Name: "WooCommerce plugin", Mode: apikey.Live,
-			Scopes: []scope.Scope{scope.SessionsWrite, scope.CustomersWrite}, Metadata: map[string]string{"shop": "main"}})
+			Scopes: scope.NewSet(scope.SessionsWrite, scope.CustomersWrite), Metadata: map[string]string{"shop": "main"}})
 		w := f.api("POST", "/dashboard/keys/"+old.ID.String()+"/rotate", `{"overlap":"1h"}`)
 		if w.Code != http.StatusCreated || w.Header().Get("Cache-Control") != "no-store" {
 			t.Fatalf("status = %d, Cache-Control %q; body %s", w.Code, w.Header().Get("Cache-Control"), w.Body)

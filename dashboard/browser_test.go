@@ -717,7 +717,7 @@ func seed(t *testing.T, owner keyward.Owner) {
 	t.Helper()
 	ctx := context.Background()
 	create := func(name string, m apikey.Mode, md map[string]string, scopes ...scope.Scope) (apikey.Secret, apikey.Record) {
-		sec, rec, err := owner.Create(ctx, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes, Metadata: md})
+		sec, rec, err := owner.Create(ctx, keyward.CreateParams{Name: name, Mode: m, Scopes: scope.NewSet(scopes...), Metadata: md})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1093,11 +1093,11 @@ func seedHistory(t *testing.T, clock *testClock, owner keyward.Owner) seededKey 
 	ada, grace := as(audit.TypeOperator, "ada@example.com"), as(audit.TypeOperator, "grace@example.com")
 	// Other keys of the account, for the list.
 	if _, _, err := owner.Create(ada, keyward.CreateParams{Name: "Staging", Mode: apikey.Test,
-		Scopes: []scope.Scope{scope.LinksRead, scope.SessionsWrite}}); err != nil {
+		Scopes: scope.NewSet(scope.LinksRead, scope.SessionsWrite)}); err != nil {
 		t.Fatal(err)
 	}
 	_, old, err := owner.Create(ada, keyward.CreateParams{Name: "Storefront", Mode: apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsWrite, scope.SessionsRead, scope.LinksRead, scope.CustomersWrite}, Metadata: map[string]string{"host": "shop-1"}})
+		Scopes: scope.NewSet(scope.SessionsWrite, scope.SessionsRead, scope.LinksRead, scope.CustomersWrite), Metadata: map[string]string{"host": "shop-1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1108,7 +1108,7 @@ func seedHistory(t *testing.T, clock *testClock, owner keyward.Owner) seededKey 
 	}
 	clock.Advance(15 * 24 * time.Hour) // 20 days before
 	if _, err := owner.Update(grace, rec.ID, keyward.UpdateParams{Name: "Storefront (web)",
-		Scopes: []scope.Scope{scope.SessionsWrite, scope.SessionsRead, scope.LinksRead}}); err != nil {
+		Scopes: scope.NewSet(scope.SessionsWrite, scope.SessionsRead, scope.LinksRead)}); err != nil {
 		t.Fatal(err)
 	}
 	clock.Advance(8 * 24 * time.Hour) // 12 days before

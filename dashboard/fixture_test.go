@@ -188,7 +188,7 @@ func (f *fixture) api(method, path, body string) *httptest.ResponseRecorder {
 // create makes a key of account through the lifecycle, not the dashboard.
 func (f *fixture) create(name string, m apikey.Mode, scopes ...scope.Scope) (string, apikey.Record) {
 	f.t.Helper()
-	return f.createFor(f.owner, keyward.CreateParams{Name: name, Mode: m, Scopes: scopes})
+	return f.createFor(f.owner, keyward.CreateParams{Name: name, Mode: m, Scopes: scope.NewSet(scopes...)})
 }
 
 // createFor makes a key of owner through the lifecycle, as fixtureActor;
@@ -197,8 +197,8 @@ func (f *fixture) create(name string, m apikey.Mode, scopes ...scope.Scope) (str
 // made.
 func (f *fixture) createFor(owner keyward.Owner, p keyward.CreateParams) (string, apikey.Record) {
 	f.t.Helper()
-	if len(p.Scopes) == 0 {
-		p.Scopes = []scope.Scope{scope.SessionsWrite}
+	if p.Scopes.IsEmpty() {
+		p.Scopes = scope.NewSet(scope.SessionsWrite)
 	}
 	sec, rec, err := owner.Create(audit.WithActor(context.Background(), fixtureActor), p)
 	if err != nil {

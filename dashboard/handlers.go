@@ -356,16 +356,14 @@ func withFieldError(errs map[string]string, err error) map[string]string {
 	return errs
 }
 
-// scopes converts the scopes of a request, keeping nil apart from empty.
-func scopes(list []string) []scope.Scope {
-	if list == nil {
-		return nil
-	}
+// scopes converts the scopes of a request to a set; keyward checks them
+// against the catalog.
+func scopes(list []string) scope.Set {
 	out := make([]scope.Scope, len(list))
 	for i, s := range list {
 		out[i] = scope.Scope(s)
 	}
-	return out
+	return scope.NewSet(out...)
 }
 
 // parseExpiry reads an optional expiry: an RFC 3339 time from the JSON
@@ -495,7 +493,14 @@ func updateParams(req updateRequest, form bool) (keyward.UpdateParams, error) {
 		}
 		p.Name = *req.Name
 	}
-	p.Scopes = scopes(req.Scopes)
+	if req.Scopes != nil {
+		if len(req.Scopes) == 0 {
+			// The lifecycle reads the empty set as "unchanged"; scopes
+			// sent empty are a mistake to refuse.
+			return p, &keyward.InputError{Field: "scopes", Err: errors.New("at least one scope is required")}
+		}
+		p.Scopes = scopes(req.Scopes)
+	}
 	p.Metadata = req.Metadata
 	p.Policy = req.policy
 	var err error

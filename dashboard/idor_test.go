@@ -40,7 +40,7 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 	raws := map[string]string{}
 	newForeignKey := func(name string, m apikey.Mode, canary bool) apikey.Record {
 		raw, rec := f.createFor(f.other, keyward.CreateParams{Name: name, Mode: m, Canary: canary,
-			Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}, Metadata: map[string]string{"secret": "plan"}})
+			Scopes: scope.NewSet(scope.SessionsWrite, scope.LinksRead), Metadata: map[string]string{"secret": "plan"}})
 		foreign[name], raws[name] = rec.ID, raw
 		return rec
 	}
@@ -58,7 +58,7 @@ func TestOtherAccountsKeysAreUnknown(t *testing.T) {
 	newForeignKey("canary live", apikey.Live, true)
 	// A key with limits, which the limiter has counted uses of.
 	_, withPolicy := f.createFor(f.other, keyward.CreateParams{Name: "limited live", Mode: apikey.Live, Policy: limited(),
-		Scopes: []scope.Scope{scope.SessionsWrite, scope.LinksRead}})
+		Scopes: scope.NewSet(scope.SessionsWrite, scope.LinksRead)})
 	foreign["limited live"] = withPolicy.ID
 	if _, err := limiter.Allow(ctx, withPolicy.ID, withPolicy.Policy, f.keys.Now()); err != nil {
 		t.Fatal(err)

@@ -592,7 +592,7 @@ func TestKeyPage(t *testing.T) {
 func TestEditFromThePage(t *testing.T) {
 	f := newFixture(t)
 	raw, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Warehouse sync", Mode: apikey.Test,
-		Scopes:   []scope.Scope{scope.LinksRead, scope.LinksWrite, scope.EventsRead},
+		Scopes:   scope.NewSet(scope.LinksRead, scope.LinksWrite, scope.EventsRead),
 		Metadata: map[string]string{"team": "logistics", "ticket": "OPS-1"}})
 	id := rec.ID.String()
 	path := "/dashboard/keys/" + id + "/edit"

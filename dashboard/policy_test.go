@@ -482,7 +482,7 @@ func TestUpdatePolicyJSON(t *testing.T) {
 func TestEditLimitsFromThePage(t *testing.T) {
 	f := newFixture(t)
 	_, rec := f.createFor(f.owner, keyward.CreateParams{Name: "Partner", Mode: apikey.Test, Policy: limited(),
-		Scopes: []scope.Scope{scope.LinksRead, scope.EventsRead}})
+		Scopes: scope.NewSet(scope.LinksRead, scope.EventsRead)})
 	id := rec.ID.String()
 	path := "/dashboard/keys/" + id + "/edit"
 

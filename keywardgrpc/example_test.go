@@ -43,7 +43,7 @@ func Example() {
 	secret, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Backend server",
 		Mode:   apikey.Test,
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 	})
 	if err != nil {
 		log.Fatal(err)

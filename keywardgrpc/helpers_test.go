@@ -94,10 +94,10 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { keys.Close() })
 	e.keys = keys
-	every := scope.Default.Scopes()
+	every := scope.NewSet(scope.Default.Scopes()...)
 	acct := keys.Owner("acct_grpc")
 	e.all = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every})
-	e.links = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.LinksRead}})
+	e.links = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.LinksRead)})
 	e.revoked = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every})
 	if _, err := acct.Revoke(context.Background(), e.revoked.Record.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)

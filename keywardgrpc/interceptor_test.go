@@ -384,7 +384,7 @@ func TestInvalidOptionsPanic(t *testing.T) {
 func TestRateLimitedKeysPass(t *testing.T) {
 	keys := keywardtest.NewKeys(t)
 	key := keywardtest.Issue(t, keys.Owner("acct_grpc"), keyward.CreateParams{
-		Scopes: []scope.Scope{scope.SessionsWrite},
+		Scopes: scope.NewSet(scope.SessionsWrite),
 		Policy: &apikey.Policy{Rate: apikey.RateLimit{Requests: 1, Period: time.Minute}},
 	})
 	s := newServer(t, keys, scoped())

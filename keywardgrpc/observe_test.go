@@ -49,8 +49,8 @@ func TestRefusalsAreCounted(t *testing.T) {
 	obs := new(refusals)
 	keys := keywardtest.NewKeys(t, keyward.WithObserver(obs))
 	acct := keys.Owner("acct_grpc")
-	every := scope.Default.Scopes()
-	links := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.LinksRead}})
+	every := scope.NewSet(scope.Default.Scopes()...)
+	links := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.LinksRead)})
 	elsewhere := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every, Policy: &apikey.Policy{
 		Networks: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
 	}})

@@ -66,7 +66,7 @@ func newLimitedEnv(t *testing.T) *limitedEnv {
 		keyward.WithLogger(slog.New(slog.NewTextHandler(e.log, nil))))
 	acct := e.keys.Owner("acct_grpc")
 	issue := func(p *apikey.Policy) keywardtest.Key {
-		return keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsWrite}, Policy: p})
+		return keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsWrite), Policy: p})
 	}
 	rate := apikey.RateLimit{Requests: 2, Period: time.Minute}
 	quota := apikey.Quota{Requests: 2, Per: apikey.Day}

@@ -26,7 +26,7 @@ func TestVerifyDoesNotAllocate(t *testing.T) {
 	if _, err := tm.obs.RegisterKeys(keys); err != nil {
 		t.Fatal(err)
 	}
-	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	sec, err := apikey.Generate(apikey.Test)
 	if err != nil {
 		t.Fatal(err)

@@ -46,7 +46,7 @@ func ExampleNew() {
 
 	ctx := context.Background()
 	sec, rec, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Reporting", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead},
+		Name: "Reporting", Mode: apikey.Test, Scopes: scope.NewSet(scope.SessionsRead),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -97,7 +97,7 @@ func ExampleObserver_WrapStore() {
 
 	ctx, request := tracers.Tracer("checkout").Start(context.Background(), "POST /api/v1/keys")
 	sec, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Reporting", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead},
+		Name: "Reporting", Mode: apikey.Test, Scopes: scope.NewSet(scope.SessionsRead),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -143,7 +143,7 @@ func ExampleObserver_RegisterCache() {
 
 	ctx := context.Background()
 	sec, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "Reporting", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead},
+		Name: "Reporting", Mode: apikey.Test, Scopes: scope.NewSet(scope.SessionsRead),
 	})
 	if err != nil {
 		log.Fatal(err)

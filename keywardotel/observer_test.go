@@ -38,7 +38,7 @@ func TestVerificationsByOutcome(t *testing.T) {
 	}
 	defer keys.Close()
 	acct := keys.Owner("acct_otel")
-	read := []scope.Scope{scope.SessionsRead}
+	read := scope.NewSet(scope.SessionsRead)
 	good := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: read})
 	revoked := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: read})
 	if _, err := acct.Revoke(t.Context(), revoked.Record.ID, keyward.RevokeParams{}); err != nil {
@@ -120,7 +120,7 @@ func TestVerificationsByOutcome(t *testing.T) {
 func TestRefusalsByOutcome(t *testing.T) {
 	tm := newTelemetry(t)
 	keys := keywardtest.NewKeys(t, keyward.WithObserver(tm.obs))
-	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	rec, err := keys.Verify(t.Context(), key.Raw)
 	if err != nil {
 		t.Fatal(err)
@@ -182,7 +182,7 @@ func TestKeysStats(t *testing.T) {
 	if p, lag := gauges(); p != 0 || lag != 0 {
 		t.Errorf("before any use: pending %d, lag %g; want 0, 0", p, lag)
 	}
-	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	if _, err := keys.Verify(t.Context(), key.Raw); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestCacheStats(t *testing.T) {
 	if _, err := tm.obs.RegisterCache(c); err != nil {
 		t.Fatal(err)
 	}
-	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	key := keywardtest.Issue(t, keys.Owner("acct_otel"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	sec, err := apikey.Generate(apikey.Test)
 	if err != nil {
 		t.Fatal(err)
@@ -303,7 +303,7 @@ func TestStoreSpans(t *testing.T) {
 	}
 	defer keys.Close()
 	acct := keys.Owner("acct_otel")
-	key := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	key := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	tm.spans.Reset()
 
 	ctx, parent := tm.tracer.Tracer("test").Start(t.Context(), "request")
@@ -463,8 +463,8 @@ func TestWrapStoreMethods(t *testing.T) {
 	}
 	acct := keys.Owner("acct_otel")
 	ctx := t.Context()
-	read := []scope.Scope{scope.SessionsRead}
-	key := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.Default.Scopes()})
+	read := scope.NewSet(scope.SessionsRead)
+	key := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.Default.Scopes()...)})
 	canary := keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: read, Canary: true})
 	steps := []func() error{
 		func() error { _, err := keys.Verify(ctx, key.Raw); return err },

@@ -71,7 +71,7 @@ func NewKeys(t testing.TB, opts ...keyward.Option) *keyward.Keys {
 func NewKey(t testing.TB, scopes ...scope.Scope) Key {
 	t.Helper()
 	keys := NewKeys(t)
-	return Issue(t, keys.Owner(keyward.DefaultOwner), keyward.CreateParams{Scopes: scopes})
+	return Issue(t, keys.Owner(keyward.DefaultOwner), keyward.CreateParams{Scopes: scope.NewSet(scopes...)})
 }
 
 // Issue creates a key for owner, for tests that need several keys from one

@@ -42,8 +42,8 @@ func TestAuthorize(t *testing.T) {
 func TestIssue(t *testing.T) {
 	keys := keywardtest.NewKeys(t)
 	expires := time.Now().Add(time.Hour)
-	live := keywardtest.Issue(t, keys.Owner("acme"), keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.EventsRead}, ExpiresAt: expires})
-	test := keywardtest.Issue(t, keys.Owner("globex"), keyward.CreateParams{Scopes: []scope.Scope{scope.EventsRead}})
+	live := keywardtest.Issue(t, keys.Owner("acme"), keyward.CreateParams{Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.EventsRead), ExpiresAt: expires})
+	test := keywardtest.Issue(t, keys.Owner("globex"), keyward.CreateParams{Scopes: scope.NewSet(scope.EventsRead)})
 	if live.Record.Mode != apikey.Live || live.Record.Name != "Backend" || live.Record.ExpiresAt.IsZero() || live.Record.Owner != "acme" {
 		t.Errorf("live key record %+v", live.Record)
 	}

@@ -25,7 +25,7 @@ func TestCanaryAnswersAsUnknown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keys.Close()
-	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: []scope.Scope{scope.LinksRead}, Canary: true})
+	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: scope.NewSet(scope.LinksRead), Canary: true})
 	unknown, err := apikey.Generate(apikey.Test)
 	if err != nil {
 		t.Fatal(err)

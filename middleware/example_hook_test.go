@@ -28,7 +28,7 @@ func ExampleWithSuccessHook() {
 	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Reporting",
 		Mode:   apikey.Test,
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 	})
 	if err != nil {
 		log.Fatal(err)

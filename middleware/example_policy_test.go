@@ -34,7 +34,7 @@ func ExampleWithTrustedProxies() {
 	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Office backend",
 		Mode:   apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 		Policy: &apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}},
 	})
 	if err != nil {
@@ -89,7 +89,7 @@ func ExampleWithLimiter() {
 	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Reporting",
 		Mode:   apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 		Policy: &apikey.Policy{
 			Rate:  apikey.RateLimit{Requests: 2, Period: time.Minute},
 			Quota: apikey.Quota{Requests: 1000, Per: apikey.Day},
@@ -152,13 +152,13 @@ func ExampleWithLimiterFailure() {
 	billed, _, err := acct.Create(context.Background(), keyward.CreateParams{
 		Name:   "Metered",
 		Mode:   apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 		Policy: &apikey.Policy{Quota: apikey.Quota{Requests: 100_000, Per: apikey.Month}},
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
-	free, _, err := acct.Create(context.Background(), keyward.CreateParams{Name: "Internal", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsRead}})
+	free, _, err := acct.Create(context.Background(), keyward.CreateParams{Name: "Internal", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsRead)})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -76,7 +76,7 @@ func Example() {
 	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{
 		Name:   "Backend server",
 		Mode:   apikey.Test,
-		Scopes: []scope.Scope{scope.SessionsWrite},
+		Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		log.Fatal(err)
@@ -151,7 +151,7 @@ func group(parent *http.ServeMux, pattern string, mws ...func(http.Handler) http
 }
 
 func issue(keys *keyward.Keys, mode apikey.Mode, scopes ...scope.Scope) string {
-	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{Name: "example", Mode: mode, Scopes: scopes})
+	sec, _, err := keys.Owner("acct_123").Create(context.Background(), keyward.CreateParams{Name: "example", Mode: mode, Scopes: scope.NewSet(scopes...)})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func ExampleWithErrorHandler() {
 	handler := middleware.Authenticate(keys, onError)(http.HandlerFunc(listSessions))
 
 	acct := keys.Owner("acct_123")
-	sec, rec, _ := acct.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: []scope.Scope{scope.SessionsRead}})
+	sec, rec, _ := acct.Create(context.Background(), keyward.CreateParams{Name: "old", Mode: apikey.Test, Scopes: scope.NewSet(scope.SessionsRead)})
 	acct.Revoke(context.Background(), rec.ID, keyward.RevokeParams{})
 	req := httptest.NewRequest("GET", "/api/v1/sessions", nil)
 	req.RemoteAddr = "203.0.113.9:4711"

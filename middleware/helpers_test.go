@@ -83,11 +83,11 @@ func newEnv(t testing.TB) *env {
 	}
 	t.Cleanup(func() { keys.Close() })
 	e.keys = keys
-	every := scope.Default.Scopes()
+	every := scope.NewSet(scope.Default.Scopes()...)
 	acct := keys.Owner("acct_mw")
 	e.all = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every, Metadata: map[string]string{"plan": "gold"}})
 	e.live = keywardtest.Issue(t, acct, keyward.CreateParams{Mode: apikey.Live, Scopes: every})
-	e.sessions = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsWrite}})
+	e.sessions = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsWrite)})
 	e.revoked = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: every})
 	if _, err := acct.Revoke(context.Background(), e.revoked.Record.ID, keyward.RevokeParams{}); err != nil {
 		t.Fatal(err)

@@ -36,10 +36,10 @@ func netKeys(t testing.TB) (keys *keyward.Keys, limited, free keywardtest.Key) {
 	keys = keywardtest.NewKeys(t)
 	acct := keys.Owner("acct_net")
 	limited = keywardtest.Issue(t, acct, keyward.CreateParams{
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 		Policy: &apikey.Policy{Networks: []netip.Prefix{office, office6}},
 	})
-	free = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}})
+	free = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead)})
 	return keys, limited, free
 }
 
@@ -308,7 +308,7 @@ func TestCanaryTripAddrBehindProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer keys.Close()
-	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: []scope.Scope{scope.LinksRead}, Canary: true})
+	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: scope.NewSet(scope.LinksRead), Canary: true})
 	h := middleware.Authenticate(keys, middleware.WithTrustedProxies(proxies...))(new(reached))
 	for _, tc := range []struct{ xff, want string }{
 		{"198.51.100.23:40112, 10.0.0.2", "198.51.100.23:40112"},

@@ -78,7 +78,7 @@ func newObservedEnv(t *testing.T) *observedEnv {
 	t.Cleanup(func() { keys.Close() })
 	e.keys = keys
 	e.acct = keys.Owner("acct_obs")
-	read := []scope.Scope{scope.SessionsRead}
+	read := scope.NewSet(scope.SessionsRead)
 	e.read = keywardtest.Issue(t, e.acct, keyward.CreateParams{Scopes: read})
 	e.live = keywardtest.Issue(t, e.acct, keyward.CreateParams{Mode: apikey.Live, Scopes: read})
 	e.office = keywardtest.Issue(t, e.acct, keyward.CreateParams{Scopes: read,
@@ -267,7 +267,7 @@ func TestWrongModeIsCounted(t *testing.T) {
 func TestWrongModeTripsCanary(t *testing.T) {
 	tripped := make(chan apikey.Trip, 1)
 	keys := keywardtest.NewKeys(t, keyward.WithCanaryHook(func(_ context.Context, tr apikey.Trip) { tripped <- tr }))
-	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}, Canary: true})
+	canary := keywardtest.Issue(t, keys.Owner("acct_mw"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead), Canary: true})
 	h := middleware.Authenticate(keys, middleware.WithMode(apikey.Live))(new(reached))
 	r := httptest.NewRequest(http.MethodGet, "/payouts", nil)
 	canary.Authorize(r)

@@ -84,7 +84,7 @@ func newLimitEnv(t testing.TB) *limitEnv {
 	e := &limitEnv{clock: newClock()}
 	e.keys = keywardtest.NewKeys(t, keyward.WithClock(e.clock.Now))
 	acct := e.keys.Owner("acct_limit")
-	scopes := []scope.Scope{scope.SessionsRead}
+	scopes := scope.NewSet(scope.SessionsRead)
 	e.none = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scopes})
 	e.networks = keywardtest.Issue(t, acct, keyward.CreateParams{Scopes: scopes, Policy: &apikey.Policy{Networks: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}})
 	p := limitedPolicy
@@ -183,7 +183,7 @@ func TestRateLimitPolicyField(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newLimitEnv(t)
 			p := tc.p
-			key := keywardtest.Issue(t, e.keys.Owner("acct_limit"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}, Policy: &p})
+			key := keywardtest.Issue(t, e.keys.Owner("acct_limit"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead), Policy: &p})
 			rr := serve(middleware.Authenticate(e.keys, middleware.WithLimiter(limit.NewMemory()))(new(reached)), key)
 			if rr.Code != http.StatusOK {
 				t.Fatalf("status %d", rr.Code)
@@ -211,7 +211,7 @@ func TestRateLimitPolicyFieldChanges(t *testing.T) {
 	var keys []keyWant
 	for i := 1; i <= 100; i++ {
 		p := apikey.Policy{Rate: apikey.RateLimit{Requests: i, Period: time.Minute}, Quota: apikey.Quota{Requests: 1000, Per: apikey.Month}}
-		key := keywardtest.Issue(t, e.keys.Owner("acct_limit"), keyward.CreateParams{Scopes: []scope.Scope{scope.SessionsRead}, Policy: &p})
+		key := keywardtest.Issue(t, e.keys.Owner("acct_limit"), keyward.CreateParams{Scopes: scope.NewSet(scope.SessionsRead), Policy: &p})
 		keys = append(keys, keyWant{key, fmt.Sprintf(`"rate";q=%d;w=60, "quota";q=1000;w=%%d`, i)})
 	}
 	for _, month := range []struct {
@@ -246,7 +246,7 @@ func TestOnlyLimitedKeysReachTheLimiter(t *testing.T) {
 	}
 	// Refused for its network before the limiter.
 	networked := keywardtest.Issue(t, e.keys.Owner("acct_limit"), keyward.CreateParams{
-		Scopes: []scope.Scope{scope.SessionsRead},
+		Scopes: scope.NewSet(scope.SessionsRead),
 		Policy: &apikey.Policy{Rate: limitedPolicy.Rate, Networks: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}},
 	})
 	if rr := serve(h, networked); rr.Code != http.StatusForbidden {

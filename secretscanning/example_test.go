@@ -56,7 +56,7 @@ func Example() {
 	// GitHub by mistake.
 	ctx := context.Background()
 	sec, _, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-		Name: "CI", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "CI", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		log.Fatal(err)

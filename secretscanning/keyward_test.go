@@ -32,7 +32,7 @@ func TestWithKeyward(t *testing.T) {
 	create := func(name string) (apikey.Secret, apikey.Record) {
 		t.Helper()
 		sec, rec, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
-			Name: name, Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+			Name: name, Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		})
 		if err != nil {
 			t.Fatal(err)

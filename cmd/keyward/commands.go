@@ -56,7 +56,16 @@ it; the summary (ID, prefix, owner, mode, scopes, expiry) goes to standard
 error. The raw key is never stored and cannot be shown again.
 
 A repeat with the same -idempotency-key creates nothing, prints no key and
-fails (exit 1) naming the key the first call created.`,
+fails (exit 1) naming the key the first call created.
+
+Keys are of the default format, ck_live_... and ck_test_..., unless
+-product (or $KEYWARD_PRODUCT) names the application's product prefix and
+-checksum (or $KEYWARD_CHECKSUM=1) makes them checksummed, as its
+apikey.NewFormat does: give the same, or its keyward.Keys will not verify
+the key. -max-lifetime caps the expiry, and gives one to a key created
+without -expires; -require-expiry live (or test, or live,test) refuses a
+key of those modes without -expires (exit 2), as the application's
+keyward.WithMaxLifetime and keyward.WithRequiredExpiry do.`,
 	setup: func(c *cli, fs *flag.FlagSet) func([]string) error {
 		owner := ownerFlag(fs)
 		name := fs.String("name", "", "the key's `name`, such as \"Backend server\" (required)")
@@ -87,6 +96,10 @@ fails (exit 1) naming the key the first call created.`,
 				if p.ExpiresAt, err = parseExpiry(*expires, time.Now()); err != nil {
 					return err
 				}
+			}
+			if p.ExpiresAt.IsZero() && c.requireExpiry.requires(p.Mode) {
+				return usagef("-expires is required for %s keys (-require-expiry %s): give a time or a duration from now, such as 720h or 90d",
+					p.Mode, c.requireExpiry.String())
 			}
 			if len(metadata) > 0 {
 				if p.Metadata, err = parseMetadata(metadata); err != nil {
@@ -289,7 +302,7 @@ and keep the others; -no-policy removes the policy.`,
 				p.Name = *name
 			}
 			if isSet(fs, "scopes") {
-				if p.Scopes = parseScopes(*scopes); p.Scopes == nil {
+				if p.Scopes = parseScopes(*scopes); p.Scopes.IsEmpty() {
 					return usagef("invalid scopes: at least one scope is required")
 				}
 			}
@@ -311,7 +324,7 @@ and keep the others; -no-policy removes the policy.`,
 			if *noPolicy && pol.given() {
 				return usagef("-no-policy excludes -rate, -quota and -network")
 			}
-			if p.Name == "" && p.Scopes == nil && p.Metadata == nil && p.ExpiresAt.IsZero() && !*noPolicy && !pol.given() {
+			if p.Name == "" && p.Scopes.IsEmpty() && p.Metadata == nil && p.ExpiresAt.IsZero() && !*noPolicy && !pol.given() {
 				return usagef("nothing to update: give -name, -scopes, -metadata, -no-metadata, -expires, -rate, -quota, -network or -no-policy")
 			}
 			keys, done, err := c.openKeys()
@@ -356,7 +369,10 @@ Rotate creates the key's replacement (same name, mode, scopes, metadata
 and policy) and prints its raw key, alone, followed by a newline, on
 standard output; the summary goes to standard error. The old key keeps
 working for the overlap, then expires. Revoke it early with "keyward
-revoke" once its users have switched.`,
+revoke" once its users have switched.
+
+The replacement is of the format of -product and -checksum, and under the
+rules of -max-lifetime and -require-expiry (see "keyward help create").`,
 	setup: func(c *cli, fs *flag.FlagSet) func([]string) error {
 		owner := ownerFlag(fs)
 		overlap := fs.Duration("overlap", 24*time.Hour, "how long the old key keeps working; 0 ends it now")

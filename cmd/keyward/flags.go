@@ -37,12 +37,12 @@ func isSet(fs *flag.FlagSet, name string) bool {
 
 // parseScopes reads "a,b" (commas or spaces) as scopes; the library checks
 // them against the catalog.
-func parseScopes(s string) []scope.Scope {
+func parseScopes(s string) scope.Set {
 	var scopes []scope.Scope
 	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
 		scopes = append(scopes, scope.Scope(f))
 	}
-	return scopes
+	return scope.NewSet(scopes...)
 }
 
 // parseMetadata reads k=v pairs.

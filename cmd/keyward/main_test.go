@@ -42,6 +42,8 @@ func TestCommands(t *testing.T) {
 		{"missing table", testMissingTable},
 		{"create", testCreate},
 		{"create idempotent", testCreateIdempotent},
+		{"key format", testKeyFormat},
+		{"lifetime rules", testLifetimeRules},
 		{"list", testList},
 		{"show", testShow},
 		{"update", testUpdate},
@@ -230,7 +232,7 @@ func testMigrate(t *testing.T, e *env) {
 	e.ok("", "migrate") // idempotent
 	// The table is there: the library creates a key in it.
 	if _, _, err := e.keys.Owner("acct_1").Create(context.Background(), keyward.CreateParams{
-		Name: "k", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+		Name: "k", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
 		t.Fatal(err)
 	}
 	// -table names another table, in the flag's schema.
@@ -636,7 +638,9 @@ func testHelp(t *testing.T, e *env) {
 		contains(t, "help", r.stdout, c.name, c.summary)
 	}
 	r = e.ok("", "help", "create")
-	contains(t, "help create", r.stdout, "usage: keyward create -owner ID", "-idempotency-key", "-database URL")
+	contains(t, "help create", r.stdout, "usage: keyward create -owner ID", "-idempotency-key", "-database URL",
+		"-product NAME", "-checksum", "-max-lifetime DURATION", "-require-expiry MODES")
+	contains(t, "help", e.ok("", "help").stdout, "-product NAME", "-checksum", "-max-lifetime DURATION", "-require-expiry MODES")
 	r2 := e.ok("", "create", "-h")
 	if r2.stdout != r.stdout {
 		t.Errorf("create -h differs from help create:\n%s", r2.stdout)
@@ -695,4 +699,154 @@ func testReadme(t *testing.T, e *env) {
 	if m := regexp.MustCompile(`ck_live_[0-9A-Za-z]{32}`).FindString(r.stdout + r.stderr); m != "" {
 		t.Errorf("a raw key was printed outside $(...): %s", m)
 	}
+}
+
+// keysOf returns a lifecycle of the format f over the subtest's table,
+// as the application with that format has.
+func (e *env) keysOf(f apikey.Format) *keyward.Keys {
+	e.t.Helper()
+	st, err := postgres.New(pgtest.DB(e.t), postgres.WithTable(e.schema+".api_keys"))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	keys, err := keyward.New(st, keyward.WithFormat(f))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { keys.Close() })
+	return keys
+}
+
+func testKeyFormat(t *testing.T, e *env) {
+	e.migrate()
+	ctx := context.Background()
+	acme, err := apikey.NewFormat("acme", apikey.WithChecksum())
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := e.keysOf(acme)
+	checksummed := regexp.MustCompile(`^acme_(live|test)_[0-9A-Za-z]{38}$`)
+	verify := func(key, name string) apikey.Record {
+		t.Helper()
+		if !checksummed.MatchString(key) || len(key) != acme.KeyLen() {
+			t.Fatalf("key %s..., want an acme_ key of %d characters", key[:min(len(key), 10)], acme.KeyLen())
+		}
+		if _, err := acme.Parse(key); err != nil {
+			t.Fatalf("acme.Parse = %v: the checksum does not hold", err)
+		}
+		if c := acme.Find(key); len(c) != 1 || !c[0].Checksummed {
+			t.Fatalf("acme.Find = %+v, want one checksummed candidate", c)
+		}
+		rec, err := keys.Verify(ctx, key)
+		if err != nil || rec.Name != name {
+			t.Fatalf("Verify through the acme format = %+v, %v", rec, err)
+		}
+		return rec
+	}
+
+	// -product and -checksum.
+	r := e.ok("", "create", "-product", "acme", "-checksum", "-owner", "acct_1", "-name", "Acme server",
+		"-mode", "live", "-scopes", "links:read")
+	key := strings.TrimSuffix(r.stdout, "\n")
+	rec := verify(key, "Acme server")
+	contains(t, "stderr", r.stderr, rec.Prefix)
+	if _, err := e.keys.Verify(ctx, key); err == nil {
+		t.Error("a lifecycle of the default format verified an acme_ key")
+	}
+	// Before the command, as the other common flags.
+	r = e.ok("", "-product", "acme", "-checksum", "create", "-owner", "acct_1", "-name", "Acme test",
+		"-mode", "test", "-scopes", "links:read")
+	verify(strings.TrimSuffix(r.stdout, "\n"), "Acme test")
+
+	// $KEYWARD_PRODUCT and $KEYWARD_CHECKSUM, which the flags override.
+	env := append(environ(e.dsn), productEnv+"=acme", checksumEnv+"=1")
+	r = e.runEnv(env, "", e.bin, "create", "-owner", "acct_1", "-name", "From env", "-mode", "live", "-scopes", "links:read")
+	if r.code != 0 {
+		t.Fatalf("create with $%s: exit %d: %s", productEnv, r.code, r.stderr)
+	}
+	verify(strings.TrimSuffix(r.stdout, "\n"), "From env")
+	r = e.runEnv(env, "", e.bin, "create", "-checksum=false", "-owner", "acct_1", "-name", "Plain", "-mode", "live", "-scopes", "links:read")
+	if plain := strings.TrimSuffix(r.stdout, "\n"); r.code != 0 || !regexp.MustCompile(`^acme_live_[0-9A-Za-z]{32}$`).MatchString(plain) {
+		t.Fatalf("create -checksum=false: exit %d, stderr %q; want a plain acme_ key", r.code, r.stderr)
+	}
+
+	// Rotation keeps the format.
+	r = e.ok("", "rotate", "-product", "acme", "-checksum", "-owner", "acct_1", rec.ID.String())
+	if next := verify(strings.TrimSuffix(r.stdout, "\n"), "Acme server"); next.Replaces != rec.ID {
+		t.Errorf("the replacement replaces %s, want %s", next.Replaces, rec.ID)
+	}
+
+	// A key of the format on the command line is refused, unechoed.
+	r = e.fails(2, "keyward: an API key was given on the command line", "", "-product", "acme", "show", "-owner", "acct_1", key)
+	if strings.Contains(r.stderr, key) {
+		t.Error("the refusal echoes the key")
+	}
+	// An invalid product or $KEYWARD_CHECKSUM is a usage error.
+	e.fails(2, `keyward: invalid product: -product "Acme"`, "", "list", "-product", "Acme", "-owner", "acct_1")
+	r = e.runEnv(append(environ(e.dsn), checksumEnv+"=yes"), "", e.bin, "list", "-owner", "acct_1")
+	if r.code != 2 || !strings.Contains(r.stderr, "keyward: invalid checksum: $"+checksumEnv) {
+		t.Errorf("$%s=yes: exit %d, stderr %q; want a usage error", checksumEnv, r.code, r.stderr)
+	}
+}
+
+func testLifetimeRules(t *testing.T, e *env) {
+	e.migrate()
+	const month = 30 * 24 * time.Hour
+	near := func(what string, got, want time.Time) {
+		t.Helper()
+		if d := got.Sub(want); d < -time.Minute || d > time.Minute {
+			t.Errorf("%s expires at %v, want about %v", what, got, want)
+		}
+	}
+	create := func(args ...string) []string {
+		return append([]string{"-owner", "acct_1", "-name", "k", "-scopes", "links:read"}, args...)
+	}
+
+	// -max-lifetime gives an expiry to a key without one, keeps a shorter
+	// one and refuses a longer one.
+	_, rec := e.create(create("-mode", "live", "-max-lifetime", "30d")...)
+	near("a key created without -expires", rec.ExpiresAt, time.Now().Add(month))
+	_, rec = e.create(create("-mode", "live", "-max-lifetime", "30d", "-expires", "48h")...)
+	near("a key created with -expires 48h", rec.ExpiresAt, time.Now().Add(48*time.Hour))
+	e.fails(2, "keyward: invalid expires_at: must be at most 720h from now", "",
+		append([]string{"create"}, create("-mode", "live", "-max-lifetime", "720h", "-expires", "90d")...)...)
+	// A rotation of a key without expiry is capped.
+	_, forever := e.create(create("-mode", "live")...)
+	if !forever.ExpiresAt.IsZero() {
+		t.Fatalf("a key without -max-lifetime expires at %v", forever.ExpiresAt)
+	}
+	r := e.ok("", "rotate", "-max-lifetime", "7d", "-owner", "acct_1", forever.ID.String())
+	next, err := e.keys.Verify(context.Background(), strings.TrimSuffix(r.stdout, "\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	near("a replacement under -max-lifetime 7d", next.ExpiresAt, time.Now().Add(7*24*time.Hour))
+
+	// -require-expiry refuses a key of its modes without -expires, before
+	// any database: exit 2.
+	r = e.fails(2, "keyward: -expires is required for live keys (-require-expiry live)", "",
+		append([]string{"create"}, create("-mode", "live", "-require-expiry", "live")...)...)
+	if r.stdout != "" {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+	e.fails(2, "-expires is required for test keys", "",
+		append([]string{"-require-expiry", "live,test", "create"}, create("-mode", "test")...)...)
+	_, rec = e.create(create("-mode", "test", "-require-expiry", "live")...)
+	if !rec.ExpiresAt.IsZero() {
+		t.Errorf("a test key under -require-expiry live expires at %v", rec.ExpiresAt)
+	}
+	_, rec = e.create(create("-mode", "live", "-require-expiry", "live", "-expires", "720h")...)
+	near("a live key with -expires 720h", rec.ExpiresAt, time.Now().Add(month))
+	// The requirement wins over the cap, as in the library.
+	e.fails(2, "-expires is required for live keys", "",
+		append([]string{"create"}, create("-mode", "live", "-require-expiry", "live", "-max-lifetime", "30d")...)...)
+	// A rotation that would inherit no expiry is refused by the library.
+	_, forever = e.create(create("-mode", "live")...)
+	e.fails(2, "keyward: invalid expires_at: is required for live keys", "",
+		"rotate", "-require-expiry", "live", "-owner", "acct_1", forever.ID.String())
+
+	// Malformed values.
+	e.fails(2, `invalid value "prod" for flag -require-expiry`, "", "list", "-owner", "acct_1", "-require-expiry", "prod")
+	e.fails(2, `invalid value "0" for flag -max-lifetime`, "", "list", "-owner", "acct_1", "-max-lifetime", "0")
+	e.fails(2, `invalid value "soon" for flag -max-lifetime`, "", "list", "-owner", "acct_1", "-max-lifetime", "soon")
 }

@@ -10,6 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"os/user"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -74,6 +76,13 @@ type cli struct {
 	table    string    // -table
 	actor    actorFlag // -actor
 
+	// The application's key format and lifetime rules, which the
+	// lifecycle the command opens applies as the application's does.
+	product       string        // -product
+	checksum      boolFlag      // -checksum
+	maxLifetime   time.Duration // -max-lifetime
+	requireExpiry modesFlag     // -require-expiry
+
 	// osUser returns the name of the user running the command, the
 	// actor's ID by default: user.Current, unless a test says otherwise.
 	osUser func() (string, error)
@@ -94,6 +103,98 @@ func (a *actorFlag) Set(s string) error {
 
 // actorEnv is the environment variable holding the default -actor.
 const actorEnv = "KEYWARD_ACTOR"
+
+// The environment variables holding the defaults of -product and
+// -checksum.
+const (
+	productEnv  = "KEYWARD_PRODUCT"
+	checksumEnv = "KEYWARD_CHECKSUM"
+)
+
+// A boolFlag is a boolean flag that knows whether it was given, so that
+// -checksum=false overrides $KEYWARD_CHECKSUM.
+type boolFlag struct {
+	on, set bool
+}
+
+func (b *boolFlag) IsBoolFlag() bool { return true }
+func (b *boolFlag) String() string {
+	if b != nil && b.on {
+		return "true"
+	}
+	return "false"
+}
+func (b *boolFlag) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errors.New("want true or false")
+	}
+	b.on, b.set = v, true
+	return nil
+}
+
+// A modesFlag is -require-expiry: a comma-separated list of modes.
+type modesFlag []apikey.Mode
+
+func (m *modesFlag) String() string {
+	if m == nil {
+		return ""
+	}
+	names := make([]string, len(*m))
+	for i, mode := range *m {
+		names[i] = mode.String()
+	}
+	return strings.Join(names, ",")
+}
+func (m *modesFlag) Set(s string) error {
+	var modes modesFlag
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		mode, err := apikey.ParseMode(f)
+		if err != nil {
+			return fmt.Errorf("%q is not a mode: want live, test or both, comma-separated", f)
+		}
+		if !slices.Contains(modes, mode) {
+			modes = append(modes, mode)
+		}
+	}
+	*m = modes
+	return nil
+}
+
+// requires reports whether -require-expiry names mode.
+func (m modesFlag) requires(mode apikey.Mode) bool { return slices.Contains(m, mode) }
+
+// format returns the key format: -product (else $KEYWARD_PRODUCT, else
+// "ck"), checksummed if -checksum (else $KEYWARD_CHECKSUM=1). An invalid
+// product is a usage error.
+func (c *cli) format() (apikey.Format, error) {
+	product, from := c.product, "-product"
+	if product == "" {
+		product, from = c.getenv(productEnv), "$"+productEnv
+	}
+	if product == "" {
+		product = apikey.DefaultProduct
+	}
+	checksum := c.checksum.on
+	if !c.checksum.set {
+		switch v := c.getenv(checksumEnv); v {
+		case "", "0", "false":
+		case "1", "true":
+			checksum = true
+		default:
+			return apikey.Format{}, usagef("invalid checksum: $%s=%q: want 1 or 0", checksumEnv, v)
+		}
+	}
+	var opts []apikey.FormatOption
+	if checksum {
+		opts = append(opts, apikey.WithChecksum())
+	}
+	f, err := apikey.NewFormat(product, opts...)
+	if err != nil {
+		return apikey.Format{}, usagef("invalid product: %s %.100q: %s", from, product, strings.TrimPrefix(err.Error(), "apikey: "))
+	}
+	return f, nil
+}
 
 // currentUser returns the OS user's name.
 func currentUser() (string, error) {
@@ -196,7 +297,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "usage: keyward %s %s\nRun \"keyward help %s\" for details.\n", cmd.name, cmd.synopsis, cmd.name)
 		return exitUsage
 	}
-	actor, err := c.resolveActor()
+	// A key of the application's own format on the command line is refused
+	// as the default format's is, above: checksummed or not, whatever
+	// -checksum says, since a checksummed format finds both.
+	format, err := c.format()
+	if err == nil {
+		scan, _ := apikey.NewFormat(format.Product(), apikey.WithChecksum()) // a valid product
+		for _, a := range args {
+			if len(scan.Find(a)) > 0 {
+				fmt.Fprintln(stderr, "keyward: an API key was given on the command line, where shell history and ps keep it; "+
+					"commands read raw keys from standard input only: pipe the key into keyward report-exposure")
+				return exitUsage
+			}
+		}
+	}
+	var actor audit.Actor
+	if err == nil {
+		actor, err = c.resolveActor()
+	}
 	if err == nil {
 		c.ctx = audit.WithActor(c.ctx, actor)
 		err = action(pos)
@@ -217,6 +335,17 @@ func (c *cli) commonFlags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&c.table, "table", c.table, "the keys `table`, optionally schema-qualified, as given to postgres.WithTable")
 	fs.Var(&c.actor, "actor", "who is acting, kept as the cli actor of every change in the audit trail (`NAME`; default $KEYWARD_ACTOR, else the OS user's name)")
+	fs.StringVar(&c.product, "product", c.product, "the key format's product prefix, as given to apikey.NewFormat: keys look like `NAME`_live_... (default $KEYWARD_PRODUCT, else ck)")
+	fs.Var(&c.checksum, "checksum", "create checksummed keys, as apikey.WithChecksum (default true if $KEYWARD_CHECKSUM=1)")
+	fs.Func("max-lifetime", "the longest life of a new key, as keyward.WithMaxLifetime: a key created or rotated without an expiry gets one this `DURATION` from now, a later expiry is refused (such as 2160h or 90d; default no limit)", func(s string) error {
+		d, err := parseDuration(s)
+		if err != nil || d <= 0 {
+			return errors.New("want a positive duration, such as 2160h or 90d")
+		}
+		c.maxLifetime = d
+		return nil
+	})
+	fs.Var(&c.requireExpiry, "require-expiry", "the `MODES` whose new keys must have an expiry, as keyward.WithRequiredExpiry: live, test or live,test")
 }
 
 // flagSet returns the flag set of cmd, with the common flags.
@@ -272,6 +401,22 @@ Every command takes:
 	-table NAME      the keys table, optionally schema-qualified; default api_keys
 	-actor NAME      who is acting, recorded with every change in the audit
 	                 trail; default $KEYWARD_ACTOR, else the OS user's name
+
+and, to create keys as the application does, its key format and lifetime
+rules (give the same as its keyward.New options):
+
+	-product NAME    the key format's product prefix (apikey.NewFormat):
+	                 keys look like NAME_live_...; default $KEYWARD_PRODUCT,
+	                 else ck
+	-checksum        create checksummed keys (apikey.WithChecksum); default
+	                 on if $KEYWARD_CHECKSUM=1
+	-max-lifetime DURATION
+	                 the longest life of a new key (keyward.WithMaxLifetime):
+	                 a key created or rotated without an expiry gets one
+	                 DURATION from now, a later expiry is refused
+	-require-expiry MODES
+	                 the modes, live and/or test, comma-separated, whose new
+	                 keys need an expiry (keyward.WithRequiredExpiry)
 
 Raw keys are printed once, alone on standard output (create, rotate), and
 read from standard input only (report-exposure), never from arguments.
@@ -412,7 +557,19 @@ func (c *cli) openKeys() (*keyward.Keys, func(), error) {
 	// last-used times: this command, which writes none, must not delete
 	// counts that the applications, whose retention it does not know,
 	// keep.
-	keys, err := keyward.New(st, keyward.WithLogger(logger), keyward.WithUsageRetention(keepUsage))
+	format, err := c.format()
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	opts := []keyward.Option{keyward.WithLogger(logger), keyward.WithUsageRetention(keepUsage), keyward.WithFormat(format)}
+	if c.maxLifetime > 0 {
+		opts = append(opts, keyward.WithMaxLifetime(c.maxLifetime))
+	}
+	if len(c.requireExpiry) > 0 {
+		opts = append(opts, keyward.WithRequiredExpiry(c.requireExpiry...))
+	}
+	keys, err := keyward.New(st, opts...)
 	if err != nil {
 		db.Close()
 		return nil, nil, err

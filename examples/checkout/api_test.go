@@ -64,7 +64,7 @@ func newScanning(t *testing.T, keys *keyward.Keys) (*ecdsa.PrivateKey, http.Hand
 
 // key issues a key of owner and returns it raw.
 func (a *api) key(t *testing.T, owner string, mode apikey.Mode, scopes ...scope.Scope) string {
-	return keywardtest.Issue(t, a.keys.Owner(owner), keyward.CreateParams{Mode: mode, Scopes: scopes}).Raw
+	return keywardtest.Issue(t, a.keys.Owner(owner), keyward.CreateParams{Mode: mode, Scopes: scope.NewSet(scopes...)}).Raw
 }
 
 func (a *api) do(method, path, key, body string) *httptest.ResponseRecorder {
@@ -536,7 +536,7 @@ func TestScopedFailsClosed(t *testing.T) {
 // nothing.
 func TestSecretScanningAlert(t *testing.T) {
 	a := newAPI(t)
-	leaked := keywardtest.Issue(t, a.keys.Owner("acme"), keyward.CreateParams{Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	leaked := keywardtest.Issue(t, a.keys.Owner("acme"), keyward.CreateParams{Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	body := []byte(`[{"token":"` + leaked.Raw + `","type":"keyward_checkout_live_key","url":"https://github.com/acme/shop/blob/0f3a/.env","source":"content"}]`)
 	post := func(sign bool) *httptest.ResponseRecorder {
 		r := httptest.NewRequest("POST", "/github/secret-scanning", bytes.NewReader(body))

@@ -772,7 +772,7 @@ func TestRetireDemoKeys(t *testing.T) {
 	acme := keys.Owner("acme")
 	issue := func(owner keyward.Owner, mode apikey.Mode, md map[string]string) apikey.Record {
 		t.Helper()
-		return keywardtest.Issue(t, owner, keyward.CreateParams{Mode: mode, Scopes: []scope.Scope{scope.LinksRead}, Metadata: md}).Record
+		return keywardtest.Issue(t, owner, keyward.CreateParams{Mode: mode, Scopes: scope.NewSet(scope.LinksRead), Metadata: md}).Record
 	}
 	all := map[string]string{demoMetadataKey: "all-scopes"}
 	older := issue(acme, apikey.Test, all)

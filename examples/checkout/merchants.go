@@ -57,7 +57,7 @@ type demoKeySpec struct {
 	label  string // in the banner, such as "all scopes"
 	name   string // the key's name, as the dashboard shows it
 	tag    string // the value of its demoMetadataKey
-	scopes func(*scope.Catalog) []scope.Scope
+	scopes func(*scope.Catalog) scope.Set
 	policy *apikey.Policy // its limits, if any
 }
 
@@ -67,7 +67,7 @@ var demoKeySpecs = []demoKeySpec{
 		label:  "all scopes",
 		name:   "Demo: all scopes",
 		tag:    "all-scopes",
-		scopes: func(c *scope.Catalog) []scope.Scope { return c.Scopes() },
+		scopes: func(c *scope.Catalog) scope.Set { return scope.NewSet(c.Scopes()...) },
 		// 60 requests a minute, 10 at once: a quick loop of curl
 		// commands meets the limit.
 		policy: &apikey.Policy{Rate: apikey.RateLimit{Requests: 60, Period: time.Minute, Burst: 10}},
@@ -76,7 +76,7 @@ var demoKeySpecs = []demoKeySpec{
 		label:  "sessions:write",
 		name:   "Demo: session creator",
 		tag:    "sessions-write",
-		scopes: func(*scope.Catalog) []scope.Scope { return []scope.Scope{scope.SessionsWrite} },
+		scopes: func(*scope.Catalog) scope.Set { return scope.NewSet(scope.SessionsWrite) },
 	},
 }
 

@@ -216,9 +216,9 @@ func TestPostgresRestart(t *testing.T) {
 		in := startInstance(t, cfg)
 		if run == 1 {
 			for merchant, p := range map[string]keyward.CreateParams{
-				"acme": {Name: "WooCommerce plugin", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+				"acme": {Name: "WooCommerce plugin", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead),
 					Metadata: map[string]string{"integration": "woocommerce"}},
-				"globex": {Name: "Backend", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}},
+				"globex": {Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)},
 			} {
 				sec, _, err := in.srv.keys.Owner(merchant).Create(t.Context(), p)
 				if err != nil {

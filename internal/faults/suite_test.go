@@ -492,7 +492,7 @@ func (s *suite) newRun(t *testing.T, faultName string, c configuration) *run {
 	ctx, cancel := context.WithTimeout(context.Background(), eventWait)
 	defer cancel()
 	acct := s.issuer.Owner(owner)
-	params := keyward.CreateParams{Name: "Fault suite", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite}}
+	params := keyward.CreateParams{Name: "Fault suite", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite)}
 	for range 3 {
 		sec, rec, err := acct.Create(ctx, params)
 		if err != nil {

@@ -972,7 +972,7 @@ func TestLifecycleOverCache(t *testing.T) {
 	defer keys.Close()
 	ctx := context.Background()
 	acct := keys.Owner(owner)
-	sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: []scope.Scope{scope.LinksRead}})
+	sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "x", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil {
 		t.Fatal(err)
 	}

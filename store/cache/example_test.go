@@ -32,7 +32,7 @@ func Example() {
 	ctx := context.Background()
 	acct := keys.Owner("acct_123")
 	secret, rec, err := acct.Create(ctx, keyward.CreateParams{
-		Name: "Backend server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Backend server", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		log.Fatal(err)

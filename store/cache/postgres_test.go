@@ -129,7 +129,7 @@ func createKey(t *testing.T, k *keyward.Keys) (string, apikey.Record) {
 func createKeyOf(t *testing.T, k *keyward.Keys, owner string, scopes ...scope.Scope) (string, apikey.Record) {
 	t.Helper()
 	sec, rec, err := k.Owner(owner).Create(context.Background(), keyward.CreateParams{
-		Name: "pg cached", Mode: apikey.Live, Scopes: scopes,
+		Name: "pg cached", Mode: apikey.Live, Scopes: scope.NewSet(scopes...),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +267,7 @@ func TestPostgresUpdateAcrossInstances(t *testing.T) {
 		t.Fatalf("B's cached key has scopes %v, want sessions:write among them", got.Scopes)
 	}
 
-	if _, err := a.keys.Owner(pgOwner).Update(ctx, rec.ID, keyward.UpdateParams{Scopes: []scope.Scope{scope.LinksRead}}); err != nil {
+	if _, err := a.keys.Owner(pgOwner).Update(ctx, rec.ID, keyward.UpdateParams{Scopes: scope.NewSet(scope.LinksRead)}); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := a.keys.Verify(ctx, raw); err != nil || got.Scopes.Has(scope.SessionsWrite) {

@@ -21,7 +21,7 @@ func Example() {
 	defer keys.Close()
 
 	_, _, err = keys.Owner("acct_1").Create(context.Background(), keyward.CreateParams{
-		Name: "test", Mode: apikey.Test, Scopes: []scope.Scope{scope.EventsRead},
+		Name: "test", Mode: apikey.Test, Scopes: scope.NewSet(scope.EventsRead),
 	})
 	fmt.Println(err, st.Len())
 	// Output: <nil> 1

@@ -52,7 +52,7 @@ func Example() {
 	sec, rec, err := keys.Owner("acct_123").Create(ctx, keyward.CreateParams{
 		Name:   "Production server",
 		Mode:   apikey.Live,
-		Scopes: []scope.Scope{scope.SessionsWrite},
+		Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		log.Fatal(err)

@@ -62,7 +62,7 @@ const owner = "acct_lifecycle"
 func createKey(t testing.TB, k *keyward.Keys) (apikey.Secret, apikey.Record) {
 	t.Helper()
 	sec, rec, err := k.Owner(owner).Create(context.Background(), keyward.CreateParams{
-		Name: "Production server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Production server", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
@@ -116,7 +116,7 @@ func TestRevokeAllSeenBySecondInstance(t *testing.T) {
 		secs = append(secs, sec)
 	}
 	theirs, _, err := a.Owner("acct_other").Create(ctx, keyward.CreateParams{
-		Name: "Other account", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Other account", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +144,7 @@ func TestIdempotentCreateAcrossInstances(t *testing.T) {
 	b := newKeys(t, pgtest.Open(t), table)
 	ctx := context.Background()
 	params := keyward.CreateParams{
-		Name: "Checkout plugin", Mode: apikey.Test, Scopes: []scope.Scope{scope.LinksRead},
+		Name: "Checkout plugin", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead),
 		Metadata: map[string]string{"order": "1042"}, IdempotencyKey: "5f0c6d1e-retry",
 	}
 	sec, first, err := a.Owner(owner).Create(ctx, params)
@@ -189,7 +189,7 @@ func TestNoRawKeyInTable(t *testing.T) {
 	}
 	// Metadata, idempotency digests, rotation links, updates.
 	sec, _, err := k.Owner(owner).Create(ctx, keyward.CreateParams{
-		Name: "Tagged", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Tagged", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		Metadata: map[string]string{"integration": "erp"}, IdempotencyKey: "create-tagged-1",
 	})
 	if err != nil {
@@ -416,7 +416,7 @@ func TestRecordsDoNotPinTheRawKey(t *testing.T) {
 	k := newKeys(t, db, migrated(t, db))
 	ctx := context.Background()
 	sec, rec, err := k.Owner(owner).Create(ctx, keyward.CreateParams{
-		Name: "Production server", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite},
+		Name: "Production server", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite),
 		Metadata: map[string]string{"region": "eu"},
 	})
 	if err != nil {
@@ -491,7 +491,7 @@ func TestLeakedKeysAcrossInstances(t *testing.T) {
 	}
 
 	canary, crec, err := a.Owner(owner).Create(ctx, keyward.CreateParams{
-		Name: "Tripwire", Mode: apikey.Live, Scopes: []scope.Scope{scope.SessionsWrite}, Canary: true,
+		Name: "Tripwire", Mode: apikey.Live, Scopes: scope.NewSet(scope.SessionsWrite), Canary: true,
 	})
 	if err != nil {
 		t.Fatal(err)

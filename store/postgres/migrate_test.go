@@ -440,7 +440,7 @@ VALUES ($1, $2, $3, $4, $5, string_to_array($6::text, ' '), $7, $8, $9)`,
 		t.Errorf("Verify of an old revoked key = %v, want ErrRevoked", err)
 	}
 	def := keys.Owner(keyward.DefaultOwner)
-	if _, err := def.Update(ctx, olds[0].rec.ID, keyward.UpdateParams{Scopes: []scope.Scope{scope.LinksRead},
+	if _, err := def.Update(ctx, olds[0].rec.ID, keyward.UpdateParams{Scopes: scope.NewSet(scope.LinksRead),
 		Metadata: map[string]string{"migrated": "yes"}}); err != nil {
 		t.Errorf("Update of an old key: %v", err)
 	}
