@@ -434,17 +434,19 @@ func (p pruneSpy) PruneUsage(ctx context.Context, before time.Time) error {
 func TestOldUsageIsPruned(t *testing.T) {
 	clk := newClock()
 	st := memory.New()
-	spy := pruneSpy{Store: st, pruned: make(chan time.Time, 1)}
-	keys, err := keyward.New(spy, keyward.WithClock(clk.Now), keyward.WithFlushInterval(time.Millisecond),
-		keyward.WithUsageRetention(30*24*time.Hour))
+	old := clk.Now().Add(-31 * 24 * time.Hour)
+	recent := clk.Now().Add(-29 * 24 * time.Hour)
+	// The key and its counts are in the store before the lifecycle that
+	// prunes starts: its first flush prunes at once.
+	setup, err := keyward.New(st, keyward.WithClock(clk.Now))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer keys.Close()
-	old := clk.Now().Add(-31 * 24 * time.Hour)
-	recent := clk.Now().Add(-29 * 24 * time.Hour)
-	sec, rec, err := keys.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
+	sec, rec, err := setup.Owner("acct_test").Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
 	if err != nil || sec.Reveal() == "" {
+		t.Fatal(err)
+	}
+	if err := setup.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.RecordUses(context.Background(), []store.Use{
@@ -453,6 +455,13 @@ func TestOldUsageIsPruned(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	spy := pruneSpy{Store: st, pruned: make(chan time.Time, 1)}
+	keys, err := keyward.New(spy, keyward.WithClock(clk.Now), keyward.WithFlushInterval(time.Millisecond),
+		keyward.WithUsageRetention(30*24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
 	select {
 	case before := <-spy.pruned:
 		if want := clk.Now().Add(-30 * 24 * time.Hour); !before.Equal(want) {

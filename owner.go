@@ -358,7 +358,10 @@ type ListOptions struct {
 
 // A Page is one page of an owner's keys, newest first.
 type Page struct {
-	// Keys are newest first.
+	// Keys are newest first. A record's status depends on the time it
+	// is judged at, so a record holds none: a JSON API serves each as
+	// Record.At(keys.Now()), with its status, as the dashboard and the
+	// keyward command do.
 	Keys []apikey.Record `json:"keys"`
 	// Next, passed as ListOptions.Cursor, returns the following page; it is
 	// empty on the last page.
