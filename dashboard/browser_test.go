@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
@@ -133,6 +135,8 @@ func TestBrowser(t *testing.T) {
 		o.createCanary(t, ctx, "Tripwire in the CI secrets")
 		o.createLimitedKey(t, ctx, "Partner integration")
 
+		o.filtersWaitForSubmit(t, ctx)
+		o.fitsPhones(t, ctx, id)
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
 		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
@@ -156,7 +160,111 @@ func TestBrowser(t *testing.T) {
 		o.revokeKey(t, ctx, newID, newRaw, name, "Contractor left")
 		o.createCanary(t, ctx, "Tripwire in the old repository")
 		o.createLimitedKey(t, ctx, "Reseller integration")
+		o.filtersWaitForSubmit(t, ctx)
+		o.fitsPhones(t, ctx, id)
 	})
+}
+
+// filtersWaitForSubmit checks that the list's filters apply only when the
+// operator presses Filter (WCAG 3.2.2): the button is shown, and the down
+// arrow in the Mode select changes the choice but not the page.
+func (o operator) filtersWaitForSubmit(t *testing.T, ctx context.Context) {
+	t.Helper()
+	list := o.srv.URL + "/dashboard/keys"
+	step(t, ctx, "open the list", chromedp.Navigate(list))
+	if visible, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+		const b = document.querySelector("form.filters button[type=submit]");
+		if (!b) return false;
+		const r = b.getBoundingClientRect();
+		return getComputedStyle(b).display !== "none" && getComputedStyle(b).visibility !== "hidden" && r.width > 0 && r.height > 0;
+	})()`)); err != nil || !visible {
+		t.Errorf("the filters' submit button is visible = %v (%v), want true", visible, err)
+	}
+	step(t, ctx, "press the down arrow in the Mode select",
+		chromedp.Focus(chromedp.CSS(`form.filters select[name="mode"]`)),
+		chromedp.KeyEvent(kb.ArrowDown),
+		chromedp.Sleep(500*time.Millisecond))
+	if got, err := chromedp.Run(ctx, chromedp.Location()); err != nil || got != list {
+		t.Errorf("after the down arrow in the Mode select the page is %s (%v), want still %s", got, err, list)
+	}
+	mode, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('form.filters select[name="mode"]').value`))
+	if err != nil || mode == "" {
+		t.Fatalf("the Mode select's value after the down arrow = %q (%v), want another choice than any", mode, err)
+	}
+	// The server marks the applied filter selected.
+	step(t, ctx, "apply the filters", chromedp.Click(chromedp.CSS("form.filters button[type=submit]")),
+		chromedp.WaitReady(chromedp.CSS(`form.filters select[name="mode"] option[value="`+mode+`"][selected]`)))
+	if got, err := chromedp.Run(ctx, chromedp.Location()); err != nil || !strings.Contains(got, "mode="+mode) {
+		t.Errorf("after Filter the page is %s (%v), want the list filtered by mode=%s", got, err, mode)
+	}
+}
+
+// fitsPhones checks that the list and the key's pages fit a phone's
+// viewport, 375 and 320 px wide, without scrolling sideways, and that every
+// action of the list's rows is on screen.
+func (o operator) fitsPhones(t *testing.T, ctx context.Context, id string) {
+	t.Helper()
+	base := o.srv.URL + "/dashboard/"
+	step(t, ctx, "open the list", chromedp.Navigate(base+"keys"))
+	trips, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(document.querySelector("td.actions a.trips") || {}).getAttribute?.("href") || ""`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages := []string{"keys", "keys/" + id, "keys/" + id + "/edit", "keys/" + id + "/rotate", "keys/" + id + "/revoke", "keys/new", "keys/revoke-all"}
+	if trips != "" {
+		pages = append(pages, trips)
+	}
+	defer func() {
+		if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+			t.Errorf("clearing the viewport: %v", err)
+		}
+	}()
+	for _, width := range []int64{375, 320} {
+		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+			Width: width, Height: 740, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+			t.Fatalf("emulating a %d px viewport: %v", width, err)
+		}
+		for _, p := range pages {
+			step(t, ctx, "open "+p+" on a phone", chromedp.Navigate(base+p))
+			fit, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
+				ScrollWidth, InnerWidth int
+				Wide                    []string
+			}](`(() => {
+				const w = window.innerWidth;
+				const wide = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > w + 0.5)
+					.slice(0, 5).map(e => e.tagName.toLowerCase() + (e.className && typeof e.className === "string" ? "." + e.className.split(" ").join(".") : "") + " " + Math.round(e.getBoundingClientRect().right));
+				return {scrollWidth: document.documentElement.scrollWidth, innerWidth: w, wide};
+			})()`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fit.InnerWidth != int(width) {
+				t.Errorf("%s: the viewport is %d px wide, want %d", p, fit.InnerWidth, width)
+			}
+			if fit.ScrollWidth > fit.InnerWidth {
+				t.Errorf("%s at %d px: the page scrolls sideways to %d px; too wide: %q", p, width, fit.ScrollWidth, fit.Wide)
+			}
+			if p != "keys" {
+				continue
+			}
+			off, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("td.actions a")].filter(a => {
+				const r = a.getBoundingClientRect();
+				return r.width === 0 || r.left < 0 || r.right > window.innerWidth;
+			}).map(a => a.textContent)`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(off) > 0 {
+				t.Errorf("at %d px the list's actions %q are off screen", width, off)
+			}
+			if n, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("td.actions a").length`)); err != nil || n == 0 {
+				t.Errorf("the list has %d row actions (%v), want some", n, err)
+			}
+			if width == 375 {
+				screenshot(t, ctx, filepath.Join(o.artifacts, "phone"+suffix(t)+".png"))
+			}
+		}
+	}
 }
 
 // An operator drives the dashboard's pages.

@@ -21,7 +21,8 @@
 // keys at once; and lists the trips of each canary. It is rendered on the
 // server with [html/template], its stylesheet and script are embedded, it
 // loads nothing from elsewhere, and it works without JavaScript (the
-// script only adds a copy button and applies filters on change).
+// script only adds a copy button; the list's filters apply when the
+// operator presses Filter, never on a change of a select).
 //
 // # Revocation reasons and exposed keys
 //

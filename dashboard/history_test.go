@@ -389,9 +389,9 @@ func TestListShowsRequestsOfTheLastDay(t *testing.T) {
 	}
 	mustContain(t, body, `<th scope="col" class="num">Requests, last 24 h</th>`)
 	for _, tt := range []struct{ id, want string }{
-		{busy.ID.String(), `<td class="num requests">1,234<small class="refused">3 refused</small></td>`},
-		{idle.ID.String(), `<td class="num requests">0</td>`},
-		{canary.ID.String(), `<td class="num requests"><span aria-hidden="true">—</span><span class="visually-hidden">Not counted: a canary's uses are its trips</span></td>`},
+		{busy.ID.String(), `<td class="num requests" data-label="Requests, last 24 h">1,234<small class="refused">3 refused</small></td>`},
+		{idle.ID.String(), `<td class="num requests" data-label="Requests, last 24 h">0</td>`},
+		{canary.ID.String(), `<td class="num requests" data-label="Requests, last 24 h"><span aria-hidden="true">—</span><span class="visually-hidden">Not counted: a canary's uses are its trips</span></td>`},
 	} {
 		if row := rowOf(body, tt.id); !strings.Contains(row, tt.want) {
 			t.Errorf("the row of %s lacks %s:\n%s", tt.id, tt.want, row)
@@ -399,7 +399,7 @@ func TestListShowsRequestsOfTheLastDay(t *testing.T) {
 	}
 	// Each key links to its page.
 	for _, rec := range []apikey.Record{busy, idle, canary} {
-		mustContain(t, body, `<td class="name"><a href="keys/`+rec.ID.String()+`"><bdi>`+rec.Name+`</bdi></a>`)
+		mustContain(t, body, `<td class="name" data-label="Name"><a href="keys/`+rec.ID.String()+`"><bdi>`+rec.Name+`</bdi></a>`)
 	}
 }
 
@@ -439,7 +439,7 @@ func TestKeyPageWhenTheHistoryFails(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("the list: %d", status)
 	}
-	if row := rowOf(body, rec.ID.String()); !strings.Contains(row, `<td class="num requests"><span class="muted">Unavailable</span></td>`) {
+	if row := rowOf(body, rec.ID.String()); !strings.Contains(row, `<td class="num requests" data-label="Requests, last 24 h"><span class="muted">Unavailable</span></td>`) {
 		t.Errorf("the list's row:\n%s", row)
 	}
 	mustNotContain(t, body, "10.9.8.7")

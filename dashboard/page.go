@@ -85,8 +85,8 @@ func loadAssets() (map[string]asset, error) {
 	return assets, err
 }
 
-// asset serves GET /assets/{name}: the stylesheet and the script. Browsers
-// revalidate them with their ETag.
+// asset serves GET /assets/{name}: the stylesheet, the script and the
+// icon. Browsers revalidate them with their ETag.
 func (h *Handler) asset(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.assets[r.PathValue("name")]
 	if !ok {

@@ -43,14 +43,6 @@
     input.addEventListener("focus", function () { input.select(); });
   });
 
-  // The list's filters apply as soon as they change.
-  document.querySelectorAll("form.filters select").forEach(function (select) {
-    select.addEventListener("change", function () {
-      if (select.form.requestSubmit) {
-        select.form.requestSubmit();
-      } else {
-        select.form.submit();
-      }
-    });
-  });
+  // The list's filters apply only when the operator presses Filter: a
+  // change of a select never submits the form (WCAG 3.2.2, On Input).
 })();
