@@ -148,8 +148,11 @@ func ExampleObserver_RegisterCache() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	for cached.Stats().Polls == 0 { // records are served once the change feed was read
-		time.Sleep(time.Millisecond)
+	// Records are served once the change feed was read.
+	for deadline := time.Now().Add(10 * time.Second); cached.Stats().Polls == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			log.Fatal("the cache never polled its change feed")
+		}
 	}
 	for range 3 {
 		keys.Verify(ctx, sec.Reveal())

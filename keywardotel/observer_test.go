@@ -236,7 +236,10 @@ func TestCacheStats(t *testing.T) {
 	}
 	// The cache serves records once its first poll of the feed succeeded.
 	deadline := time.Now().Add(10 * time.Second)
-	for c.Stats().Polls == 0 && time.Now().Before(deadline) {
+	for c.Stats().Polls == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the cache never polled its change feed")
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, raw := range []string{key.Raw, key.Raw, key.Raw, sec.Reveal(), sec.Reveal()} {
