@@ -482,7 +482,7 @@ func ExampleOwner_Usage() {
 	}
 	// The middleware counts what it refuses after verification; so may
 	// your own checks.
-	keys.CountRefusal(ctx, &key, keyward.OutcomeInsufficientScope)
+	keys.CountRefusal(ctx, key.ID, keyward.OutcomeInsufficientScope)
 	if err := keys.Flush(ctx); err != nil { // written every second anyway
 		log.Fatal(err)
 	}

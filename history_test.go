@@ -272,9 +272,9 @@ func TestUsageCountsVerificationsAndRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.keys.CountRefusal(ctx, &got, keyward.OutcomeInsufficientScope)
-	e.keys.CountRefusal(ctx, &got, keyward.OutcomeLimited)
-	e.keys.CountRefusal(ctx, &got, keyward.OutcomeOK) // not a refusal: ignored
+	e.keys.CountRefusal(ctx, got.ID, keyward.OutcomeInsufficientScope)
+	e.keys.CountRefusal(ctx, got.ID, keyward.OutcomeLimited)
+	e.keys.CountRefusal(ctx, got.ID, keyward.OutcomeOK) // not a refusal: ignored
 	calls := e.spy.recordUses.Load()
 	if err := e.keys.Flush(ctx); err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func TestUsageSurvivesAFailedWriteExactlyOnce(t *testing.T) {
 		e.keys.Verify(ctx, raw)
 	}
 	got, _ := e.keys.Verify(ctx, raw)
-	e.keys.CountRefusal(ctx, &got, keyward.OutcomeWrongMode)
+	e.keys.CountRefusal(ctx, got.ID, keyward.OutcomeWrongMode)
 	e.spy.set(func(s *spyStore) { s.failUses = errors.New("connection reset by peer") })
 	if err := e.keys.Flush(ctx); err == nil {
 		t.Fatal("the flush did not fail")
@@ -527,7 +527,7 @@ func TestTheObserverSeesEveryOutcome(t *testing.T) {
 	e.spy.set(func(s *spyStore) { s.failHash = errors.New("connection refused") })
 	e.keys.Verify(ctx, raw)
 	e.spy.set(func(s *spyStore) { s.failHash = nil })
-	e.keys.CountRefusal(ctx, &rec, keyward.OutcomeNetworkRefused)
+	e.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeNetworkRefused)
 	want := []keyward.Outcome{keyward.OutcomeOK, keyward.OutcomeUnknown, keyward.OutcomeRevoked, keyward.OutcomeMalformed, keyward.OutcomeUnavailable}
 	if !slices.Equal(obs.verify, want) || !slices.Equal(obs.refusals, []keyward.Outcome{keyward.OutcomeNetworkRefused}) {
 		t.Errorf("observed %v and %v, want %v and [network_refused]", obs.verify, obs.refusals, want)

@@ -395,24 +395,32 @@ func (k *Keys) Now() time.Time { return k.clock.Now() }
 // the memory store, a successful Verify does not allocate, whatever the
 // key's metadata.
 func (k *Keys) Verify(ctx context.Context, raw string) (apikey.Record, error) {
-	return k.VerifyFrom(ctx, raw, Caller{})
+	v, err := k.VerifyFrom(ctx, raw, Caller{})
+	if err != nil {
+		return apikey.Record{}, err
+	}
+	return v.Record(), nil
 }
 
-// VerifyFrom is [Keys.Verify] for a server that knows its caller: if the
-// key is a canary, the trip records c. The middleware calls it.
-func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (apikey.Record, error) {
+// VerifyFrom is [Keys.Verify] for a server that knows its caller and
+// carries the key through the request: if the key is a canary, the trip
+// records c; a key that passes is returned as a [Verified], a read-only
+// view of its record that shares the store's answer instead of copying
+// it (when the store answers from memory, it costs no allocation). The
+// middleware calls it. Errors are Verify's.
+func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (Verified, error) {
 	if k.observer == nil {
 		return k.verify(ctx, raw, c)
 	}
 	if rand.Uint32()%latencySample != 0 {
-		rec, err := k.verify(ctx, raw, c)
+		v, err := k.verify(ctx, raw, c)
 		k.observer.ObserveVerify(ctx, outcome(err), 0)
-		return rec, err
+		return v, err
 	}
 	start := time.Now()
-	rec, err := k.verify(ctx, raw, c)
+	v, err := k.verify(ctx, raw, c)
 	k.observer.ObserveVerify(ctx, outcome(err), max(time.Since(start), 1))
-	return rec, err
+	return v, err
 }
 
 // latencySample is the share of verifications timed for the observer: one
@@ -422,62 +430,63 @@ func (k *Keys) VerifyFrom(ctx context.Context, raw string, c Caller) (apikey.Rec
 const latencySample = 16
 
 // verify is VerifyFrom without its observer.
-func (k *Keys) verify(ctx context.Context, raw string, c Caller) (apikey.Record, error) {
+func (k *Keys) verify(ctx context.Context, raw string, c Caller) (Verified, error) {
 	mode, err := k.format.Parse(raw)
 	if err != nil {
-		return apikey.Record{}, malformedKey(err)
+		return Verified{}, malformedKey(err)
 	}
 	h := apikey.HashOf(raw)
 	rec, err := k.getByHash(ctx, h)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			k.lookupHealth.OK()
-			return apikey.Record{}, ErrUnknownKey
+			return Verified{}, ErrUnknownKey
 		}
 		k.lookupHealth.Failed(err)
-		return apikey.Record{}, &StoreError{Op: "verify", Err: err}
+		return Verified{}, &StoreError{Op: "verify", Err: err}
 	}
 	k.lookupHealth.OK()
 	// A store answers by hash; check in constant time that it answered
 	// for this key, and that the key's mode is the recorded one.
 	if !rec.Hash.Equal(h) || rec.Mode != mode {
-		return apikey.Record{}, ErrUnknownKey
+		return Verified{}, ErrUnknownKey
 	}
 	now := k.clock.Micros()
 	switch {
 	case rec.Revoked():
-		return apikey.Record{}, ErrRevoked
+		return Verified{}, ErrRevoked
 	case rec.Expired(time.UnixMicro(now)):
-		return apikey.Record{}, ErrExpired
+		return Verified{}, ErrExpired
 	case rec.Canary:
 		// A tripwire: the caller learns nothing it would not learn from
 		// a key that does not exist.
-		k.trip(&rec, c, time.UnixMicro(now).UTC())
-		return apikey.Record{}, ErrUnknownKey
+		k.trip(rec, c, time.UnixMicro(now).UTC())
+		return Verified{}, ErrUnknownKey
 	}
 	k.uses.record(h, rec.ID, now)
-	if rec.LastUsedAt.IsZero() || now > rec.LastUsedAt.UnixMicro() {
-		rec.LastUsedAt = time.UnixMicro(now).UTC()
-	}
-	return rec, nil
+	return Verified{rec: rec, used: now}, nil
 }
 
 // getByHash looks a key up: from memory if the store can answer there,
 // else from the store, with a deadline and a place among the lookups in
-// flight.
-func (k *Keys) getByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
+// flight. The record is read-only: from memory, it is the store's own.
+func (k *Keys) getByHash(ctx context.Context, h apikey.Hash) (*apikey.Record, error) {
 	if k.local != nil {
 		if rec, err := k.local.GetByHashLocal(h); err != store.ErrWouldBlock { // a sentinel, never wrapped
 			return rec, err
 		}
 	}
 	if err := k.acquireLookup(ctx); err != nil {
-		return apikey.Record{}, err
+		return nil, err
 	}
 	defer func() { <-k.lookups }()
 	ctx, cancel := context.WithTimeout(ctx, k.lookupTimeout)
 	defer cancel()
-	return k.store.GetByHash(ctx, h)
+	rec, err := k.store.GetByHash(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil
 }
 
 // acquireLookup takes a place among the lookups in flight, waiting for one
@@ -522,6 +531,7 @@ func (k *Keys) Flush(ctx context.Context) error {
 	k.flushMu.Lock()
 	defer k.flushMu.Unlock()
 	cells, uses := k.uses.drain()
+	defer k.uses.release(cells, uses)
 	if len(uses) == 0 {
 		return nil
 	}

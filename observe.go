@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	"github.com/keyward/keyward/apikey"
+	"github.com/google/uuid"
 	"github.com/keyward/keyward/store"
 )
 
@@ -106,12 +106,12 @@ func WithObserver(o Observer) Option {
 }
 
 // CountRefusal counts a request refused after its key was verified, with
-// o one of the refusal outcomes ([Outcome.IsRefusal]): the key's usage
-// counts it (see [Owner.Usage]), written with the next write of last-used
-// times, and the observer sees it. rec is the record Verify returned. The
-// middleware calls it; call it yourself when your own code refuses a
-// verified key for one of these reasons. Other outcomes are ignored.
-func (k *Keys) CountRefusal(ctx context.Context, rec *apikey.Record, o Outcome) {
+// o one of the refusal outcomes ([Outcome.IsRefusal]): the usage of the
+// key with ID id counts it (see [Owner.Usage]), written with the next
+// write of last-used times, and the observer sees it. The middleware
+// calls it; call it yourself when your own code refuses a verified key
+// for one of these reasons. Other outcomes are ignored.
+func (k *Keys) CountRefusal(ctx context.Context, id uuid.UUID, o Outcome) {
 	var add store.Counts
 	switch o {
 	case OutcomeInsufficientScope:
@@ -125,7 +125,7 @@ func (k *Keys) CountRefusal(ctx context.Context, rec *apikey.Record, o Outcome) 
 	default:
 		return
 	}
-	k.uses.refuse(rec.ID, k.clock.Micros(), add)
+	k.uses.refuse(id, k.clock.Micros(), add)
 	if k.observer != nil {
 		k.observer.ObserveRefusal(ctx, o)
 	}

@@ -479,9 +479,9 @@ func (s *failingStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Rec
 }
 
 // GetByHashLocal sends lookups to GetByHash while the store is down.
-func (s *failingStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+func (s *failingStore) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
 	if s.down {
-		return apikey.Record{}, store.ErrWouldBlock
+		return nil, store.ErrWouldBlock
 	}
 	return s.Store.GetByHashLocal(h)
 }

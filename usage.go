@@ -1,6 +1,7 @@
 package keyward
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,13 @@ type usage struct {
 	dirty []*useCell               // cells used since the last drain
 	held  map[hourKey]store.Counts // counts not in a cell: past hours, refusals, failed writes
 	since int64                    // Unix microseconds of the oldest use not written; 0 if none
+
+	// spare and out are the buffers of the last drain, given back by
+	// release for the next: a flush allocates nothing once they have
+	// grown to the keys used in an interval. Only the flush, which is
+	// serialised, touches them (spare under mu).
+	spare []*useCell
+	out   []store.Use
 }
 
 // usePrecision is the resolution of recorded last-used times: a use less
@@ -179,18 +187,21 @@ func (u *usage) refuse(id uuid.UUID, t int64, add store.Counts) {
 }
 
 // drain empties the queue and returns its cells with the uses to write:
-// those of the cells, then those held.
+// those of the cells, then those held. The two slices are the usage's
+// buffers: give them back with release once the uses are written or
+// requeued.
 func (u *usage) drain() (cells []*useCell, uses []store.Use) {
 	u.mu.Lock()
 	cells = u.dirty
-	u.dirty = nil
+	u.dirty, u.spare = u.spare[:0], nil
 	pending := u.held
 	if len(pending) > 0 {
 		u.held = make(map[hourKey]store.Counts)
 	}
 	u.since = 0
 	u.mu.Unlock()
-	uses = make([]store.Use, len(cells), len(cells)+len(pending))
+	uses = slices.Grow(u.out[:0], len(cells)+len(pending))[:len(cells)]
+	u.out = nil
 	for i, c := range cells {
 		c.dirty.Store(false)
 		hour := c.hour.Load()
@@ -201,6 +212,16 @@ func (u *usage) drain() (cells []*useCell, uses []store.Use) {
 		uses = append(uses, store.Use{ID: k.id, Hour: hourTime(k.hour), Counts: cs})
 	}
 	return cells, uses
+}
+
+// release gives back the buffers of a drain, for the next, once its
+// uses are written or requeued.
+func (u *usage) release(cells []*useCell, uses []store.Use) {
+	clear(uses) // no Location pointers kept from the last interval
+	u.out = uses[:0]
+	u.mu.Lock()
+	u.spare = cells[:0]
+	u.mu.Unlock()
 }
 
 func hourTime(hour int64) time.Time { return time.UnixMicro(hour * microsPerHour).UTC() }

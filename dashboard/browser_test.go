@@ -1257,7 +1257,7 @@ func seedHistory(t *testing.T, clock *testClock, owner keyward.Owner) seededKey 
 				t.Fatal(err)
 			}
 			if j < refused {
-				keys.CountRefusal(context.Background(), &got, keyward.OutcomeLimited)
+				keys.CountRefusal(context.Background(), got.ID, keyward.OutcomeLimited)
 			}
 		}
 		if err := keys.Flush(context.Background()); err != nil {

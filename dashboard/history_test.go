@@ -265,7 +265,7 @@ func TestKeyPageRequests(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i < u.refused {
-				f.keys.CountRefusal(ctx, &got, keyward.OutcomeLimited)
+				f.keys.CountRefusal(ctx, got.ID, keyward.OutcomeLimited)
 			}
 		}
 		if err := f.keys.Flush(ctx); err != nil {
@@ -367,7 +367,7 @@ func TestListShowsRequestsOfTheLastDay(t *testing.T) {
 				t.Fatal(err)
 			}
 			if i < refused {
-				f.keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
+				f.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope)
 			}
 		}
 		if err := f.keys.Flush(ctx); err != nil {

@@ -3,6 +3,7 @@ package keywardgrpc
 import (
 	"context"
 
+	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 )
 
@@ -10,12 +11,14 @@ import (
 type ctxKey struct{}
 
 // keyContext is a call's context after authentication: its parent plus
-// the key's record, in one allocation. It forwards everything else to its
+// the verified key, in one allocation. It forwards everything else to its
 // parent, so cancellation, deadlines, metadata and the peer work as
-// before.
+// before. It holds the key as a [keyward.Verified], a read-only view of
+// the store's record, rather than a copy of the record, to stay small.
 type keyContext struct {
 	context.Context
-	rec apikey.Record
+	key   keyward.Verified
+	fixed *apikey.Record // the record NewContext was given; nil after the interceptors
 }
 
 // Value returns the record for ctxKey and asks the parent for any other
@@ -34,7 +37,7 @@ func (c *keyContext) String() string { return "keywardgrpc.keyContext" }
 // key, as the interceptors do after verifying a key. It is meant for unit
 // tests of handlers, which then need no key and no server.
 func NewContext(ctx context.Context, rec apikey.Record) context.Context {
-	return &keyContext{Context: ctx, rec: rec}
+	return &keyContext{Context: ctx, fixed: &rec}
 }
 
 // KeyFrom returns the record of the key that authenticated the call whose
@@ -47,5 +50,8 @@ func KeyFrom(ctx context.Context) (apikey.Record, bool) {
 	if !ok {
 		return apikey.Record{}, false
 	}
-	return c.rec, true
+	if c.fixed != nil {
+		return *c.fixed, true
+	}
+	return c.key.Record(), true
 }

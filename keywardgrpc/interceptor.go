@@ -18,7 +18,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/keyward/keyward"
-	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/outage"
 	"github.com/keyward/keyward/limit"
 	"github.com/keyward/keyward/scope"
@@ -175,11 +174,11 @@ func UnaryServerInterceptor(keys *keyward.Keys, opts ...Option) grpc.UnaryServer
 		if c.public[info.FullMethod] {
 			return handler(ctx, req)
 		}
-		rec, err := c.authorize(ctx, info.FullMethod)
+		key, err := c.authorize(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
-		return handler(&keyContext{Context: ctx, rec: rec}, req)
+		return handler(&keyContext{Context: ctx, key: key}, req)
 	}
 }
 
@@ -191,11 +190,11 @@ func StreamServerInterceptor(keys *keyward.Keys, opts ...Option) grpc.StreamServ
 		if c.public[info.FullMethod] {
 			return handler(srv, ss)
 		}
-		rec, err := c.authorize(ss.Context(), info.FullMethod)
+		key, err := c.authorize(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		return handler(srv, &serverStream{ServerStream: ss, ctx: &keyContext{Context: ss.Context(), rec: rec}})
+		return handler(srv, &serverStream{ServerStream: ss, ctx: &keyContext{Context: ss.Context(), key: key}})
 	}
 }
 
@@ -208,18 +207,18 @@ type serverStream struct {
 // Context returns the stream's context with the key's record.
 func (s *serverStream) Context() context.Context { return s.ctx }
 
-// authorize returns the record of the call's key, or the status error
+// authorize returns the call's key, or the status error
 // that refuses the call. The key is verified before the method's
 // declaration is looked at, so that a canary used on any method trips,
 // and a client without a valid key learns nothing of the methods. A
 // verified key refused for its scopes, its networks or its limits is
 // counted against it ([keyward.Keys.CountRefusal]); a method that
 // declares no scopes is the server's mistake, not the key's, and is not.
-func (c *config) authorize(ctx context.Context, method string) (apikey.Record, error) {
+func (c *config) authorize(ctx context.Context, method string) (keyward.Verified, error) {
 	md, _ := metadata.FromIncomingContext(ctx)
 	raw, ok := bearer(md.Get("authorization"))
 	if !ok {
-		return apikey.Record{}, status.Error(codes.Unauthenticated, msgUnauthenticated)
+		return keyward.Verified{}, status.Error(codes.Unauthenticated, msgUnauthenticated)
 	}
 	var addr netip.Addr
 	cl := keyward.Caller{Path: method}
@@ -230,37 +229,37 @@ func (c *config) authorize(ctx context.Context, method string) (apikey.Record, e
 	if ua := md.Get("user-agent"); len(ua) > 0 {
 		cl.UserAgent = ua[0]
 	}
-	rec, err := c.keys.VerifyFrom(ctx, raw, cl)
+	key, err := c.keys.VerifyFrom(ctx, raw, cl)
 	switch {
 	case err == nil:
 	case errors.Is(err, keyward.ErrInvalidKey):
-		return apikey.Record{}, status.Error(codes.Unauthenticated, msgUnauthenticated)
+		return keyward.Verified{}, status.Error(codes.Unauthenticated, msgUnauthenticated)
 	case errors.Is(err, keyward.ErrStoreUnavailable):
-		return apikey.Record{}, status.Error(codes.Unavailable, msgUnavailable)
+		return keyward.Verified{}, status.Error(codes.Unavailable, msgUnavailable)
 	default:
-		return apikey.Record{}, status.Error(codes.Internal, msgInternal)
+		return keyward.Verified{}, status.Error(codes.Internal, msgInternal)
 	}
 	required, declared := c.methods[method]
 	if !declared {
-		return apikey.Record{}, status.Errorf(codes.PermissionDenied,
+		return keyward.Verified{}, status.Errorf(codes.PermissionDenied,
 			"method %s declares no required scopes, so it is refused to every key; declare it with keywardgrpc.WithMethodScopes or WithPublicMethods", method)
 	}
-	if missing := rec.Scopes.Missing(required...); len(missing) > 0 {
-		c.keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
-		return apikey.Record{}, withDetails(codes.PermissionDenied, scopeMessage(missing), scopeInfo(required))
+	if missing := key.Scopes().Missing(required...); len(missing) > 0 {
+		c.keys.CountRefusal(ctx, key.ID(), keyward.OutcomeInsufficientScope)
+		return keyward.Verified{}, withDetails(codes.PermissionDenied, scopeMessage(missing), scopeInfo(required))
 	}
-	if p := rec.Policy; p != nil {
+	if p := key.Policy(); p != nil {
 		if len(p.Networks) > 0 && !p.AllowsAddr(addr) {
-			c.keys.CountRefusal(ctx, &rec, keyward.OutcomeNetworkRefused)
-			return apikey.Record{}, status.Error(codes.PermissionDenied, msgNetwork)
+			c.keys.CountRefusal(ctx, key.ID(), keyward.OutcomeNetworkRefused)
+			return keyward.Verified{}, status.Error(codes.PermissionDenied, msgNetwork)
 		}
 		if p.Limited() {
-			if err := c.enforceLimits(ctx, &rec); err != nil {
-				return apikey.Record{}, err
+			if err := c.enforceLimits(ctx, key.ID(), p); err != nil {
+				return keyward.Verified{}, err
 			}
 		}
 	}
-	return rec, nil
+	return key, nil
 }
 
 // scopeMessage names the scopes a key lacks.

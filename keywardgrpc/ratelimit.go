@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -84,18 +86,18 @@ func WithLimiterFailure(f limit.FailureMode) Option {
 	}
 }
 
-// enforceLimits asks the limiter about a call of rec, whose policy sets a
-// rate limit or a quota, and returns the status error that refuses it, if
-// any.
-func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
+// enforceLimits asks the limiter about a call of the key with ID id, whose
+// policy p sets a rate limit or a quota, and returns the status error
+// that refuses it, if any.
+func (c *config) enforceLimits(ctx context.Context, id uuid.UUID, p *apikey.Policy) error {
 	if c.limiter == nil {
 		if c.unlimitedWarned.CompareAndSwap(false, true) {
 			c.keys.Logger().Warn("keywardgrpc: key policies set rate limits or quotas, but the interceptor has no limiter (WithLimiter): they are not enforced",
-				"key_id", rec.ID)
+				"key_id", id)
 		}
 		return nil
 	}
-	d, err := c.limiter.Allow(ctx, rec.ID, rec.Policy, c.keys.Now())
+	d, err := c.limiter.Allow(ctx, id, p, c.keys.Now())
 	if err != nil {
 		c.limiterHealth.Failed(err)
 		if c.failure == limit.Refuse {
@@ -109,7 +111,6 @@ func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
 		return nil
 	}
 	qf := new(errdetails.QuotaFailure)
-	p := rec.Policy
 	if !p.Rate.IsZero() && d.Rate.Remaining <= 0 {
 		qf.Violations = append(qf.Violations, &errdetails.QuotaFailure_Violation{
 			Subject:     policyRate,
@@ -122,7 +123,7 @@ func (c *config) enforceLimits(ctx context.Context, rec *apikey.Record) error {
 			Description: "quota of " + strconv.FormatInt(p.Quota.Requests, 10) + " requests per " + p.Quota.Per.String() + " exceeded",
 		})
 	}
-	c.keys.CountRefusal(ctx, rec, keyward.OutcomeLimited)
+	c.keys.CountRefusal(ctx, id, keyward.OutcomeLimited)
 	return withDetails(codes.ResourceExhausted, msgRateLimited,
 		&errdetails.RetryInfo{RetryDelay: durationpb.New(d.RetryAfter)}, qf)
 }

@@ -36,7 +36,7 @@ func TestVerifyDoesNotAllocate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope) // and its first refusal, a map entry
+	keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope) // and its first refusal, a map entry
 	for _, tc := range []struct {
 		name string
 		f    func()
@@ -44,7 +44,7 @@ func TestVerifyDoesNotAllocate(t *testing.T) {
 		{"ok", func() { keys.Verify(ctx, key.Raw) }},
 		{"unknown", func() { keys.Verify(ctx, sec.Reveal()) }},
 		{"malformed", func() { keys.Verify(ctx, "ck_test_short") }},
-		{"refusal", func() { keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope) }},
+		{"refusal", func() { keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope) }},
 		{"observer alone", func() { tm.obs.ObserveVerify(ctx, keyward.OutcomeOK, 300) }},
 	} {
 		tc.f() // the first measurement of an attribute set allocates its aggregation

@@ -56,7 +56,7 @@ func ExampleNew() {
 	keys.Verify(ctx, "ck_test_not_a_key")
 	// The middleware counts a refusal of a verified key, such as a
 	// missing scope; so may an application that checks keys itself.
-	keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
+	keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope)
 
 	var rm metricdata.ResourceMetrics
 	if err := reader.Collect(ctx, &rm); err != nil {

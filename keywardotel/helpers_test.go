@@ -115,9 +115,9 @@ func (s *failingStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Rec
 	return s.Store.GetByHash(ctx, h)
 }
 
-func (s *failingStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+func (s *failingStore) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
 	if s.down.Load() {
-		return apikey.Record{}, store.ErrWouldBlock
+		return nil, store.ErrWouldBlock
 	}
 	return s.Store.GetByHashLocal(h)
 }

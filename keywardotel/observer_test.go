@@ -133,7 +133,7 @@ func TestRefusalsByOutcome(t *testing.T) {
 		keyward.OutcomeOK:                5, // not a refusal: ignored
 	} {
 		for range n {
-			keys.CountRefusal(t.Context(), &rec, o)
+			keys.CountRefusal(t.Context(), rec.ID, o)
 		}
 	}
 	// Not outcomes, or not of the method: ignored.

@@ -151,12 +151,12 @@ var (
 )
 
 // GetByHashLocal answers from the wrapped store, without a span.
-func (s *localStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+func (s *localStore) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
 	return s.local.GetByHashLocal(h)
 }
 
 // GetByHashLocal answers from the wrapped store, without a span.
-func (s *localFeedStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+func (s *localFeedStore) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
 	return s.local.GetByHashLocal(h)
 }
 

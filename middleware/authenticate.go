@@ -32,7 +32,7 @@ type config struct {
 	format    apikey.Format
 	realm     string
 	onError   func(http.ResponseWriter, *http.Request, error)
-	onSuccess func(*http.Request, *apikey.Record) // nil when none
+	onSuccess func(*http.Request, keyward.Verified) // nil when none
 	mode      apikey.Mode
 	keyHeader string // canonical; "" when off
 	keyErrs   keyHeaderErrors
@@ -132,13 +132,13 @@ func WithMode(m apikey.Mode) Option {
 // WithSuccessHook calls hook for every request let through: after its key
 // is verified and the key's policy (networks, limits) passed, just before
 // the next handler, with the request the next handler gets (its context
-// carries the key: [KeyFrom], [ClientAddrFrom]) and the key's record, for
-// an access log or metrics by owner. It is the counterpart of the refusal
-// hook, [WithErrorHandler]. hook runs in the request's goroutine, on every
-// request: keep it fast. It must not change the record, nor keep the
-// pointer after it returns. Refusals by [RequireScopes] and
-// [RequireAnyScope], which stand inside the next handler, come after it.
-func WithSuccessHook(hook func(r *http.Request, rec *apikey.Record)) Option {
+// carries the key: [KeyFrom], [ClientAddrFrom]) and the key, a read-only
+// view of its record, for an access log or metrics by owner. It is the
+// counterpart of the refusal hook, [WithErrorHandler]. hook runs in the
+// request's goroutine, on every request: keep it fast. Refusals by
+// [RequireScopes] and [RequireAnyScope], which stand inside the next
+// handler, come after it.
+func WithSuccessHook(hook func(r *http.Request, key keyward.Verified)) Option {
 	return func(c *config) {
 		if hook == nil {
 			c.setErr(errors.New("middleware: WithSuccessHook needs a function"))
@@ -239,34 +239,34 @@ func Authenticate(keys *keyward.Keys, opts ...Option) func(http.Handler) http.Ha
 				return
 			}
 			var cl client
-			rec, err := c.authenticate(r, &cl)
-			if err == nil && rec.Policy != nil {
-				err = c.enforce(w, r, &rec, &cl)
+			key, err := c.authenticate(r, &cl)
+			if err == nil && key.Policy() != nil {
+				err = c.enforce(w, r, key, &cl)
 			}
 			if err != nil {
 				c.onError(w, r, err)
 				return
 			}
-			kc := &keyContext{Context: r.Context(), rec: rec, cfg: c, addrText: cl.raw, addrFrom: cl.from}
+			kc := &keyContext{Context: r.Context(), key: key, cfg: c, addrText: cl.raw, addrFrom: cl.from}
 			if cl.from == addrNone {
 				kc.addrText, kc.addrFrom = r.RemoteAddr, addrRemote // parsed if asked for
 			}
 			r = r.WithContext(kc)
 			if c.onSuccess != nil {
-				c.onSuccess(r, &kc.rec)
+				c.onSuccess(r, key)
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
 }
 
-// authenticate returns the record of the request's key, or the *Error that
-// refuses the request. With trusted proxies, it resolves the client's
-// address into cl first, for a canary's trip.
-func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error) {
+// authenticate returns the request's key, or the *Error that refuses the
+// request. With trusted proxies, it resolves the client's address into cl
+// first, for a canary's trip.
+func (c *config) authenticate(r *http.Request, cl *client) (keyward.Verified, error) {
 	raw, err := c.credential(r.Header)
 	if err != nil {
-		return apikey.Record{}, newError(c.realm, err)
+		return keyward.Verified{}, newError(c.realm, err)
 	}
 	// The mode is written in the key: a key of the other mode is refused
 	// whatever Verify says, but verified first, so that a valid key's
@@ -285,40 +285,40 @@ func (c *config) authenticate(r *http.Request, cl *client) (apikey.Record, error
 			addr = "unknown"
 		}
 	}
-	rec, err := c.keys.VerifyFrom(r.Context(), raw, caller(r, addr))
+	key, err := c.keys.VerifyFrom(r.Context(), raw, caller(r, addr))
 	if wrongMode {
 		if err == nil {
-			c.keys.CountRefusal(r.Context(), &rec, keyward.OutcomeWrongMode)
+			c.keys.CountRefusal(r.Context(), key.ID(), keyward.OutcomeWrongMode)
 		}
-		return apikey.Record{}, wrongModeError(c.realm, c.mode)
+		return keyward.Verified{}, wrongModeError(c.realm, c.mode)
 	}
 	if err != nil {
-		return apikey.Record{}, newError(c.realm, err)
+		return keyward.Verified{}, newError(c.realm, err)
 	}
-	return rec, nil
+	return key, nil
 }
 
 // enforce checks the policy of a verified key: its networks, then its
 // limits. Only keys with a policy come here. A refusal is counted against
 // the key ([keyward.Keys.CountRefusal]); a limiter that fails is not the
 // key's doing, and is not.
-func (c *config) enforce(w http.ResponseWriter, r *http.Request, rec *apikey.Record, cl *client) error {
-	p := rec.Policy
+func (c *config) enforce(w http.ResponseWriter, r *http.Request, key keyward.Verified, cl *client) error {
+	p := key.Policy()
 	if len(p.Networks) > 0 {
 		if cl.from == addrNone {
 			c.resolve(r, cl)
 		}
 		if cl.from == addrUnknown {
-			c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeNetworkRefused)
+			c.keys.CountRefusal(r.Context(), key.ID(), keyward.OutcomeNetworkRefused)
 			return newError(c.realm, ErrClientAddrUnknown)
 		}
 		if !p.AllowsAddr(cl.addr) {
-			c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeNetworkRefused)
+			c.keys.CountRefusal(r.Context(), key.ID(), keyward.OutcomeNetworkRefused)
 			return newError(c.realm, ErrNetworkNotAllowed)
 		}
 	}
 	if p.Limited() {
-		return c.enforceLimits(w, r, rec)
+		return c.enforceLimits(w, r, key.ID(), p)
 	}
 	return nil
 }

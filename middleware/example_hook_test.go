@@ -35,8 +35,8 @@ func ExampleWithSuccessHook() {
 	}
 
 	handler := middleware.Authenticate(keys,
-		middleware.WithSuccessHook(func(r *http.Request, key *apikey.Record) {
-			fmt.Printf("%s %s: let through, owner %s\n", r.Method, r.URL.Path, key.Owner)
+		middleware.WithSuccessHook(func(r *http.Request, key keyward.Verified) {
+			fmt.Printf("%s %s: let through, owner %s\n", r.Method, r.URL.Path, key.Owner())
 		}),
 		middleware.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
 			fmt.Printf("%s %s: refused, insufficient scope: %t\n", r.Method, r.URL.Path, errors.Is(err, middleware.ErrInsufficientScope))

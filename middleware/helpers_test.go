@@ -40,9 +40,9 @@ func (s *flakyStore) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Recor
 
 // GetByHashLocal hides the memory store's answers from memory while the
 // store is down, so that lookups reach GetByHash and fail.
-func (s *flakyStore) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
+func (s *flakyStore) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
 	if s.down.Load() {
-		return apikey.Record{}, store.ErrWouldBlock
+		return nil, store.ErrWouldBlock
 	}
 	return s.Store.GetByHashLocal(h)
 }

@@ -295,15 +295,16 @@ func TestSuccessHook(t *testing.T) {
 		calls   []string
 		hookRec apikey.Record
 	)
-	hook := func(r *http.Request, rec *apikey.Record) {
+	hook := func(r *http.Request, v keyward.Verified) {
+		rec := v.Record()
 		key, ok := middleware.KeyFrom(r.Context())
-		if !ok || key.ID != rec.ID {
+		if !ok || key.ID != rec.ID || key.Owner != v.Owner() || !key.LastUsedAt.Equal(rec.LastUsedAt) {
 			t.Errorf("the hook's request carries key %v (%v), want %v", key.ID, ok, rec.ID)
 		}
 		if _, ok := middleware.ClientAddrFrom(r.Context()); !ok {
 			t.Error("the hook's request has no client address")
 		}
-		hookRec = *rec
+		hookRec = rec
 		calls = append(calls, "hook")
 	}
 	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

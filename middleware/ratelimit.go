@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/keyward/keyward"
 	"github.com/keyward/keyward/apikey"
 	"github.com/keyward/keyward/internal/clock"
@@ -85,18 +87,19 @@ func WithLimiterFailure(f limit.FailureMode) Option {
 	}
 }
 
-// enforceLimits asks the limiter about a request of rec, sets the rate-limit
-// header fields on w, and returns the refusal, if any.
-func (c *config) enforceLimits(w http.ResponseWriter, r *http.Request, rec *apikey.Record) error {
+// enforceLimits asks the limiter about a request of the key with ID id and
+// policy p, sets the rate-limit header fields on w, and returns the
+// refusal, if any.
+func (c *config) enforceLimits(w http.ResponseWriter, r *http.Request, id uuid.UUID, p *apikey.Policy) error {
 	if c.limiter == nil {
 		if c.unlimitedWarned.CompareAndSwap(false, true) {
 			c.keys.Logger().Warn("keyward/middleware: key policies set rate limits or quotas, but Authenticate has no limiter (WithLimiter): they are not enforced",
-				"key_id", rec.ID)
+				"key_id", id)
 		}
 		return nil
 	}
 	now := c.keys.Now()
-	d, err := c.limiter.Allow(r.Context(), rec.ID, rec.Policy, now)
+	d, err := c.limiter.Allow(r.Context(), id, p, now)
 	if err != nil {
 		c.limiterHealth.Failed(err)
 		if c.failure == limit.Refuse {
@@ -105,18 +108,18 @@ func (c *config) enforceLimits(w http.ResponseWriter, r *http.Request, rec *apik
 		return nil
 	}
 	c.limiterHealth.OK()
-	c.setRateLimitHeaders(w.Header(), rec.Policy, d, now)
+	c.setRateLimitHeaders(w.Header(), p, d, now)
 	if d.Allowed {
 		return nil
 	}
 	var violated []string
-	if !rec.Policy.Rate.IsZero() && d.Rate.Remaining <= 0 {
+	if !p.Rate.IsZero() && d.Rate.Remaining <= 0 {
 		violated = append(violated, policyRate)
 	}
-	if !rec.Policy.Quota.IsZero() && d.Quota.Remaining <= 0 {
+	if !p.Quota.IsZero() && d.Quota.Remaining <= 0 {
 		violated = append(violated, policyQuota)
 	}
-	c.keys.CountRefusal(r.Context(), rec, keyward.OutcomeLimited)
+	c.keys.CountRefusal(r.Context(), id, keyward.OutcomeLimited)
 	return rateLimitedError(c.realm, violated, d.RetryAfter)
 }
 

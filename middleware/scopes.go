@@ -58,13 +58,13 @@ func require(name string, scopes []scope.Scope, all bool) func(http.Handler) htt
 				defaultConfig.onError(w, r, notAuthenticatedError())
 				return
 			}
-			granted := kc.rec.Scopes
+			granted := kc.scopes()
 			if all && !granted.HasAll(scopes...) || !all && !granted.HasAny(scopes...) {
 				cfg := kc.cfg
 				if cfg == nil {
 					cfg = defaultConfig // NewContext: no lifecycle to count the refusal
 				} else {
-					cfg.keys.CountRefusal(r.Context(), &kc.rec, keyward.OutcomeInsufficientScope)
+					cfg.keys.CountRefusal(r.Context(), kc.key.ID(), keyward.OutcomeInsufficientScope)
 				}
 				cfg.onError(w, r, scopeError(cfg.realm, slices.Clone(scopes), all))
 				return

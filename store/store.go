@@ -221,6 +221,8 @@ type Store interface {
 	// up. An empty list does nothing. It writes all the uses at once or
 	// none: a failed call may be retried with the same uses, and a
 	// successful one must not be repeated (the counts would add up twice).
+	// The slice is the caller's, who reuses it: the store must not keep
+	// it after returning.
 	RecordUses(ctx context.Context, uses []Use) error
 
 	// Audit returns a page of the owner's audit trail, newest first (by
@@ -409,7 +411,13 @@ type LocalLookup interface {
 	// memory only: the record, or [ErrNotFound]. If it cannot answer without
 	// I/O or waiting, it returns [ErrWouldBlock]. It never blocks on I/O
 	// nor on a lock held across I/O, and does not allocate.
-	GetByHashLocal(h apikey.Hash) (apikey.Record, error)
+	//
+	// The record is the store's own, shared rather than copied, so that a
+	// verification carries it through a request without copying it: it
+	// must never change once returned (a change of the key stores a new
+	// record), and callers must not modify it. Its LastUsedAt may be older
+	// than GetByHash's, since a store may keep last uses beside it.
+	GetByHashLocal(h apikey.Hash) (*apikey.Record, error)
 }
 
 // A ChangeFeed is implemented by stores that several processes share, so

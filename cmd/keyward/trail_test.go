@@ -368,10 +368,10 @@ func testUsage(t *testing.T, e *env) {
 			t.Fatal(err)
 		}
 	}
-	e.keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
-	e.keys.CountRefusal(ctx, &rec, keyward.OutcomeInsufficientScope)
-	e.keys.CountRefusal(ctx, &rec, keyward.OutcomeLimited)
-	e.keys.CountRefusal(ctx, &rec, keyward.OutcomeNetworkRefused)
+	e.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope)
+	e.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeInsufficientScope)
+	e.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeLimited)
+	e.keys.CountRefusal(ctx, rec.ID, keyward.OutcomeNetworkRefused)
 	if err := e.keys.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

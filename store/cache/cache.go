@@ -195,6 +195,8 @@ type shard struct {
 	nfree    int
 }
 
+// An entry is a cached record. It never changes once in the cache: a
+// refresh stores a new entry, since GetByHashLocal shares its record.
 type entry struct {
 	rec     apikey.Record
 	expires int64 // the time (see clock.Mono) after which the entry is refreshed
@@ -396,59 +398,61 @@ func (s *Store) shard(h apikey.Hash) *shard { return &s.shards[h[1]&(shards-1)] 
 // and fresh, [store.ErrNotFound] for a hash cached as unknown, and
 // otherwise [store.ErrWouldBlock], when [Store.GetByHash] would ask the
 // wrapped store. It takes only a shard's read lock, which is never held
-// across I/O, and does not allocate. See [store.LocalLookup].
-func (s *Store) GetByHashLocal(h apikey.Hash) (rec apikey.Record, err error) {
-	err = s.local(s.shard(h), h, &rec)
-	return rec, err
+// across I/O, and does not allocate. The record is the cache's own, and
+// read-only: a refresh replaces it rather than change it. See
+// [store.LocalLookup].
+func (s *Store) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
+	return s.local(s.shard(h), h)
 }
 
 // GetByHash answers from the cache when it can, and otherwise from the
 // wrapped store, sharing one query among concurrent misses for a hash. A
 // hit does not allocate, and neither does a miss for an unknown hash once
 // the cache has warmed up. See [store.Store.GetByHash].
-func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (rec apikey.Record, err error) {
+func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, error) {
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
 	sh := s.shard(h)
-	if err = s.local(sh, h, &rec); err != store.ErrWouldBlock {
-		return rec, err
+	rec, err := s.local(sh, h)
+	if err == nil {
+		return *rec, nil
+	}
+	if err != store.ErrWouldBlock {
+		return apikey.Record{}, err
 	}
 	s.misses.Add(1)
 	return s.lookup(ctx, sh, h)
 }
 
-// local is the answer from memory of GetByHash and GetByHashLocal: nil
-// having set *rec, store.ErrNotFound, or store.ErrWouldBlock. (It sets
-// *rec rather than return a record, which would cost the hit path a copy
-// of it at each of two returns.)
-func (s *Store) local(sh *shard, h apikey.Hash, rec *apikey.Record) error {
+// local is the answer from memory of GetByHash and GetByHashLocal: the
+// cached record (read-only), store.ErrNotFound, or store.ErrWouldBlock.
+func (s *Store) local(sh *shard, h apikey.Hash) (*apikey.Record, error) {
 	now := clock.Mono()
 	until := s.freshUntil.Load()
 	if until == closed {
-		return store.ErrWouldBlock
+		return nil, store.ErrWouldBlock
 	}
 	sh.mu.RLock()
 	if e := sh.known[h]; e != nil {
 		if now < until && now < e.expires {
-			*rec = e.rec
 			sh.mu.RUnlock()
 			sh.hits.Add(1)
-			return nil
+			return &e.rec, nil
 		}
 		// A hash is never both known and unknown (fill keeps it so).
 		sh.mu.RUnlock()
-		return store.ErrWouldBlock
+		return nil, store.ErrWouldBlock
 	}
 	// Whatever the feed's state: see "Unknown keys while the feed is late"
 	// in the package doc.
 	if sh.unknown.has(h) {
 		sh.mu.RUnlock()
 		s.unknownHits.Add(1)
-		return store.ErrNotFound
+		return nil, store.ErrNotFound
 	}
 	sh.mu.RUnlock()
-	return store.ErrWouldBlock
+	return nil, store.ErrWouldBlock
 }
 
 // lookup queries the store for h, or joins a query already under way that
@@ -524,11 +528,9 @@ func (s *Store) fly(ctx context.Context, sh *shard, h apikey.Hash, f *flight) (a
 		switch {
 		case err == nil:
 			sh.unknown.remove(h)
-			if e := sh.known[h]; e != nil {
-				e.rec, e.expires = rec, clock.Mono()+int64(s.maxAge)
-				break
-			}
-			if len(sh.known) >= s.perShard {
+			// A new entry even for a hash cached before: an entry's record
+			// is shared by GetByHashLocal's callers, so it never changes.
+			if sh.known[h] == nil && len(sh.known) >= s.perShard {
 				evictOne(sh.known)
 			}
 			sh.known[h] = &entry{rec: rec, expires: clock.Mono() + int64(s.maxAge)}

@@ -10,7 +10,9 @@
 // The verification lookup, [Store.GetByHash], takes no lock and writes no
 // shared memory: it probes a hash table of atomic pointers and copies one
 // record out, so it does not allocate and scales with cores. Writes are
-// serialised.
+// serialised. Recording uses ([Store.RecordUses]) copies no record: a
+// key's last-used time and its current hour's counts live beside the
+// pointer to its record, in the table's entry.
 package memory
 
 import (
@@ -38,31 +40,58 @@ type Store struct {
 	// only change under it; readers take it for reading.
 	mu      sync.RWMutex
 	byID    map[uuid.UUID]*slot
-	byOwner map[string][]*slot // each oldest first: CreatedAt ascending, then ID ascending
-	byIdem  map[idemKey]*slot  // keys created with an idempotency key
+	byOwner map[string][]*slot     // each oldest first: CreatedAt ascending, then ID ascending
+	byIdem  map[idemKey]idemCreate // keys created with an idempotency key
 	// trips holds each canary key's trips in the order recorded, the
 	// newest store.MaxTrips by time.
 	trips map[uuid.UUID][]apikey.Trip
 	// changes lists, in order, the hash of every change of a record, for
 	// the change feed; a position is an index into it.
 	changes []apikey.Hash
-	// trail holds each owner's audit entries, oldest first.
-	trail map[string][]audit.Entry
-	// usage holds each key's counts by hour (Unix seconds).
+	// trail holds each owner's audit entries, oldest first: entry i has
+	// Seq i+1.
+	trail map[string][]trailEntry
+	// usage holds each key's counts by hour (Unix seconds), but for the
+	// hour in its slot: every hour here is before it.
 	usage map[uuid.UUID]map[int64]store.Counts
 }
 
 // A slot holds the current version of one record. A record, once stored,
 // is never modified: a change stores a new version, so readers copy a
 // consistent record without holding the write lock.
+//
+// The record's last use is not in it: recording uses would otherwise copy
+// every record used, each flush. It is in lastUsed, which read (and only
+// read) puts in the copies it returns; a change copies it into the new
+// version with the rest.
 type slot struct {
-	rec     atomic.Pointer[apikey.Record]
-	request [32]byte // Idempotency.Request of the create, if it had one
+	rec      atomic.Pointer[apikey.Record]
+	lastUsed atomic.Int64 // Unix microseconds of the latest use recorded; 0 if none
+	// hour and counts are the usage of the latest hour recorded (Unix
+	// seconds; 0 if none), kept here so that a key's counts in its
+	// current hour cost no map entry. Guarded by Store.mu.
+	hour   int64
+	counts store.Counts
+}
+
+// read returns a copy of the record with its latest use.
+func (sl *slot) read() apikey.Record {
+	rec := *sl.rec.Load()
+	if used := sl.lastUsed.Load(); used > 0 && (rec.LastUsedAt.IsZero() || used > rec.LastUsedAt.UnixMicro()) {
+		rec.LastUsedAt = time.UnixMicro(used).UTC()
+	}
+	return rec
 }
 
 type idemKey struct {
 	owner string
 	key   [32]byte
+}
+
+// An idemCreate is a create that had an idempotency key.
+type idemCreate struct {
+	sl      *slot
+	request [32]byte // Idempotency.Request of the create
 }
 
 var (
@@ -76,9 +105,9 @@ func New() *Store {
 	return &Store{
 		byID:    make(map[uuid.UUID]*slot),
 		byOwner: make(map[string][]*slot),
-		byIdem:  make(map[idemKey]*slot),
+		byIdem:  make(map[idemKey]idemCreate),
 		trips:   make(map[uuid.UUID][]apikey.Trip),
-		trail:   make(map[string][]audit.Entry),
+		trail:   make(map[string][]trailEntry),
 		usage:   make(map[uuid.UUID]map[int64]store.Counts),
 	}
 }
@@ -107,11 +136,11 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempo
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !idem.IsZero() {
-		if sl := s.byIdem[idemKey{rec.Owner, idem.Key}]; sl != nil {
-			if sl.request != idem.Request {
+		if c, ok := s.byIdem[idemKey{rec.Owner, idem.Key}]; ok {
+			if c.request != idem.Request {
 				return apikey.Record{}, store.ErrIdempotencyConflict
 			}
-			return *sl.rec.Load(), store.ErrAlreadyCreated
+			return c.sl.read(), store.ErrAlreadyCreated
 		}
 	}
 	if err := s.checkNew(rec); err != nil {
@@ -119,21 +148,74 @@ func (s *Store) Create(ctx context.Context, rec apikey.Record, idem store.Idempo
 	}
 	sl := s.insert(rec)
 	if !idem.IsZero() {
-		sl.request = idem.Request
-		s.byIdem[idemKey{rec.Owner, idem.Key}] = sl
+		s.byIdem[idemKey{rec.Owner, idem.Key}] = idemCreate{sl, idem.Request}
 	}
-	s.append(audit.CreatedEvent(rec, actor))
+	s.appendCreated(sl.rec.Load(), actor)
 	return rec, nil
+}
+
+// A trailEntry is an audit entry as the store keeps it: its hash, and
+// what rebuilds its event. Its Seq is its place in the trail and its Prev
+// the hash of the entry before. The creation of a key, the entry of every
+// key, keeps no event: the record as created, which the key's slot
+// shares until the key changes, rebuilds it ([audit.CreatedEvent] is a
+// function of the record and the actor), at the cost of a pointer and an
+// actor rather than an event, its changes and their text.
+type trailEntry struct {
+	hash    [32]byte
+	created *apikey.Record // a creation: the record as created (read-only)
+	actor   audit.Actor    // a creation's actor
+	other   *audit.Event   // any other entry
+}
+
+// event returns the entry's event, a copy that shares nothing the caller
+// could change with the trail.
+func (te *trailEntry) event() audit.Event {
+	if te.created != nil {
+		return audit.CreatedEvent(*te.created, te.actor)
+	}
+	e := *te.other
+	e.Changes = slices.Clone(e.Changes)
+	return e
+}
+
+// keyID returns the ID of the entry's key.
+func (te *trailEntry) keyID() uuid.UUID {
+	if te.created != nil {
+		return te.created.ID
+	}
+	return te.other.KeyID
+}
+
+// entry returns the i-th entry of trail.
+func entry(trail []trailEntry, i int) audit.Entry {
+	e := audit.Entry{Event: trail[i].event(), Seq: int64(i + 1), Hash: trail[i].hash}
+	if i > 0 {
+		e.Prev = trail[i-1].hash
+	}
+	return e
+}
+
+// appendCreated adds the creation of the key whose stored record is rec
+// to its owner's audit trail. The caller holds mu.
+func (s *Store) appendCreated(rec *apikey.Record, actor audit.Actor) {
+	s.appendEntry(audit.CreatedEvent(*rec, actor), trailEntry{created: rec, actor: actor})
 }
 
 // append adds an event to its owner's audit trail. The caller holds mu.
 func (s *Store) append(e audit.Event) {
+	s.appendEntry(e, trailEntry{other: &e})
+}
+
+// appendEntry seals e, kept as te, at the end of its owner's trail.
+func (s *Store) appendEntry(e audit.Event, te trailEntry) {
 	trail := s.trail[e.Owner]
 	var last audit.Entry
-	if len(trail) > 0 {
-		last = trail[len(trail)-1]
+	if n := len(trail); n > 0 {
+		last = audit.Entry{Seq: int64(n), Hash: trail[n-1].hash}
 	}
-	s.trail[e.Owner] = append(trail, audit.Next(last, e))
+	te.hash = audit.Next(last, e).Hash
+	s.trail[e.Owner] = append(trail, te)
 }
 
 // checkNew refuses a record whose ID or hash is taken. The caller holds mu.
@@ -189,7 +271,7 @@ func (s *Store) Get(ctx context.Context, owner string, id uuid.UUID) (apikey.Rec
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	return *sl.rec.Load(), nil
+	return sl.read(), nil
 }
 
 // GetByHash returns the record with the given hash. It does not allocate.
@@ -198,17 +280,23 @@ func (s *Store) GetByHash(ctx context.Context, h apikey.Hash) (apikey.Record, er
 	if err := ctx.Err(); err != nil {
 		return apikey.Record{}, err
 	}
-	return s.GetByHashLocal(h)
-}
-
-// GetByHashLocal is GetByHash without a context: the memory store always
-// answers from memory. See [store.LocalLookup].
-func (s *Store) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
 	sl := s.byHash.Get(h)
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	return *sl.rec.Load(), nil
+	return sl.read(), nil
+}
+
+// GetByHashLocal is GetByHash without a context: the memory store always
+// answers from memory. The record is the store's own and read-only; its
+// LastUsedAt is the one it was stored with, not the latest use. See
+// [store.LocalLookup].
+func (s *Store) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
+	sl := s.byHash.Get(h)
+	if sl == nil {
+		return nil, store.ErrNotFound
+	}
+	return sl.rec.Load(), nil
 }
 
 // List returns a page of the owner's records, newest first. See
@@ -243,7 +331,7 @@ func (s *Store) List(ctx context.Context, owner string, opts store.ListOptions) 
 	}
 	var page store.Page
 	for i := end - 1; i >= 0; i-- {
-		rec := *owned[i].rec.Load()
+		rec := owned[i].read()
 		if !opts.Matches(rec) {
 			continue
 		}
@@ -299,7 +387,7 @@ func (s *Store) Expose(ctx context.Context, owner string, id uuid.UUID, e apikey
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	before := *sl.rec.Load()
+	before := sl.read()
 	rec := before
 	if err := store.Expose(&rec, e, revoke); err != nil {
 		return rec, err
@@ -379,7 +467,7 @@ func (s *Store) update(ctx context.Context, owner string, id uuid.UUID, change f
 	if sl == nil {
 		return apikey.Record{}, store.ErrNotFound
 	}
-	before := *sl.rec.Load()
+	before := sl.read()
 	rec := before
 	if err := change(&rec); err != nil {
 		return apikey.Record{}, err
@@ -424,10 +512,10 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 	var replacement apikey.Record
 	if old := sl.rec.Load(); old.ReplacedBy != uuid.Nil {
 		if r := s.byID[old.ReplacedBy]; r != nil {
-			replacement = *r.rec.Load()
+			replacement = r.read()
 		}
 	}
-	before := *sl.rec.Load()
+	before := sl.read()
 	old, next, err := store.Rotation(before, replacement, next, overlapEnd)
 	if err != nil {
 		return apikey.Record{}, apikey.Record{}, err
@@ -435,9 +523,9 @@ func (s *Store) Rotate(ctx context.Context, owner string, id uuid.UUID, next api
 	if err := s.checkNew(next); err != nil {
 		return apikey.Record{}, apikey.Record{}, err
 	}
-	s.insert(next)
+	created := s.insert(next)
 	s.replace(sl, old)
-	s.append(audit.CreatedEvent(next, actor))
+	s.appendCreated(created.rec.Load(), actor)
 	s.append(audit.RotatedEvent(before, old, next.CreatedAt, actor))
 	return old, next, nil
 }
@@ -462,7 +550,7 @@ func (s *Store) RevokeAll(ctx context.Context, owner string, r store.Revocation)
 	owned := s.byOwner[owner]
 	revoked := []apikey.Record{}
 	for i := len(owned) - 1; i >= 0; i-- {
-		rec := *owned[i].rec.Load()
+		rec := owned[i].read()
 		if rec.Status(at) != apikey.Active {
 			continue
 		}
@@ -487,24 +575,43 @@ func (s *Store) RecordUses(ctx context.Context, uses []store.Use) error {
 			continue
 		}
 		if !u.Counts.IsZero() {
-			byHour := s.usage[u.ID]
-			if byHour == nil {
-				byHour = make(map[int64]store.Counts)
-				s.usage[u.ID] = byHour
-			}
-			h := store.Hour(u.Hour).Unix()
-			byHour[h] = byHour[h].Add(u.Counts)
+			s.count(sl, u.ID, store.Hour(u.Hour).Unix(), u.Counts)
 		}
-		at := store.Time(u.At)
-		old := sl.rec.Load()
-		if !at.After(old.LastUsedAt) {
-			continue
+		at := store.Time(u.At).UnixMicro()
+		if !u.At.IsZero() && at > sl.lastUsed.Load() {
+			sl.lastUsed.Store(at) // under mu: no other writer
 		}
-		rec := *old
-		rec.LastUsedAt = at
-		sl.rec.Store(&rec)
 	}
 	return nil
+}
+
+// count adds counts to a key's usage in an hour (Unix seconds): in its
+// slot if the hour is the slot's or later, else in the map of earlier
+// hours. The caller holds mu.
+func (s *Store) count(sl *slot, id uuid.UUID, hour int64, c store.Counts) {
+	switch {
+	case hour == sl.hour:
+		sl.counts = sl.counts.Add(c)
+		return
+	case hour < sl.hour:
+		s.countEarlier(id, hour, c)
+		return
+	}
+	if sl.hour != 0 {
+		s.countEarlier(id, sl.hour, sl.counts)
+	}
+	sl.hour, sl.counts = hour, c
+}
+
+// countEarlier adds counts to the map of a key's earlier hours. The
+// caller holds mu.
+func (s *Store) countEarlier(id uuid.UUID, hour int64, c store.Counts) {
+	byHour := s.usage[id]
+	if byHour == nil {
+		byHour = make(map[int64]store.Counts)
+		s.usage[id] = byHour
+	}
+	byHour[hour] = byHour[hour].Add(c)
 }
 
 // Changes reports the records changed. See [store.ChangeFeed.Changes]. A
@@ -540,16 +647,16 @@ func (s *Store) Audit(ctx context.Context, owner string, opts store.AuditOptions
 	defer s.mu.RUnlock()
 	trail := s.trail[owner]
 	page := store.AuditPage{Entries: []audit.Entry{}}
-	for i := len(trail) - 1; i >= 0; i-- {
-		e := trail[i]
-		if e.Seq >= before || opts.KeyID != uuid.Nil && e.KeyID != opts.KeyID {
+	// Entry i has Seq i+1: the page starts below the cursor's Seq.
+	for i := int(min(before-1, int64(len(trail)))) - 1; i >= 0; i-- {
+		if opts.KeyID != uuid.Nil && trail[i].keyID() != opts.KeyID {
 			continue
 		}
 		if len(page.Entries) == limit {
 			page.Next = store.AuditCursor(page.Entries[len(page.Entries)-1].Seq)
 			break
 		}
-		page.Entries = append(page.Entries, cloneEntry(e))
+		page.Entries = append(page.Entries, entry(trail, i))
 	}
 	return page, nil
 }
@@ -566,24 +673,12 @@ func (s *Store) AuditChain(ctx context.Context, owner string, after int64, limit
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	trail := s.trail[owner]
 	out := []audit.Entry{}
-	for _, e := range s.trail[owner] {
-		if e.Seq <= after {
-			continue
-		}
-		if len(out) == limit {
-			break
-		}
-		out = append(out, cloneEntry(e))
+	for i := int(max(after, 0)); i < len(trail) && len(out) < limit; i++ {
+		out = append(out, entry(trail, i))
 	}
 	return out, nil
-}
-
-// cloneEntry returns a copy of e that shares nothing the caller could
-// change with the trail.
-func cloneEntry(e audit.Entry) audit.Entry {
-	e.Changes = slices.Clone(e.Changes)
-	return e
 }
 
 // Usage returns the counts of an owner's keys. See [store.Store.Usage].
@@ -603,11 +698,17 @@ func (s *Store) Usage(ctx context.Context, owner string, q store.UsageQuery) ([]
 			continue
 		}
 		first := len(out)
+		in := func(h int64) bool {
+			hour := time.Unix(h, 0)
+			return !hour.Before(q.From) && hour.Before(q.To)
+		}
 		for h, c := range s.usage[id] {
-			hour := time.Unix(h, 0).UTC()
-			if !hour.Before(q.From) && hour.Before(q.To) {
-				out = append(out, store.HourUsage{KeyID: id, Hour: hour, Counts: c})
+			if in(h) {
+				out = append(out, store.HourUsage{KeyID: id, Hour: time.Unix(h, 0).UTC(), Counts: c})
 			}
+		}
+		if sl := s.byID[id]; sl.hour != 0 && in(sl.hour) {
+			out = append(out, store.HourUsage{KeyID: id, Hour: time.Unix(sl.hour, 0).UTC(), Counts: sl.counts})
 		}
 		slices.SortFunc(out[first:], func(a, b store.HourUsage) int { return a.Hour.Compare(b.Hour) })
 	}
@@ -622,6 +723,11 @@ func (s *Store) PruneUsage(ctx context.Context, before time.Time) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, sl := range s.byID {
+		if sl.hour != 0 && time.Unix(sl.hour, 0).Before(before) {
+			sl.hour, sl.counts = 0, store.Counts{}
+		}
+	}
 	for id, byHour := range s.usage {
 		for h := range byHour {
 			if time.Unix(h, 0).Before(before) {

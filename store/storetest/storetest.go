@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"ContextDone", testContextDone},
 		{"ChangeFeed", testChangeFeed},
 		{"LocalLookup", testLocalLookup},
+		{"LocalRecordsAreNotChanged", testLocalRecordsAreNotChanged},
 		{"OwnerIsolation", testOwnerIsolation},
 		{"ListPerOwner", testListPerOwner},
 		{"Metadata", testMetadata},
@@ -1537,18 +1539,61 @@ func testLocalLookup(t *testing.T, s store.Store) {
 			got, err := local.GetByHashLocal(h)
 			switch {
 			case err == store.ErrWouldBlock:
-				if got.ID != uuid.Nil {
+				if got != nil {
 					t.Errorf("ErrWouldBlock came with a record")
 				}
 				return // allowed: the answer is not in memory
 			case errors.Is(wantErr, store.ErrNotFound) != errors.Is(err, store.ErrNotFound):
 				t.Fatalf("GetByHashLocal = %v, GetByHash = %v: the two disagree", err, wantErr)
 			case err == nil:
-				sameRecord(t, got, want)
+				sameRecord(t, *got, want)
+			default:
+				if got != nil {
+					t.Errorf("GetByHashLocal = %v came with a record", err)
+				}
 			}
 			if n := testing.AllocsPerRun(100, func() { local.GetByHashLocal(h) }); n != 0 {
 				t.Errorf("GetByHashLocal allocates %v times", n)
 			}
 		})
+	}
+}
+
+// testLocalRecordsAreNotChanged: a record GetByHashLocal returned is
+// shared, not copied, so the store must never change it: changes of the
+// key and recorded uses store new values elsewhere.
+func testLocalRecordsAreNotChanged(t *testing.T, s store.Store) {
+	local, ok := s.(store.LocalLookup)
+	if !ok {
+		t.Skip("the store does not implement store.LocalLookup")
+	}
+	ctx := context.Background()
+	rec := mustCreate(t, s, newRecord(t, apikey.Live, base))
+	if _, err := s.GetByHash(ctx, rec.Hash); err != nil { // let a cache learn
+		t.Fatal(err)
+	}
+	got, err := local.GetByHashLocal(rec.Hash)
+	if err == store.ErrWouldBlock {
+		t.Skip("the store does not answer this lookup from memory")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := *got
+	if err := s.RecordUses(ctx, []store.Use{{ID: rec.ID, At: base.Add(time.Minute), Hour: base, Counts: store.Counts{Verified: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update(ctx, owner, rec.ID, store.Update{Name: "renamed", At: base.Add(time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revoke(ctx, owner, rec.ID, store.Revocation{At: base.Add(2 * time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(*got, before) {
+		t.Errorf("the record GetByHashLocal returned changed after its key did:\n before %+v\n after  %+v", before, *got)
+	}
+	used := base.Add(time.Minute).Truncate(time.Microsecond)
+	if now, err := s.GetByHash(ctx, rec.Hash); err != nil || !now.Revoked() || now.Name != "renamed" || !now.LastUsedAt.Equal(used) {
+		t.Errorf("GetByHash after the changes = %+v, %v; want the key renamed, revoked, last used at %v", now, err, used)
 	}
 }

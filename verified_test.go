@@ -1,0 +1,126 @@
+package keyward_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/keyward/keyward"
+	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/scope"
+	"github.com/keyward/keyward/store/memory"
+)
+
+// TestVerifyFrom: a Verified reads as the record Verify returns, with the
+// verification's time as its last use, and its Record is a copy.
+func TestVerifyFrom(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	keys, err := keyward.New(memory.New(), keyward.WithClock(func() time.Time { return now }), keyward.WithFlushInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	sec, created, err := keys.Owner("acct_1").Create(ctx, keyward.CreateParams{
+		Name: "Backend", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead, scope.SessionsWrite),
+		Metadata: map[string]string{"team": "payments"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Minute)
+	v, err := keys.VerifyFrom(ctx, sec.Reveal(), keyward.Caller{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.IsZero() || v.ID() != created.ID || v.Owner() != "acct_1" || v.Mode() != apikey.Live ||
+		!v.Scopes().Equal(created.Scopes) || v.Metadata().Len() != 1 || v.Policy() != nil {
+		t.Errorf("VerifyFrom = %v %q %v %v, want the created key's", v.ID(), v.Owner(), v.Mode(), v.Scopes())
+	}
+	rec := v.Record()
+	if !rec.LastUsedAt.Equal(now) {
+		t.Errorf("Record().LastUsedAt = %v, want the verification's time %v", rec.LastUsedAt, now)
+	}
+	want, err := keys.Verify(ctx, sec.Reveal())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ID != want.ID || rec.Name != want.Name || !rec.LastUsedAt.Equal(want.LastUsedAt) || !rec.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("Record() = %+v, Verify = %+v", rec, want)
+	}
+	rec.Name = "changed by a handler"
+	if again := v.Record(); again.Name != "Backend" {
+		t.Errorf("changing Record()'s copy changed the view: name %q", again.Name)
+	}
+	if got, _ := keys.Verify(ctx, sec.Reveal()); got.Name != "Backend" {
+		t.Errorf("changing Record()'s copy changed the stored record: name %q", got.Name)
+	}
+
+	// A key refused is the zero Verified.
+	bad, err := keys.VerifyFrom(ctx, "ck_live_00000000000000000000000000000000", keyward.Caller{})
+	if err == nil || !bad.IsZero() {
+		t.Errorf("VerifyFrom(unknown) = %v, %v; want an error and the zero Verified", bad.ID(), err)
+	}
+	var zero keyward.Verified
+	if zero.ID() != uuid.Nil || zero.Owner() != "" || zero.Mode() != 0 || !zero.Scopes().IsEmpty() ||
+		zero.Metadata().Len() != 0 || zero.Policy() != nil || zero.Record().ID != uuid.Nil {
+		t.Error("the zero Verified is not empty")
+	}
+}
+
+// TestVerifyAndFlushDoNotAllocate: on the memory store, verifying many
+// keys and writing their uses allocates nothing once each key has its
+// cell and the flush its buffers: writing a use copies no record.
+func TestVerifyAndFlushDoNotAllocate(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	st := memory.New()
+	keys, err := keyward.New(st, keyward.WithClock(func() time.Time { return now }), keyward.WithFlushInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	acct := keys.Owner("acct_1")
+	raws := make([]string, 200)
+	for i := range raws {
+		sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws[i] = sec.Reveal()
+	}
+	round := func() {
+		now = now.Add(2 * time.Millisecond) // a new last use for every key
+		for _, raw := range raws {
+			if _, err := keys.VerifyFrom(ctx, raw, keyward.Caller{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := keys.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	round() // the cells, the buffers, each key's hour
+	if n := testing.AllocsPerRun(20, round); n != 0 {
+		t.Errorf("verifying %d keys and writing their uses allocates %v times, want 0", len(raws), n)
+	}
+	// And the uses were written: the last use and the counts.
+	page, err := acct.List(ctx, keyward.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range page.Keys {
+		if !rec.LastUsedAt.Equal(now) {
+			t.Fatalf("key %s last used at %v, want %v", rec.ID, rec.LastUsedAt, now)
+		}
+	}
+	usage, err := acct.Usage(ctx, keyward.UsageQuery{Keys: []uuid.UUID{page.Keys[0].ID}, From: now.Add(-time.Hour), To: now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usage[0].Total.Verified != 22 { // 1 + 20 rounds + AllocsPerRun's warm-up
+		t.Errorf("a key's verifications counted %d, want 22", usage[0].Total.Verified)
+	}
+}
