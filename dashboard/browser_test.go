@@ -44,14 +44,17 @@ import (
 // trips page. It does so twice, with JavaScript and with JavaScript
 // disabled, since the page must work without it. It also checks that a
 // page on another origin cannot revoke a key with the operator's cookie.
+// On the way, axe-core checks the pages that only this path reaches
+// (checkA11y; TestBrowserAccessibility checks the others).
 //
 // It needs Chromium (.ci/install-chromium installs Debian's); without it the
 // test skips, except under CI=true, where it fails. Its screenshots, one
 // of which shows a raw key, go to a temporary directory removed when the
 // test ends, unless KEYWARD_BROWSER_ARTIFACTS names a directory to keep
-// them in. To refresh the README's screenshot, run from the module root:
+// them in. To refresh the README's screenshots of the list, on a desktop
+// and on a phone, run from the module root:
 //
-//	KEYWARD_SCREENSHOT=docs/dashboard.png go test ./dashboard -run TestBrowser
+//	KEYWARD_SCREENSHOT=docs/dashboard.png KEYWARD_PHONE_SCREENSHOT=docs/dashboard-phone.png go test ./dashboard -run 'TestBrowser$'
 func TestBrowser(t *testing.T) {
 	chromium := findChromium(t)
 	artifacts := t.TempDir()
@@ -121,6 +124,7 @@ func TestBrowser(t *testing.T) {
 		if got := text(t, ctx, "h1"); got != "Forbidden" {
 			t.Errorf("the cross-origin post got a page titled %q, want Forbidden", got)
 		}
+		checkA11y(t, ctx, "403, a cross-origin post")
 		if rec, err := owner.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
 			t.Fatalf("after a cross-origin post the key is revoked=%v (error %v), want active", rec.Revoked(), err)
 		}
@@ -139,15 +143,11 @@ func TestBrowser(t *testing.T) {
 		o.fitsPhones(t, ctx, id)
 		step(t, ctx, "open the list", chromedp.Navigate(srv.URL+"/dashboard/keys"))
 		shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard.png"))
-		if dst := os.Getenv("KEYWARD_SCREENSHOT"); dst != "" {
-			if !filepath.IsAbs(dst) {
-				dst = filepath.Join(moduleRoot(t), dst)
-			}
-			if err := os.WriteFile(dst, shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("screenshot saved to %s", dst)
-		}
+		keepScreenshot(t, os.Getenv("KEYWARD_SCREENSHOT"), shot)
+		// The README's screenshot of the list on a phone: its first
+		// screen, 375 px wide.
+		shot = phoneScreenshot(t, ctx, srv.URL+"/dashboard/keys", filepath.Join(artifacts, "dashboard-phone.png"))
+		keepScreenshot(t, os.Getenv("KEYWARD_PHONE_SCREENSHOT"), shot)
 	})
 
 	t.Run("without JavaScript", func(t *testing.T) {
@@ -376,6 +376,7 @@ func (o operator) createKey(t *testing.T, ctx context.Context, name string) (id,
 		t.Errorf("the copy button is shown: %v; want %v, as the script is on: %v", got, want, want)
 	}
 	screenshot(t, ctx, filepath.Join(o.artifacts, "reveal"+suffix+".png"))
+	checkA11y(t, ctx, "reveal")
 	id = path.Base(header(resp, "Location"))
 
 	// The key authenticates, and has what the form said.
@@ -413,6 +414,7 @@ func (o operator) createKey(t *testing.T, ctx context.Context, name string) (id,
 		t.Fatalf("%d keys named %q after the reload, want 1", n, name)
 	}
 	screenshot(t, ctx, filepath.Join(o.artifacts, "repeat"+suffix+".png"))
+	checkA11y(t, ctx, "reveal reloaded")
 
 	// On to the key's page: its metadata and expiry.
 	step(t, ctx, "open the key", chromedp.Click(chromedp.ID("view-key")), chromedp.WaitVisible(chromedp.ID("edit")))
@@ -483,6 +485,7 @@ func (o operator) rollKey(t *testing.T, ctx context.Context, id, raw, name strin
 		t.Fatalf("reading the new key: %v", err)
 	}
 	newID = path.Base(header(resp, "Location"))
+	checkA11y(t, ctx, "roll result")
 	for which, k := range map[string]string{"old": raw, "new": newRaw} {
 		if got := callAPI(t, o.srv.URL, k); got != http.StatusOK {
 			t.Errorf("during the overlap the API answered %d to the %s key, want 200", got, which)
@@ -553,6 +556,7 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name, re
 	if !strings.Contains(t.Name(), "without") {
 		screenshot(t, ctx, filepath.Join(o.artifacts, "revoke.png"))
 	}
+	checkA11y(t, ctx, "revoke form refused")
 	if rec, err := o.owner.Get(ctx, uuidOf(t, id)); err != nil || rec.Revoked() {
 		t.Fatalf("after a refused reason the key is revoked=%v (%v), want active", rec.Revoked(), err)
 	}
@@ -562,6 +566,7 @@ func (o operator) revokeKey(t *testing.T, ctx context.Context, id, raw, name, re
 	if got := text(t, ctx, ".notice.success"); !strings.Contains(got, "Revoked “"+name+"”") {
 		t.Errorf("notice after revoking = %q", got)
 	}
+	checkA11y(t, ctx, "list after revoking a key")
 
 	// The key no longer authenticates.
 	if got := callAPI(t, o.srv.URL, raw); got != http.StatusUnauthorized {
@@ -627,6 +632,7 @@ func (o operator) createCanary(t *testing.T, ctx context.Context, name string) {
 		t.Errorf("the reveal's canary note = %q", note)
 	}
 	screenshot(t, ctx, filepath.Join(o.artifacts, "canary"+suffix+".png"))
+	checkA11y(t, ctx, "reveal of a canary")
 	raw, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("raw-key")))
 	if err != nil {
 		t.Fatalf("reading the revealed key: %v", err)
@@ -673,6 +679,7 @@ func (o operator) createCanary(t *testing.T, ctx context.Context, name string) {
 		t.Errorf("the trip reads %q, want the route, the user agent and the address of the call", got)
 	}
 	screenshot(t, ctx, filepath.Join(o.artifacts, "trips"+suffix+".png"))
+	checkA11y(t, ctx, "trips of a canary")
 
 	// The key's page offers no roll either.
 	step(t, ctx, "open the canary", chromedp.Navigate(o.srv.URL+"/dashboard/keys/"+id), chromedp.WaitVisible(chromedp.ID("trips")))
@@ -906,7 +913,8 @@ func newBrowser(t *testing.T, chromium string) context.Context {
 }
 
 // newTab opens a tab of the browser, with or without JavaScript, and
-// returns its context, with a deadline.
+// returns its context, with a deadline; the context says which
+// (scriptOn).
 func newTab(t *testing.T, browser context.Context, javascript bool) context.Context {
 	t.Helper()
 	ctx, cancel := chromedp.NewContext(browser)
@@ -915,9 +923,9 @@ func newTab(t *testing.T, browser context.Context, javascript bool) context.Cont
 		_, err := chromedp.Call(ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: !javascript})
 		return err
 	}))
-	ctx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	ctx, cancel = context.WithTimeout(ctx, 5*time.Minute)
 	t.Cleanup(cancel)
-	return ctx
+	return context.WithValue(ctx, scriptKey{}, javascript)
 }
 
 func step(t *testing.T, ctx context.Context, name string, actions ...chromedp.Action[chromedp.Void]) {
@@ -965,6 +973,46 @@ func screenshot(t *testing.T, ctx context.Context, file string) []byte {
 		t.Fatal(err)
 	}
 	return png
+}
+
+// phoneScreenshot opens url in a viewport of 375 by 812 px, as a phone's,
+// saves a PNG of what the screen shows to file, and returns it.
+func phoneScreenshot(t *testing.T, ctx context.Context, url, file string) []byte {
+	t.Helper()
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{
+		Width: 375, Height: 812, DeviceScaleFactor: 1, Mobile: true}); err != nil {
+		t.Fatalf("emulating a phone: %v", err)
+	}
+	defer func() {
+		if _, err := chromedp.Call(ctx, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+			t.Errorf("clearing the viewport: %v", err)
+		}
+	}()
+	step(t, ctx, "open "+url+" on a phone", chromedp.Navigate(url))
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(file, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return png
+}
+
+// keepScreenshot writes png to dst, a path relative to the module root
+// or absolute, unless dst is empty.
+func keepScreenshot(t *testing.T, dst string, png []byte) {
+	t.Helper()
+	if dst == "" {
+		return
+	}
+	if !filepath.IsAbs(dst) {
+		dst = filepath.Join(moduleRoot(t), dst)
+	}
+	if err := os.WriteFile(dst, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot saved to %s", dst)
 }
 
 // moduleRoot returns the directory of go.mod, for paths given relative to
@@ -1139,6 +1187,7 @@ func TestBrowserKeyPage(t *testing.T) {
 				t.Errorf("the limits' change reads %q", got)
 			}
 			screenshot(t, ctx, filepath.Join(artifacts, "key"+suffix+".png"))
+			checkA11y(t, ctx, "key with a month of requests and its history, the table open")
 
 			// Rename the key in the page: the edit tops the history.
 			renamed := k.name + " (EU)"
@@ -1159,15 +1208,7 @@ func TestBrowserKeyPage(t *testing.T) {
 				// The README's screenshot: the key's page with its history
 				// and a month of requests.
 				shot := screenshot(t, ctx, filepath.Join(artifacts, "dashboard-key.png"))
-				if dst := os.Getenv("KEYWARD_KEY_SCREENSHOT"); dst != "" {
-					if !filepath.IsAbs(dst) {
-						dst = filepath.Join(moduleRoot(t), dst)
-					}
-					if err := os.WriteFile(dst, shot, 0o644); err != nil {
-						t.Fatal(err)
-					}
-					t.Logf("screenshot saved to %s", dst)
-				}
+				keepScreenshot(t, os.Getenv("KEYWARD_KEY_SCREENSHOT"), shot)
 			}
 			// The other tab sees the key as this one left it.
 			k.name = renamed

@@ -22,7 +22,11 @@
 // server with [html/template], its stylesheet and script are embedded, it
 // loads nothing from elsewhere, and it works without JavaScript (the
 // script only adds a copy button; the list's filters apply when the
-// operator presses Filter, never on a change of a select).
+// operator presses Filter, never on a change of a select). On a phone
+// the list's rows become cards, and no page scrolls sideways. The
+// package's browser tests run axe-core on every page, in each of its
+// states, 1280 and 375 px wide, with JavaScript and without, and fail on
+// any violation.
 //
 // # Revocation reasons and exposed keys
 //

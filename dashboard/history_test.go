@@ -107,7 +107,8 @@ func TestKeyPageHistory(t *testing.T) {
 	}
 	mustContain(t, body, `<section class="card section" id="history" aria-labelledby="history-heading">`,
 		`<h2 id="history-heading">History</h2>`,
-		`<caption>Every change to this key, newest first, as the audit trail keeps it.</caption>`,
+		`<div class="table-scroll" role="region" aria-labelledby="history-caption" tabindex="0">`,
+		`<caption id="history-caption">Every change to this key, newest first, as the audit trail keeps it.</caption>`,
 		`<th scope="col">Time</th>`, `<th scope="col">Event</th>`, `<th scope="col">By</th>`, `<th scope="col">Details</th>`,
 		// Hostile text is escaped; the reason and the name are isolated.
 		`Reason: <bdi>Laptop stolen &lt;at the airport&gt;</bdi>`, `<bdi>Warehouse sync &lt;EU&gt;</bdi>`,
@@ -331,7 +332,8 @@ func TestKeyPageRequests(t *testing.T) {
 			today.AddDate(0, 0, -18).Format(time.DateOnly)+`, with 16 requests.</desc>`,
 		`<ul class="legend" aria-label="Legend">`,
 		`<summary>Requests per day as a table</summary>`,
-		`<caption>Requests per UTC day, oldest first</caption>`,
+		`<div class="table-scroll" role="region" aria-labelledby="requests-table-caption" tabindex="0">`,
+		`<caption id="requests-table-caption">Requests per UTC day, oldest first</caption>`,
 		`<th scope="row">Total</th>
         <td class="num">32</td>
         <td class="num">22</td>

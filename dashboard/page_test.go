@@ -1149,7 +1149,8 @@ func TestTripsPage(t *testing.T) {
 	path := "/dashboard/keys/" + canary.ID.String() + "/trips"
 
 	_, _, body := f.page("GET", path, nil)
-	mustContain(t, body, "<h1>Trips of “<bdi>Dormant repo</bdi>”</h1>", `<caption>Uses of the canary key <code>`+canary.Prefix+`</code>, newest first`,
+	mustContain(t, body, "<h1>Trips of “<bdi>Dormant repo</bdi>”</h1>", `<div class="card table-card" role="region" aria-labelledby="trips-caption" tabindex="0">`,
+		`<caption id="trips-caption">Uses of the canary key <code>`+canary.Prefix+`</code>, newest first`,
 		`<th scope="col">Time</th>`, `<th scope="col">Client address</th>`, `<th scope="col">User agent</th>`, `<th scope="col">Route</th>`,
 		"No trips yet: nobody has used this canary.")
 
