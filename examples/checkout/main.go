@@ -14,7 +14,13 @@
 //
 // Its data is kept in memory. Its keys are too, unless -postgres (or the
 // environment variable DATABASE_URL) names a PostgreSQL database, which it
-// migrates at start-up. At start-up it creates two test keys for each
+// migrates at start-up. With PostgreSQL, keys are verified through a
+// verification cache (package github.com/keyward/keyward/store/cache), so
+// that a key seen recently costs no query: a key revoked through this
+// instance stops working at once, one revoked through another instance
+// sharing the database within the cache's bound, one second, which the
+// start-up banner states. -cache=false turns the cache off: every request
+// then reads the database. At start-up it creates two test keys for each
 // merchant, one with every scope and one with only sessions:write, and
 // prints each once, on a line that names its merchant, with ready-to-paste
 // curl commands; it then revokes the demo keys of earlier starts, so that
@@ -22,7 +28,7 @@
 // rate limited (60 a minute, 10 at once), counted in memory, or in Redis
 // with -redis (or REDIS_URL), shared by every instance:
 //
-//	go run ./examples/checkout [-addr 127.0.0.1:8080] [-postgres DSN] [-redis URL] [-dashboard-password PASSWORD]
+//	go run ./examples/checkout [-addr 127.0.0.1:8080] [-postgres DSN [-cache=false]] [-redis URL] [-dashboard-password PASSWORD]
 //
 // The dashboard asks for HTTP Basic credentials: a demo user name, which
 // says whose keys the operator manages and with which role (ada, admin of
@@ -71,6 +77,7 @@ import (
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/secretscanning"
 	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/cache"
 	"github.com/keyward/keyward/store/memory"
 	"github.com/keyward/keyward/store/postgres"
 )
@@ -115,6 +122,7 @@ func envArgs(getenv func(string) string) []string {
 type config struct {
 	addr              string // the address to listen on
 	postgres          string // PostgreSQL connection string; empty for the memory store
+	noCache           bool   // with postgres, verify every key from the database (-cache=false)
 	redis             string // Redis URL for the rate limiter; empty for the in-memory one
 	dashboardPassword string // the operators' password; empty to generate one
 }
@@ -126,6 +134,9 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "`address` to listen on")
 	fs.StringVar(&c.postgres, "postgres", "",
 		"keep keys in the PostgreSQL database of this connection string (URL or key=value `DSN`; default $"+envPostgres+", else in memory)")
+	useCache := fs.Bool("cache", true,
+		"with -postgres, verify keys seen recently from memory: a key revoked through another instance stops working here within "+
+			clock.ShortDuration(cacheBound)+"; -cache=false reads the database on every request")
 	fs.StringVar(&c.redis, "redis", "",
 		"keep rate limits in the Redis server of this `URL`, shared by every instance (such as redis://localhost:6379/0; default $"+envRedis+", else in memory)")
 	fs.StringVar(&c.dashboardPassword, "dashboard-password", "",
@@ -136,6 +147,7 @@ func parseFlags(args []string, out io.Writer) (config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	c.noCache = !*useCache
 	return c, nil
 }
 
@@ -167,6 +179,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // server is a running checkout API.
 type server struct {
 	keys         *keyward.Keys
+	cache        *cache.Store // the verification cache; nil without PostgreSQL or with -cache=false
 	tel          *telemetry   // the metrics served at /metrics
 	closeStore   func() error // closes the store's database, after keys.Close
 	closeLimiter func() error // closes the rate limiter's Redis client, if any
@@ -176,10 +189,19 @@ type server struct {
 	served       chan error // the result of Serve
 }
 
+// poolSize is the most connections an instance opens to PostgreSQL, and
+// the number it keeps open.
+const poolSize = 16
+
+// cacheBound is the verification cache's bound: the longest a key revoked
+// through another instance keeps working here.
+const cacheBound = cache.DefaultBound
+
 // openStore returns the key store the configuration names, and the
 // function that closes it: the memory store by default, else PostgreSQL,
-// migrated.
-func openStore(ctx context.Context, cfg config) (store.Store, func() error, error) {
+// migrated, behind a verification cache unless cfg.noCache. Failed polls of
+// the cache's change feed are logged to logger.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Store, func() error, error) {
 	if cfg.postgres == "" {
 		return memory.New(), func() error { return nil }, nil
 	}
@@ -192,12 +214,17 @@ func openStore(ctx context.Context, cfg config) (store.Store, func() error, erro
 	}
 	db := stdlib.OpenDB(*pgcfg)
 	// A bounded pool that keeps its connections: at most 16 to PostgreSQL
-	// per instance (keep instances x 16 under max_connections), all kept
-	// idle rather than reopened. keyward sends at most 10 verification
-	// lookups at once (keyward.DefaultMaxLookups), leaving the rest for
-	// management, last-used writes and a cache's feed.
-	db.SetMaxOpenConns(16)
-	db.SetMaxIdleConns(16)
+	// per instance, all kept idle rather than reopened (the two are sized
+	// together: fewer idle than open closes and reopens connections under
+	// load). keyward sends at most 10 verification lookups at once
+	// (keyward.DefaultMaxLookups), leaving the rest for management,
+	// last-used writes and the cache's feed. Keep instances x 16 within the
+	// server's max_connections, less superuser_reserved_connections and
+	// every other client. Connections are never closed for age or
+	// idleness (the defaults of SetConnMaxLifetime and
+	// SetConnMaxIdleTime).
+	db.SetMaxOpenConns(poolSize)
+	db.SetMaxIdleConns(poolSize)
 
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -214,14 +241,23 @@ func openStore(ctx context.Context, cfg config) (store.Store, func() error, erro
 		db.Close()
 		return nil, nil, err
 	}
-	return st, db.Close, nil
+	if cfg.noCache {
+		return st, db.Close, nil
+	}
+	cached, err := cache.New(st, cache.WithBound(cacheBound), cache.WithLogger(logger))
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	// The cache stops polling before the pool closes.
+	return cached, func() error { return errors.Join(cached.Close(), db.Close()) }, nil
 }
 
 // start opens the store, starts listening, creates the demo keys (and
 // revokes those of earlier starts), prints the keys and how to sign in to
 // the dashboard, and serves in the background.
 func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logger) (*server, error) {
-	st, closeStore, err := openStore(ctx, cfg)
+	st, closeStore, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -268,8 +304,10 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 	if err != nil {
 		return failListening(err)
 	}
+	cached, _ := st.(*cache.Store)
 	s := &server{
 		keys:         keys,
+		cache:        cached,
 		tel:          tel,
 		closeStore:   closeStore,
 		closeLimiter: closeLimiter,
@@ -287,6 +325,9 @@ func start(ctx context.Context, cfg config, stdout io.Writer, logger *slog.Logge
 		served: make(chan error, 1),
 	}
 	b := banner{url: s.url, demo: demo, retired: retired, users: demoUsers, postgres: cfg.postgres != ""}
+	if cached != nil {
+		b.cacheBound = cacheBound
+	}
 	if generated {
 		b.password = password
 	}
@@ -360,13 +401,22 @@ func newHandler(keys *keyward.Keys, d *data, dash, scanning http.Handler, limite
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	})
-	mux.Handle("/api/v1/", middleware.Authenticate(keys,
-		middleware.WithRealm("checkout"),
-		middleware.WithLimiter(limiter),
-	)(d.routes()))
+	mux.Handle("/api/v1/", apiAuth(keys, limiter)(d.routes()))
 	mux.Handle("/dashboard/", http.StripPrefix("/dashboard", dash))
 	mux.Handle("/github/secret-scanning", scanning)
 	return mux
+}
+
+// apiAuth returns the authentication of the API's routes: keyward's
+// middleware, which enforces the keys' rate limits with limiter. It is a
+// variable only so that scripts/load can build a ceiling of the server
+// without authentication (the build tag keyward_loadceiling, see
+// noauth_loadtest.go); no flag or setting of this command changes it.
+var apiAuth = func(keys *keyward.Keys, limiter limit.Limiter) func(http.Handler) http.Handler {
+	return middleware.Authenticate(keys,
+		middleware.WithRealm("checkout"),
+		middleware.WithLimiter(limiter),
+	)
 }
 
 // A demoKey is a key created at start-up, shown once.
@@ -471,12 +521,13 @@ const sessionBody = `{"amount":{"value":"49.99","currency":"USD"},"successUrl":"
 
 // banner is what start prints.
 type banner struct {
-	url      string
-	demo     []demoKey
-	retired  int // demo keys of earlier starts revoked by this one
-	users    []demoUser
-	postgres bool   // the keys are in PostgreSQL
-	password string // the dashboard's generated password; empty if given
+	url        string
+	demo       []demoKey
+	retired    int // demo keys of earlier starts revoked by this one
+	users      []demoUser
+	postgres   bool          // the keys are in PostgreSQL
+	cacheBound time.Duration // the verification cache's bound; 0 without a cache
+	password   string        // the dashboard's generated password; empty if given
 }
 
 // Column widths of the banner's tables.
@@ -502,6 +553,12 @@ func (b banner) print(w io.Writer) {
 		fmt.Fprintln(w, "Test keys, shown once; they stay in the database until revoked, and the next start revokes them.")
 		if b.retired > 0 {
 			fmt.Fprintf(w, "This start revoked %d demo keys of earlier starts; other keys are kept.\n", b.retired)
+		}
+		if b.cacheBound > 0 {
+			fmt.Fprintf(w, "Verification cache on: a key revoked through another instance stops working here within %s, through this one at once (-cache=false to read the database on every request).\n",
+				clock.ShortDuration(b.cacheBound))
+		} else {
+			fmt.Fprintln(w, "Verification cache off: every request reads the database, so a key revoked through any instance stops working here at once.")
 		}
 	} else {
 		fmt.Fprintln(w, what, "its data and its keys in memory.")

@@ -475,6 +475,8 @@ func TestParseFlags(t *testing.T) {
 		{"flags win over the environment", map[string]string{"DATABASE_URL": "postgres://env/db", "CHECKOUT_DASHBOARD_PASSWORD": "from env"},
 			[]string{"-postgres", "postgres://flag/db", "-dashboard-password", "from flag"},
 			config{addr: "127.0.0.1:8080", postgres: "postgres://flag/db", dashboardPassword: "from flag"}},
+		{"without the verification cache", nil, []string{"-postgres", "postgres://db/checkout", "-cache=false"},
+			config{addr: "127.0.0.1:8080", postgres: "postgres://db/checkout", noCache: true}},
 		{"an empty flag wins too: keys in memory", map[string]string{"DATABASE_URL": "postgres://env/db"}, []string{"-postgres="},
 			config{addr: "127.0.0.1:8080"}},
 		{"empty variables are unset", map[string]string{"DATABASE_URL": "", "CHECKOUT_DASHBOARD_PASSWORD": ""}, nil,
@@ -501,7 +503,7 @@ func TestParseFlags(t *testing.T) {
 		if !errors.Is(err, flag.ErrHelp) {
 			t.Fatalf("-h: %v", err)
 		}
-		for _, want := range []string{"-addr", "-postgres", "DATABASE_URL", "-dashboard-password", "CHECKOUT_DASHBOARD_PASSWORD"} {
+		for _, want := range []string{"-addr", "-postgres", "DATABASE_URL", "-cache", "within 1s", "-dashboard-password", "CHECKOUT_DASHBOARD_PASSWORD"} {
 			if !strings.Contains(out.String(), want) {
 				t.Errorf("usage does not mention %s:\n%s", want, out.String())
 			}

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -46,10 +47,10 @@ func connections(t *testing.T, db *sql.DB, app string) int {
 }
 
 // TestPostgres runs the example twice on one database, as two instances of
-// a service: the second's start revokes the demo keys the first printed,
-// which the first then refuses too; keys printed by the second work on
-// both; and a revocation through one is refused by the other on its next
-// request.
+// a service, each with its verification cache (the default): the second's
+// start revokes the demo keys the first printed, which the first then
+// refuses too; keys printed by the second work on both; and a revocation
+// through one is refused by the other within the cache's bound.
 func TestPostgres(t *testing.T) {
 	db := pgtest.DB(t)
 	schema := pgtest.Schema(t, db)
@@ -93,7 +94,7 @@ func TestPostgres(t *testing.T) {
 		}
 	})
 
-	t.Run("revoked through one, refused by the other", func(t *testing.T) {
+	t.Run("revoked through one, refused by the other within the bound", func(t *testing.T) {
 		raw := key(t, second.keys, "acme", "all scopes").raw
 		id := second.keyID(t, "acme", "all scopes")
 		if r := call(t, "GET", second.url+"/api/v1/links", raw, ""); r.status != http.StatusOK {
@@ -103,9 +104,11 @@ func TestPostgres(t *testing.T) {
 		if r.status != http.StatusOK {
 			t.Fatalf("revoking through the first's dashboard: %d %s", r.status, r.raw)
 		}
-		r = call(t, "GET", second.url+"/api/v1/links", raw, "")
-		if r.status != http.StatusUnauthorized || r.challenge != `Bearer realm="checkout", error="invalid_token"` {
-			t.Fatalf("the second's next request: %d %q", r.status, r.challenge)
+		// The second has the key in its cache; its feed tells it of the
+		// revocation within the bound.
+		r = refusedWithin(t, second.url+"/api/v1/links", raw, time.Now(), cacheBound)
+		if r.challenge != `Bearer realm="checkout", error="invalid_token"` {
+			t.Fatalf("the second's refusal: %d %q", r.status, r.challenge)
 		}
 		// The second's dashboard shows it revoked, from the database.
 		r = dashCall(t, "GET", second.dash.url+"keys/"+id, "carol", password, "")
@@ -145,11 +148,254 @@ func TestPostgres(t *testing.T) {
 	})
 }
 
+// refusedWithin requests url with raw, a key whose revocation elsewhere
+// committed before revoked, until it gets 401, and returns that response. It fails the test
+// if a request that began more than bound after revoked was let through:
+// the key was served from a cache that had not heard of the revocation
+// within its bound. Requests that began before may be let through.
+func refusedWithin(t *testing.T, url, raw string, revoked time.Time, bound time.Duration) response {
+	t.Helper()
+	deadline := revoked.Add(bound + 30*time.Second) // a generous end for a slow machine: the check is above
+	for {
+		began := time.Now()
+		r := call(t, "GET", url, raw, "")
+		switch {
+		case r.status == http.StatusUnauthorized:
+			t.Logf("refused %v after the revocation", began.Sub(revoked).Round(time.Millisecond))
+			return r
+		case r.status != http.StatusOK && r.status != http.StatusTooManyRequests:
+			// 429: the key is still valid, over its rate limit.
+			t.Fatalf("GET %s with the revoked key: %d %s", url, r.status, r.raw)
+		case began.Sub(revoked) > bound:
+			t.Fatalf("a request that began %v after the revocation was let through (bound %v)", began.Sub(revoked), bound)
+		case time.Now().After(deadline):
+			t.Fatal("the revoked key is still let through")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestPostgresCache checks the example's verification cache: on by default
+// with PostgreSQL, where the banner states its bound and verifications are
+// answered from memory; off with -cache=false, where a key revoked through
+// another instance is refused by the very next request; never with the
+// memory store.
+func TestPostgresCache(t *testing.T) {
+	mem := startInstance(t, config{addr: "127.0.0.1:0"})
+	if mem.srv.cache != nil || strings.Contains(mem.banner, "Verification cache") {
+		t.Errorf("the memory store has a verification cache:\n%s", mem.banner)
+	}
+
+	dsn := pgtest.SearchPath(pgtest.DSN(t), pgtest.Schema(t, pgtest.DB(t)))
+	const password = "operators' password, for the test"
+	args := func(extra ...string) config {
+		cfg, err := parseFlags(append([]string{"-addr", "127.0.0.1:0", "-postgres", dsn, "-dashboard-password", password}, extra...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	on, off := startInstance(t, args()), startInstance(t, args("-cache=false"))
+
+	if on.srv.cache == nil {
+		t.Fatal("no verification cache with -postgres")
+	}
+	if want := "Verification cache on: a key revoked through another instance stops working here within 1s, through this one at once (-cache=false to read the database on every request)."; !strings.Contains(on.banner, want+"\n") {
+		t.Errorf("the banner does not say %q:\n%s", want, on.banner)
+	}
+	if off.srv.cache != nil {
+		t.Fatal("a verification cache with -cache=false")
+	}
+	if want := "Verification cache off: every request reads the database, so a key revoked through any instance stops working here at once."; !strings.Contains(off.banner, want+"\n") {
+		t.Errorf("the banner does not say %q:\n%s", want, off.banner)
+	}
+
+	newKey := func() string {
+		sec, _, err := on.srv.keys.Owner("acme").Create(t.Context(), keyward.CreateParams{
+			Name: "cache test", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sec.Reveal()
+	}
+	// revoke revokes the key through in, and returns a time after the
+	// revocation committed.
+	revoke := func(in *instance, raw string) time.Time {
+		t.Helper()
+		rec := findKey(t, in.srv.keys, "acme", raw)
+		if _, err := in.srv.keys.Owner("acme").Revoke(t.Context(), rec.ID, keyward.RevokeParams{}); err != nil {
+			t.Fatal(err)
+		}
+		return time.Now()
+	}
+
+	t.Run("on: answered from memory, revocations elsewhere seen within the bound", func(t *testing.T) {
+		raw := newKey()
+		// Cached records are served once the cache has read its change
+		// feed, shortly after start.
+		deadline := time.Now().Add(30 * time.Second)
+		for on.srv.cache.Stats().Hits == 0 {
+			if r := call(t, "GET", on.url+"/api/v1/links", raw, ""); r.status != http.StatusOK {
+				t.Fatalf("GET links: %d %s", r.status, r.raw)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no verification answered from the cache: %+v", on.srv.cache.Stats())
+			}
+		}
+		refusedWithin(t, on.url+"/api/v1/links", raw, revoke(off, raw), cacheBound)
+	})
+
+	t.Run("off: revocations elsewhere refused at once", func(t *testing.T) {
+		raw := newKey()
+		for range 3 {
+			if r := call(t, "GET", off.url+"/api/v1/links", raw, ""); r.status != http.StatusOK {
+				t.Fatalf("GET links: %d %s", r.status, r.raw)
+			}
+		}
+		revoke(on, raw)
+		if r := call(t, "GET", off.url+"/api/v1/links", raw, ""); r.status != http.StatusUnauthorized {
+			t.Fatalf("the next request after a revocation through another instance: %d", r.status)
+		}
+	})
+}
+
+// withDatabase returns dsn, a URL or key=value pairs, naming another
+// database.
+func withDatabase(dsn, name string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Path = "/" + name
+		return u.String()
+	}
+	return dsn + " dbname=" + name
+}
+
+// TestPostgresPool drives the example's server with 32 concurrent clients
+// and checks on the server that its pool does not churn: over the
+// instance's whole life, start-up and shutdown included, PostgreSQL counts
+// no more sessions than the pool's size. The example runs on a database
+// of its own, so that pg_stat_database's count of sessions is its alone;
+// PostgreSQL adds a session to it when the session ends at the latest, so
+// the test reads it once the instance has stopped and its sessions are
+// gone. It runs without the cache, every request reading the database (the
+// pool's worst case), and with it.
+func TestPostgresPool(t *testing.T) {
+	admin := pgtest.DB(t)
+	var version int
+	if err := admin.QueryRowContext(t.Context(), "SELECT current_setting('server_version_num')::int").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version < 140000 {
+		t.Skipf("PostgreSQL %d has no pg_stat_database.sessions (14 and later)", version)
+	}
+	const (
+		clients = 32
+		each    = 25 // requests per client
+	)
+	for _, tc := range []struct {
+		name    string
+		noCache bool
+	}{{"cache off", true}, {"cache on", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			name := "kwtest_pool_" + strings.ToLower(rand.Text()[:10])
+			if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
+				if strings.Contains(err.Error(), "permission denied") {
+					t.Skipf("the test needs a database of its own, and the role of %s may not create one: %v", pgtest.EnvDSN, err)
+				}
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+					t.Errorf("dropping database %s: %v", name, err)
+				}
+			})
+			sessions := func() int64 {
+				t.Helper()
+				var n int64
+				if err := admin.QueryRowContext(t.Context(), "SELECT sessions FROM pg_stat_database WHERE datname = $1", name).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			backends := func() int {
+				t.Helper()
+				var n int
+				if err := admin.QueryRowContext(t.Context(), "SELECT count(*) FROM pg_stat_activity WHERE datname = $1", name).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := sessions()
+
+			in := startInstance(t, config{addr: "127.0.0.1:0", postgres: withDatabase(pgtest.DSN(t), name), noCache: tc.noCache})
+			sec, _, err := in.srv.keys.Owner("acme").Create(t.Context(), keyward.CreateParams{
+				Name: "pool test", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: clients}}
+			defer client.CloseIdleConnections()
+			statuses := make(chan int, clients*each)
+			var wg sync.WaitGroup
+			for range clients {
+				wg.Go(func() {
+					for range each {
+						req, err := http.NewRequestWithContext(t.Context(), "GET", in.url+"/api/v1/links", nil)
+						if err != nil {
+							panic(err)
+						}
+						req.Header.Set("Authorization", "Bearer "+sec.Reveal())
+						resp, err := client.Do(req)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						statuses <- resp.StatusCode
+					}
+				})
+			}
+			wg.Wait()
+			close(statuses)
+			counts := map[int]int{}
+			for s := range statuses {
+				counts[s]++
+			}
+			// 503 is keyward shedding lookups beyond its bound on a
+			// starved machine; anything else is a failure.
+			if counts[http.StatusOK] == 0 || counts[http.StatusOK]+counts[http.StatusServiceUnavailable] != clients*each {
+				t.Fatalf("responses by status: %v, want %d times 200", counts, clients*each)
+			}
+			open := backends()
+			in.stop(t)
+
+			deadline := time.Now().Add(30 * time.Second)
+			for backends() != 0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d sessions still open on %s 30s after shutdown", backends(), name)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			opened := sessions() - before
+			t.Logf("%d requests by %d clients (%v); %d sessions open at the end of the load, %d opened in all; pool size %d",
+				clients*each, clients, counts, open, opened, poolSize)
+			if opened == 0 {
+				t.Fatal("pg_stat_database counted no session: the test cannot see the instance's")
+			}
+			if opened > poolSize {
+				t.Errorf("the instance opened %d sessions for a pool of %d: it closes and reopens connections", opened, poolSize)
+			}
+		})
+	}
+}
+
 // activeKeys returns, from the database, the active keys of each merchant
 // by their demo mark ("" for keys without one).
 func activeKeys(t *testing.T, dsn string) map[string]map[string][]apikey.Record {
 	t.Helper()
-	st, closeStore, err := openStore(t.Context(), config{postgres: dsn})
+	st, closeStore, err := openStore(t.Context(), config{postgres: dsn}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

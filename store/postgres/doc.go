@@ -18,12 +18,25 @@
 //
 // Size the pool. database/sql opens connections without limit by default,
 // and keeps only 2 idle: a busy server then opens and closes connections
-// all the time, and a flood can take every connection the server allows.
-// Set db.SetMaxOpenConns above the lifecycle's bound on verification
-// lookups in flight (keyward.WithMaxLookups, 10 by default), with room for
-// management calls, last-used writes and a cache's feed (16 is a good
-// start), keep as many idle (db.SetMaxIdleConns), and keep the number of
-// instances times that under the server's max_connections.
+// all the time (each a new PostgreSQL process), and a flood can take every
+// connection the server allows. Set the two together, to one number:
+//
+//	db.SetMaxOpenConns(16)
+//	db.SetMaxIdleConns(16) // as many as open, so that none is closed and reopened
+//
+// Open: above the lifecycle's bound on verification lookups in flight
+// (keyward.WithMaxLookups, 10 by default), with room for management calls,
+// last-used writes and a cache's feed; 16 is a good start. Then check it
+// against the server: the number of instances times SetMaxOpenConns must
+// stay within max_connections, less superuser_reserved_connections (3 by
+// default; and reserved_connections from PostgreSQL 16) and every other
+// client (migrations, operators, replicas, monitoring). With the default
+// max_connections of 100, that is 5 instances of 16, a dozen connections to
+// spare; more instances need smaller pools or a larger max_connections.
+// Leave SetConnMaxIdleTime unset: idle connections are the point. Set
+// SetConnMaxLifetime only if something needs connections recycled (a
+// failover behind DNS, rotated credentials, a load balancer), to minutes
+// rather than seconds.
 //
 // # Transactions
 //
