@@ -206,11 +206,13 @@
 //	{"rate": {"requests": 100, "period": "1m0s", "burst": 20}, "quota": {"requests": 1000000, "per": "month"},
 //	 "networks": ["203.0.113.0/24", "2001:db8::/32"]}
 //
-// and a key without one, or with the zero Policy, has NULL. The
-// verification lookup reads it in the same column of its result as the
-// metadata and the fields of leaked keys, NULL for a key that has none of
-// them: a key without a policy costs no more to verify than before
-// policies existed.
+// and a key without one, or with the zero Policy, has NULL. Reads of
+// records take it in the same column of their result as the metadata and
+// the fields of leaked keys, NULL for a key that has none of them; the
+// verification lookup, which reads the whole record as one JSON array
+// (the pgx driver allocates for every column of a result), takes that
+// column as the array's last field, null for such a key: a key without a
+// policy costs no more to verify than before policies existed.
 //
 // # Migrations
 //
