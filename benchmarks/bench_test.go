@@ -111,10 +111,10 @@ func pgDB(b *testing.B) *sql.DB {
 	return db
 }
 
-// BenchmarkFloorPostgres is the floor of a PostgreSQL verification: the
-// SHA-256 and one raw pgx query by hash, through a pgxpool, selecting and
-// scanning what keyward's store does, with no database/sql in between.
-func BenchmarkFloorPostgres(b *testing.B) {
+// pgxPool returns a pgxpool of 32 connections to the seeded benchmark
+// table, closed when the benchmark ends: what the floors query through,
+// with no database/sql in between.
+func pgxPool(b *testing.B) *pgxpool.Pool {
 	pgDB(b) // seeds
 	cfg, err := pgxpool.ParseConfig(pgtest.DSN(b))
 	if err != nil {
@@ -125,7 +125,15 @@ func BenchmarkFloorPostgres(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer pool.Close()
+	b.Cleanup(pool.Close)
+	return pool
+}
+
+// BenchmarkFloorPostgres is the floor of a PostgreSQL verification: the
+// SHA-256 and one raw pgx query by hash, through a pgxpool, selecting and
+// scanning what keyward's store does, with no database/sql in between.
+func BenchmarkFloorPostgres(b *testing.B) {
+	pool := pgxPool(b)
 	ctx := requestContext(b)
 	// The store's columns (store/postgres: columns), owner, metadata,
 	// rotation links and the one column of the rarely set fields of
@@ -159,17 +167,7 @@ func BenchmarkFloorPostgres(b *testing.B) {
 // does not. BenchmarkFloorPostgres stays the floor of the issue's goal: the
 // record read the usual way, a column a field.
 func BenchmarkFloorPostgresLookup(b *testing.B) {
-	pgDB(b) // seeds
-	cfg, err := pgxpool.ParseConfig(pgtest.DSN(b))
-	if err != nil {
-		b.Fatal(err)
-	}
-	cfg.MaxConns = 32
-	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Close()
+	pool := pgxPool(b)
 	ctx := requestContext(b)
 	micros := func(col string) string { return `(extract(epoch FROM ` + col + `) * 1000000)::bigint, ` }
 	q := `SELECT json_build_array(id, owner, prefix, name, mode, array_to_string(scopes, ' '), ` +

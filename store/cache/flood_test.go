@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
-	"runtime"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/heapcheck"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
@@ -44,13 +44,13 @@ func TestUnknownFloodKeepsTheHeapFlat(t *testing.T) {
 	for range 2 * DefaultMaxUnknown { // warm up: the set is full
 		lookup()
 	}
-	before := heap()
+	before := heapcheck.Settled()
 	start := time.Now()
 	for range floodLookups {
 		lookup()
 	}
 	took := time.Since(start)
-	after := heap()
+	after := heapcheck.Settled()
 
 	grew := int64(after.HeapInuse) - int64(before.HeapInuse)
 	allocs := after.Mallocs - before.Mallocs
@@ -70,15 +70,6 @@ func TestUnknownFloodKeepsTheHeapFlat(t *testing.T) {
 	}
 }
 
-// heap returns the memory statistics after a collection.
-func heap() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms
-}
-
 func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 
 // BenchmarkUnknown measures the lookups of unknown keys, against a store
@@ -90,11 +81,11 @@ func mib(n uint64) float64 { return float64(n) / (1 << 20) }
 func BenchmarkUnknown(b *testing.B) {
 	ctx := context.Background()
 	measure := func(b *testing.B, run func()) {
-		before := heap()
+		before := heapcheck.Settled()
 		b.ResetTimer()
 		run()
 		b.StopTimer()
-		after := heap()
+		after := heapcheck.Settled()
 		b.ReportMetric(float64(int64(after.HeapInuse)-int64(before.HeapInuse))/(1<<20), "heap-MiB")
 	}
 	b.Run("first", func(b *testing.B) {

@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/heapcheck"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/cache"
@@ -55,7 +56,7 @@ func BenchmarkHeapPerEntry(b *testing.B) {
 		hashes[i] = rec.Hash
 	}
 	for b.Loop() {
-		before := heapStats()
+		before := heapcheck.Settled()
 		c, err := cache.New(freshStore{st}, cache.WithBound(time.Hour), cache.WithMaxEntries(2*n))
 		if err != nil {
 			b.Fatal(err)
@@ -75,19 +76,10 @@ func BenchmarkHeapPerEntry(b *testing.B) {
 		if got := c.Stats().Known; got != n {
 			b.Fatalf("%d entries cached, want %d", got, n)
 		}
-		after := heapStats()
+		after := heapcheck.Settled()
 		runtime.KeepAlive(c)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/entry")
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/entry")
 		c.Close()
 	}
-}
-
-// heapStats returns the memory statistics after a collection.
-func heapStats() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/apikey"
+	"github.com/keyward/keyward/internal/heapcheck"
 	"github.com/keyward/keyward/scope"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/memory"
@@ -31,7 +32,7 @@ func BenchmarkHeapPerKey(b *testing.B) {
 	created := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	for b.Loop() {
-		before := heap()
+		before := heapcheck.Settled()
 		st := memory.New()
 		for i := range n {
 			sec, err := apikey.Generate(apikey.Live)
@@ -48,18 +49,9 @@ func BenchmarkHeapPerKey(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		after := heap()
+		after := heapcheck.Settled()
 		runtime.KeepAlive(st)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/key")
 		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/n, "objects/key")
 	}
-}
-
-// heap returns the memory statistics after a collection.
-func heap() runtime.MemStats {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms
 }
