@@ -225,11 +225,8 @@ func WithRequiredExpiry(modes ...apikey.Mode) Option {
 // [WithMaxLookups]) waits for one at most a tenth of d, then fails the
 // same way.
 //
-// A lookup sent to the store keeps the caller's deadline if it is
-// earlier, but is not cancelled with the caller's context: a request
-// whose client disconnects lets its query finish (within d) rather than
-// make the PostgreSQL driver close the connection. A caller whose context
-// has ended before the lookup gets its error and sends no query.
+// A lookup ends when the caller's context does, with its error; a caller
+// whose context has ended before the lookup sends no query.
 func WithLookupTimeout(d time.Duration) Option {
 	return func(c *config) error {
 		if d <= 0 {
@@ -489,28 +486,13 @@ func (k *Keys) getByHash(ctx context.Context, h apikey.Hash) (*apikey.Record, er
 		return nil, err
 	}
 	defer func() { <-k.lookups }()
-	ctx, cancel := lookupContext(ctx, k.lookupTimeout)
+	ctx, cancel := context.WithTimeout(ctx, k.lookupTimeout)
 	defer cancel()
 	rec, err := k.store.GetByHash(ctx, h)
 	if err != nil {
 		return nil, err
 	}
 	return &rec, nil
-}
-
-// lookupContext returns the context of a store lookup made for ctx: its
-// values and the earlier of its deadline and timeout from now, but not
-// its cancellation. A lookup begun runs to its end or its deadline even
-// if the caller goes away, as an HTTP client that disconnects does: a
-// query cancelled midway makes the PostgreSQL driver close its
-// connection, which the pool then reopens (a new server process), so
-// every client that gave up would cost a connection.
-func lookupContext(ctx context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
-	deadline := time.Now().Add(timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
-	}
-	return context.WithDeadline(context.WithoutCancel(ctx), deadline)
 }
 
 // acquireLookup takes a place among the lookups in flight, waiting for one

@@ -64,6 +64,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/redis/go-redis/v9"
 
@@ -211,6 +213,13 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (store.Stor
 		// password it masks on a best-effort basis only: say less.
 		return nil, nil, errors.New("the PostgreSQL connection string (-postgres or " + envPostgres + ") cannot be parsed; " +
 			"use a URL such as postgres://user:password@localhost:5432/checkout, or key=value pairs")
+	}
+	// A request whose client goes away cancels its query. pgx's default is
+	// then to close the connection, which the pool reopens: a new
+	// PostgreSQL process for every client that gave up mid-query. Ask the
+	// server to cancel the query instead, and keep the connection.
+	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
 	}
 	db := stdlib.OpenDB(*pgcfg)
 	// A bounded pool that keeps its connections: at most 16 to PostgreSQL

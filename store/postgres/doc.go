@@ -38,6 +38,16 @@
 // failover behind DNS, rotated credentials, a load balancer), to minutes
 // rather than seconds.
 //
+// A call whose context is cancelled (an HTTP client that disconnects
+// cancels its request's context) returns at once with the context's
+// error, and pgx, by default, closes the connection of the cancelled
+// query, which the pool then reopens. To keep it, have pgx send the
+// server a cancel request instead, as examples/checkout does:
+//
+//	pgcfg.BuildContextWatcherHandler = func(c *pgconn.PgConn) ctxwatch.Handler {
+//		return &pgconn.CancelRequestContextWatcherHandler{Conn: c, DeadlineDelay: time.Second}
+//	}
+//
 // # Transactions
 //
 // The store runs its queries on a [DB]: a *sql.DB, a *sql.Tx or a
