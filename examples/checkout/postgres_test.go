@@ -269,6 +269,109 @@ func withDatabase(dsn, name string) string {
 	return dsn + " dbname=" + name
 }
 
+// ownDatabase creates a database for the test alone, dropped at its end,
+// and returns its name, which starts with prefix.
+func ownDatabase(t *testing.T, admin *sql.DB, prefix string) string {
+	t.Helper()
+	name := prefix + strings.ToLower(rand.Text()[:10])
+	if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
+		if strings.Contains(err.Error(), "permission denied") {
+			t.Skipf("the test needs a database of its own, and the role of %s may not create one: %v", pgtest.EnvDSN, err)
+		}
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("dropping database %s: %v", name, err)
+		}
+	})
+	return name
+}
+
+// TestPostgresCancelKeepsConnections: a request whose client goes away
+// while its lookup waits in PostgreSQL ends, and its connection stays in
+// the pool: the example has pgx send the server a cancel request rather
+// than close the connection, pgx's default. The lookups wait on a lock the
+// test holds on the key table; the clients then disconnect.
+func TestPostgresCancelKeepsConnections(t *testing.T) {
+	const waiting = 4 // under keyward's bound on lookups in flight
+	admin := pgtest.DB(t)
+	name := ownDatabase(t, admin, "kwtest_cancel_")
+	const app = "kwtest_cancel"
+	in := startInstance(t, config{addr: "127.0.0.1:0", postgres: withParam(withDatabase(pgtest.DSN(t), name), "application_name", app), noCache: true})
+	sec, _, err := in.srv.keys.Owner("acme").Create(t.Context(), keyward.CreateParams{
+		Name: "cancel test", Mode: apikey.Test, Scopes: scope.NewSet(scope.LinksRead)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := func(query string) int {
+		t.Helper()
+		var n int
+		if err := admin.QueryRowContext(t.Context(), query, app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); !ok(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 30s", what)
+			}
+		}
+	}
+	const (
+		backends = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1"
+		blocked  = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'"
+		busy     = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND state <> 'idle'"
+	)
+
+	// Hold the key table: lookups wait for the lock.
+	lockDB, err := sql.Open("pgx", withDatabase(pgtest.DSN(t), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lockDB.Close()
+	tx, err := lockDB.BeginTx(t.Context(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(t.Context(), "LOCK TABLE api_keys IN ACCESS EXCLUSIVE MODE"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, disconnect := context.WithCancel(t.Context())
+	var wg sync.WaitGroup
+	for range waiting {
+		wg.Go(func() {
+			req, err := http.NewRequestWithContext(ctx, "GET", in.url+"/api/v1/links", nil)
+			if err != nil {
+				panic(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+sec.Reveal())
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+				t.Errorf("a request answered %d while its lookup should wait on the lock", resp.StatusCode)
+			}
+		})
+	}
+	waitFor("the lookups waiting on the lock", func() bool { return count(blocked) == waiting })
+	disconnect()
+	wg.Wait()
+	waitFor("the cancelled lookups ending", func() bool { return count(busy) == 0 })
+	if n := count(backends); n < waiting {
+		t.Errorf("%d of the %d connections of the cancelled lookups are left: the driver closed them", n, waiting)
+	}
+	if err := tx.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	if r := call(t, "GET", in.url+"/api/v1/links", sec.Reveal(), ""); r.status != http.StatusOK {
+		t.Fatalf("a request after the lock: %d", r.status)
+	}
+}
+
 // TestPostgresPool drives the example's server with 32 concurrent clients
 // and checks on the server that its pool does not churn: over the
 // instance's whole life, start-up and shutdown included, PostgreSQL counts
@@ -296,20 +399,7 @@ func TestPostgresPool(t *testing.T) {
 		noCache bool
 	}{{"cache off", true}, {"cache on", false}} {
 		t.Run(tc.name, func(t *testing.T) {
-			name := "kwtest_pool_" + strings.ToLower(rand.Text()[:10])
-			if _, err := admin.ExecContext(t.Context(), "CREATE DATABASE "+name); err != nil {
-				if strings.Contains(err.Error(), "permission denied") {
-					t.Skipf("the test needs a database of its own, and the role of %s may not create one: %v", pgtest.EnvDSN, err)
-				}
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				if _, err := admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-					t.Errorf("dropping database %s: %v", name, err)
-				}
-			})
+			name := ownDatabase(t, admin, "kwtest_pool_")
 			sessions := func() int64 {
 				t.Helper()
 				var n int64
