@@ -651,8 +651,8 @@ func TestReadmeErrorsTable(t *testing.T) {
 			}
 			wantChallenge, wantRetry := strings.Trim(row[2], "`"), ""
 			if rest, ok := strings.CutPrefix(row[2], "none; `Retry-After: "); ok {
-				wantChallenge, wantRetry, _ = strings.Cut(rest, "`")
-				wantChallenge, wantRetry = "", wantChallenge
+				wantChallenge = ""
+				wantRetry, _, _ = strings.Cut(rest, "`")
 			} else if row[2] == "none" {
 				wantChallenge = ""
 			}
