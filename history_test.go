@@ -417,18 +417,20 @@ func TestUsageQueriesAreChecked(t *testing.T) {
 	}
 }
 
-// pruneSpy reports each PruneUsage call.
+// pruneSpy reports each PruneUsage call once the store has pruned, so a
+// test that waits for the report reads the pruned store.
 type pruneSpy struct {
 	store.Store
 	pruned chan time.Time
 }
 
 func (p pruneSpy) PruneUsage(ctx context.Context, before time.Time) error {
+	err := p.Store.PruneUsage(ctx, before)
 	select {
 	case p.pruned <- before:
 	default:
 	}
-	return p.Store.PruneUsage(ctx, before)
+	return err
 }
 
 func TestOldUsageIsPruned(t *testing.T) {
