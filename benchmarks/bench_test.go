@@ -229,8 +229,17 @@ type unbounded struct {
 	ctx context.Context
 }
 
-func (u unbounded) GetByHashLocal(h apikey.Hash) (apikey.Record, error) {
-	return u.Store.GetByHash(u.ctx, h)
+// The lifecycle takes this path only if unbounded is a store.LocalLookup:
+// a signature that drifted from the interface's would silently measure the
+// bounded path twice.
+var _ store.LocalLookup = unbounded{}
+
+func (u unbounded) GetByHashLocal(h apikey.Hash) (*apikey.Record, error) {
+	rec, err := u.Store.GetByHash(u.ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	return &rec, nil // as the lifecycle's bounded path returns it
 }
 
 // pgKeys returns the lifecycle on the PostgreSQL store, behind a cache
