@@ -45,8 +45,9 @@ type usage struct {
 
 	// spare and out are the buffers of the last drain, given back by
 	// release for the next: a flush allocates nothing once they have
-	// grown to the keys used in an interval. Only the flush, which is
-	// serialised, touches them (spare under mu).
+	// grown to the keys used in an interval, and requests, which queue
+	// into the larger of dirty and spare, nothing once one has. Only the
+	// flush, which is serialised, touches them (spare under mu).
 	spare []*useCell
 	out   []store.Use
 }
@@ -220,8 +221,16 @@ func (u *usage) release(cells []*useCell, uses []store.Use) {
 	clear(uses) // no Location pointers kept from the last interval
 	u.out = uses[:0]
 	u.mu.Lock()
+	defer u.mu.Unlock()
+	// Requests queue into the larger of the two buffers: if the drained
+	// one is, the cells queued during the write move into it (no
+	// allocation: it holds them), so that a request never grows the
+	// queue to a size the other buffer already has.
+	if cap(cells) > cap(u.dirty) {
+		cells = append(cells[:0], u.dirty...)
+		u.dirty, cells = cells, u.dirty
+	}
 	u.spare = cells[:0]
-	u.mu.Unlock()
 }
 
 func hourTime(hour int64) time.Time { return time.UnixMicro(hour * microsPerHour).UTC() }

@@ -2,6 +2,7 @@ package keyward_test
 
 import (
 	"context"
+	"runtime"
 	"testing"
 	"time"
 
@@ -67,6 +68,59 @@ func TestVerifyFrom(t *testing.T) {
 	if zero.ID() != uuid.Nil || zero.Owner() != "" || zero.Mode() != 0 || !zero.Scopes().IsEmpty() ||
 		zero.Metadata().Len() != 0 || zero.Policy() != nil || zero.Record().ID != uuid.Nil {
 		t.Error("the zero Verified is not empty")
+	}
+}
+
+// TestTheNextIntervalQueuesWithoutAllocating: after a flush, the next
+// interval's requests queue as many keys as the last without allocating.
+// The queue of keys used has two buffers, one filled by requests while
+// the flush writes the other; requests get the larger once the write is
+// done, so that a new server does not grow the second on its requests
+// (TestVerifyAndFlushDoNotAllocate, which measures from the third
+// interval on, cannot tell).
+func TestTheNextIntervalQueuesWithoutAllocating(t *testing.T) {
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	keys, err := keyward.New(memory.New(), keyward.WithClock(func() time.Time { return now }), keyward.WithFlushInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	ctx := context.Background()
+	acct := keys.Owner("acct_1")
+	raws := make([]string, 500)
+	for i := range raws {
+		sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws[i] = sec.Reveal()
+	}
+	interval := func() {
+		now = now.Add(2 * time.Millisecond) // a new last use for every key
+		for _, raw := range raws {
+			if _, err := keys.VerifyFrom(ctx, raw, keyward.Caller{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	interval() // each key's cell, and the first buffer
+	if err := keys.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as testing.AllocsPerRun does
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	interval()
+	runtime.ReadMemStats(&after)
+	if n := after.Mallocs - before.Mallocs; n != 0 {
+		t.Errorf("the interval after the first flush allocated %d times for %d keys, want 0", n, len(raws))
+	}
+	if err := keys.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	page, err := acct.List(ctx, keyward.ListOptions{Limit: 1})
+	if err != nil || len(page.Keys) != 1 || !page.Keys[0].LastUsedAt.Equal(now) {
+		t.Fatalf("after the second flush: %+v, %v; want a key last used at %v", page.Keys, err, now)
 	}
 }
 
