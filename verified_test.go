@@ -71,6 +71,84 @@ func TestVerifyFrom(t *testing.T) {
 	}
 }
 
+// usedKeys is a lifecycle on the memory store holding n keys of the owner
+// acct_1, on a clock that moves only by interval, writing uses only when
+// flushed.
+type usedKeys struct {
+	keys *keyward.Keys
+	acct keyward.Owner
+	raws []string
+	now  time.Time
+}
+
+func newUsedKeys(t *testing.T, n int) *usedKeys {
+	t.Helper()
+	u := &usedKeys{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	keys, err := keyward.New(memory.New(), keyward.WithClock(func() time.Time { return u.now }), keyward.WithFlushInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keys.Close() })
+	u.keys, u.acct = keys, keys.Owner("acct_1")
+	for range n {
+		sec, _, err := u.acct.Create(context.Background(), keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.raws = append(u.raws, sec.Reveal())
+	}
+	return u
+}
+
+// interval moves the clock and verifies every key once: a new last use
+// for each.
+func (u *usedKeys) interval(t *testing.T) {
+	t.Helper()
+	u.now = u.now.Add(2 * time.Millisecond)
+	for _, raw := range u.raws {
+		if _, err := u.keys.VerifyFrom(context.Background(), raw, keyward.Caller{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (u *usedKeys) flush(t *testing.T) {
+	t.Helper()
+	if err := u.keys.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestVerifyAndFlushDoNotAllocate: on the memory store, verifying many
+// keys and writing their uses allocates nothing once each key has its
+// cell and the flush its buffers: writing a use copies no record.
+func TestVerifyAndFlushDoNotAllocate(t *testing.T) {
+	u := newUsedKeys(t, 200)
+	round := func() { u.interval(t); u.flush(t) }
+	round() // the cells, the buffers, each key's hour
+	if n := testing.AllocsPerRun(20, round); n != 0 {
+		t.Errorf("verifying %d keys and writing their uses allocates %v times, want 0", len(u.raws), n)
+	}
+	// And the uses were written: the last use and the counts.
+	ctx := context.Background()
+	page, err := u.acct.List(ctx, keyward.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range page.Keys {
+		if !rec.LastUsedAt.Equal(u.now) {
+			t.Fatalf("key %s last used at %v, want %v", rec.ID, rec.LastUsedAt, u.now)
+		}
+	}
+	usage, err := u.acct.Usage(ctx, keyward.UsageQuery{Keys: []uuid.UUID{page.Keys[0].ID}, From: u.now.Add(-time.Hour), To: u.now.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if usage[0].Total.Verified != 22 { // 1 + 20 rounds + AllocsPerRun's warm-up
+		t.Errorf("a key's verifications counted %d, want 22", usage[0].Total.Verified)
+	}
+}
+
 // TestTheNextIntervalQueuesWithoutAllocating: after a flush, the next
 // interval's requests queue as many keys as the last without allocating.
 // The queue of keys used has two buffers, one filled by requests while
@@ -79,102 +157,20 @@ func TestVerifyFrom(t *testing.T) {
 // (TestVerifyAndFlushDoNotAllocate, which measures from the third
 // interval on, cannot tell).
 func TestTheNextIntervalQueuesWithoutAllocating(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	keys, err := keyward.New(memory.New(), keyward.WithClock(func() time.Time { return now }), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
-	ctx := context.Background()
-	acct := keys.Owner("acct_1")
-	raws := make([]string, 500)
-	for i := range raws {
-		sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws[i] = sec.Reveal()
-	}
-	interval := func() {
-		now = now.Add(2 * time.Millisecond) // a new last use for every key
-		for _, raw := range raws {
-			if _, err := keys.VerifyFrom(ctx, raw, keyward.Caller{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	interval() // each key's cell, and the first buffer
-	if err := keys.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	u := newUsedKeys(t, 500)
+	u.interval(t) // each key's cell, and the first buffer
+	u.flush(t)
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1)) // as testing.AllocsPerRun does
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	interval()
+	u.interval(t)
 	runtime.ReadMemStats(&after)
 	if n := after.Mallocs - before.Mallocs; n != 0 {
-		t.Errorf("the interval after the first flush allocated %d times for %d keys, want 0", n, len(raws))
+		t.Errorf("the interval after the first flush allocated %d times for %d keys, want 0", n, len(u.raws))
 	}
-	if err := keys.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	page, err := acct.List(ctx, keyward.ListOptions{Limit: 1})
-	if err != nil || len(page.Keys) != 1 || !page.Keys[0].LastUsedAt.Equal(now) {
-		t.Fatalf("after the second flush: %+v, %v; want a key last used at %v", page.Keys, err, now)
-	}
-}
-
-// TestVerifyAndFlushDoNotAllocate: on the memory store, verifying many
-// keys and writing their uses allocates nothing once each key has its
-// cell and the flush its buffers: writing a use copies no record.
-func TestVerifyAndFlushDoNotAllocate(t *testing.T) {
-	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-	st := memory.New()
-	keys, err := keyward.New(st, keyward.WithClock(func() time.Time { return now }), keyward.WithFlushInterval(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keys.Close()
-	ctx := context.Background()
-	acct := keys.Owner("acct_1")
-	raws := make([]string, 200)
-	for i := range raws {
-		sec, _, err := acct.Create(ctx, keyward.CreateParams{Name: "k", Mode: apikey.Live, Scopes: scope.NewSet(scope.LinksRead)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		raws[i] = sec.Reveal()
-	}
-	round := func() {
-		now = now.Add(2 * time.Millisecond) // a new last use for every key
-		for _, raw := range raws {
-			if _, err := keys.VerifyFrom(ctx, raw, keyward.Caller{}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := keys.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	round() // the cells, the buffers, each key's hour
-	if n := testing.AllocsPerRun(20, round); n != 0 {
-		t.Errorf("verifying %d keys and writing their uses allocates %v times, want 0", len(raws), n)
-	}
-	// And the uses were written: the last use and the counts.
-	page, err := acct.List(ctx, keyward.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, rec := range page.Keys {
-		if !rec.LastUsedAt.Equal(now) {
-			t.Fatalf("key %s last used at %v, want %v", rec.ID, rec.LastUsedAt, now)
-		}
-	}
-	usage, err := acct.Usage(ctx, keyward.UsageQuery{Keys: []uuid.UUID{page.Keys[0].ID}, From: now.Add(-time.Hour), To: now.Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if usage[0].Total.Verified != 22 { // 1 + 20 rounds + AllocsPerRun's warm-up
-		t.Errorf("a key's verifications counted %d, want 22", usage[0].Total.Verified)
+	u.flush(t)
+	page, err := u.acct.List(context.Background(), keyward.ListOptions{Limit: 1})
+	if err != nil || len(page.Keys) != 1 || !page.Keys[0].LastUsedAt.Equal(u.now) {
+		t.Fatalf("after the second flush: %+v, %v; want a key last used at %v", page.Keys, err, u.now)
 	}
 }
